@@ -1,0 +1,76 @@
+#include "core/model/device.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace softserve::core {
+
+std::string DeviceSpec::ToString() const {
+  if (kind == DeviceKind::kCpu) return "cpu";
+  return "cuda:" + std::to_string(index);
+}
+
+StatusOr<DeviceSpec> ParseDevice(std::string_view s) {
+  DeviceSpec d;
+  if (s == "cpu") return d;
+  if (s == "cuda") {
+    d.kind = DeviceKind::kCuda;
+    return d;
+  }
+  if (s.rfind("cuda:", 0) == 0 && s.size() > 5 && s.size() < 9) {
+    int idx = 0;
+    for (char c : s.substr(5)) {
+      if (c < '0' || c > '9') return InvalidArgumentError("bad device '" + std::string(s) + "'");
+      idx = idx * 10 + (c - '0');
+    }
+    d.kind = DeviceKind::kCuda;
+    d.index = idx;
+    return d;
+  }
+  return InvalidArgumentError("unknown device '" + std::string(s) +
+                              "' (expected cpu, cuda or cuda:<n>)");
+}
+
+StatusOr<DType> ParseDType(std::string_view s) {
+  if (s == "float32" || s == "fp32") return DType::kFloat32;
+  if (s == "bfloat16" || s == "bf16") return DType::kBFloat16;
+  if (s == "float16" || s == "fp16") return DType::kFloat16;
+  return InvalidArgumentError("unknown dtype '" + std::string(s) +
+                              "' (expected float32, bfloat16 or float16)");
+}
+
+const char* DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32: return "float32";
+    case DType::kBFloat16: return "bfloat16";
+    case DType::kFloat16: return "float16";
+  }
+  return "float32";
+}
+
+int ConfigureThreads(int num_threads) {
+  int n = num_threads > 0 ? num_threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (n <= 0) n = 1;
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+Status CheckDeviceAvailable(const DeviceSpec& device) {
+  if (device.kind == DeviceKind::kCpu) return OkStatus();
+  if (!at::hasCUDA()) {
+    return UnavailableError("device " + device.ToString() +
+                            " requested but this build of libtorch has no usable CUDA device");
+  }
+  const int count = at::detail::getCUDAHooks().getNumGPUs();
+  if (device.index >= count) {
+    return UnavailableError("device " + device.ToString() + " requested but only " +
+                            std::to_string(count) + " CUDA device(s) are visible");
+  }
+  return OkStatus();
+}
+
+}  // namespace softserve::core

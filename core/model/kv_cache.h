@@ -1,0 +1,86 @@
+// KvCache: the decoder state of every running row, one slot per row, for incremental decoding.
+//
+// Rows occupy slots [0, size()) with no holes, so each decode step runs on contiguous views.
+// Per decoder layer it keeps the self-attention keys/values produced so far
+// ([slots, H, T_cap, d_kv]) and the cross-attention keys/values of the row's encoder output,
+// computed once when the row joins ([slots, H, S_cap, d_kv]). Rows have their own lengths:
+// rows that joined at different times decode side by side. Capacities grow geometrically.
+// Not thread-safe: owned and used by the engine thread only.
+#ifndef SOFTSERVE_CORE_MODEL_KV_CACHE_H_
+#define SOFTSERVE_CORE_MODEL_KV_CACHE_H_
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/TensorOptions.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "core/model/t5_config.h"
+
+namespace softserve::core {
+
+class KvCache {
+ public:
+  KvCache(const T5Config& config, const c10::TensorOptions& options);
+
+  // Number of rows (occupied slots).
+  int64_t size() const { return static_cast<int64_t>(self_lengths_.size()); }
+  // Tokens already decoded (and cached) per row.
+  const std::vector<int64_t>& self_lengths() const { return self_lengths_; }
+  const std::vector<int64_t>& encoder_lengths() const { return encoder_lengths_; }
+
+  // Appends one row per entry of `source_rows`, at slots size(), size()+1, ...; row i gets the
+  // cross keys/values of batch row source_rows[i] of `cross_kv` ([L, 2, B, H, S, d_kv], as
+  // T5Model::ComputeCrossKv returns) and encoder length encoder_lengths[source_rows[i]].
+  // Beam search passes the same source row several times. New rows start with no history.
+  void Append(const at::Tensor& cross_kv, const std::vector<int64_t>& encoder_lengths,
+              const std::vector<int64_t>& source_rows);
+
+  // Drops rows: afterwards slot i holds what slot keep[i] held; size() == keep.size().
+  // REQUIRES: for every i, keep[i] == i or keep[i] >= keep.size() (moves only from the tail,
+  // as a swap-remove produces), all keep[i] < size() and distinct.
+  void Compact(const std::vector<int64_t>& keep);
+
+  // Beam reordering: slot dst[i] takes the self-attention history of slot src[i] (all sources
+  // are read before any destination is written). Cross state is unchanged: beams of one
+  // request share it. REQUIRES: equal sizes, indices < size().
+  void CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src);
+
+  // For T5Model: make room for one more token in every row; returns the step's view length.
+  int64_t ReserveStep();
+  void AdvanceAll();
+
+  // Views used by T5Model (contiguous rows [0, size())).
+  at::Tensor self_k(int64_t layer, int64_t t) const;
+  at::Tensor self_v(int64_t layer, int64_t t) const;
+  at::Tensor& self_k_storage(int64_t layer) { return self_k_[layer]; }
+  at::Tensor& self_v_storage(int64_t layer) { return self_v_[layer]; }
+  at::Tensor cross_k(int64_t layer) const;
+  at::Tensor cross_v(int64_t layer) const;
+  // Additive mask over encoder positions, [size(), 1, 1, S] (0 valid, lowest float pad).
+  at::Tensor cross_bias() const;
+  int64_t max_encoder_length() const;
+
+  // Bytes held by the cache tensors (capacity, not occupancy).
+  int64_t CapacityBytes() const;
+
+ private:
+  void EnsureSlots(int64_t slots);
+  void EnsureEncoderCapacity(int64_t s);
+  void EnsureDecoderCapacity(int64_t t);
+
+  T5Config config_;
+  c10::TensorOptions options_;
+  int64_t slot_capacity_ = 0;
+  int64_t encoder_capacity_ = 0;
+  int64_t decoder_capacity_ = 0;
+  std::vector<at::Tensor> self_k_, self_v_;    // per layer [slots, H, T_cap, dk]
+  std::vector<at::Tensor> cross_k_, cross_v_;  // per layer [slots, H, S_cap, dk]
+  at::Tensor cross_bias_;                      // [slots, S_cap]
+  std::vector<int64_t> self_lengths_;
+  std::vector<int64_t> encoder_lengths_;
+};
+
+}  // namespace softserve::core
+
+#endif  // SOFTSERVE_CORE_MODEL_KV_CACHE_H_

@@ -1,0 +1,253 @@
+#include "core/model/t5_model.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <array>
+#include <cmath>
+
+#include "core/model/tensor_convert.h"
+
+namespace softserve::core {
+namespace {
+
+using at::indexing::Slice;
+
+at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  // Variance in float32 even for bf16 activations, as HF's T5LayerNorm.
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+  return weight * y.to(weight.scalar_type());
+}
+
+// q [B,H,Tq,dk], k/v [B,H,Tk,dk], bias and mask broadcastable to [B,H,Tq,Tk] (mask may be
+// undefined) -> [B,Tq,H*dk]. Added separately so that [B,H,S,S] is never materialized twice.
+// No 1/sqrt(d_kv) scaling (T5 folds it into the initialisation); softmax in float32.
+at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const at::Tensor& bias, const at::Tensor& mask = at::Tensor()) {
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));
+  scores.add_(bias);
+  if (mask.defined()) scores.add_(mask);
+  at::Tensor probs = at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type());
+  at::Tensor out = at::matmul(probs, v);
+  return out.transpose(1, 2).reshape({q.size(0), q.size(2), q.size(1) * q.size(3)});
+}
+
+// [B, T, 3I] -> q, k, v as [B, H, T, dk].
+std::array<at::Tensor, 3> SplitHeads3(const at::Tensor& qkv, int64_t heads, int64_t dk) {
+  at::Tensor x = qkv.view({qkv.size(0), qkv.size(1), 3, heads, dk}).permute({2, 0, 3, 1, 4});
+  return {x[0], x[1], x[2]};
+}
+
+at::Tensor SplitHeads(const at::Tensor& x, int64_t heads, int64_t dk) {
+  return x.view({x.size(0), x.size(1), heads, dk}).transpose(1, 2);
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const std::string& dir,
+                                                 const ModelOptions& options) {
+  ConfigureThreads(options.num_threads);
+  SOFTSERVE_ASSIGN_OR_RETURN(T5Config config, LoadT5Config(dir + "/config.json"));
+  c10::InferenceMode guard;
+  SOFTSERVE_ASSIGN_OR_RETURN(T5Weights weights, LoadT5Weights(dir, config, options));
+  return std::make_unique<T5Model>(config, std::move(weights), options);
+}
+
+T5Model::T5Model(T5Config config, T5Weights weights, ModelOptions options)
+    : config_(config), weights_(std::move(weights)), options_(options) {}
+
+c10::TensorOptions T5Model::tensor_options() const { return ToTensorOptions(options_); }
+
+KvCache T5Model::NewCache() const { return KvCache(config_, tensor_options()); }
+
+EncoderBatch T5Model::EmbedRows(const std::vector<EncoderRow>& rows) const {
+  c10::InferenceMode guard;
+  EncoderBatch batch;
+  int64_t s = 0;
+  for (const EncoderRow& r : rows) {
+    batch.lengths.push_back(r.length());
+    s = std::max(s, r.length());
+  }
+  const int64_t b = static_cast<int64_t>(rows.size());
+  batch.embeds = at::zeros({b, s, config_.d_model}, tensor_options());
+  batch.mask = at::zeros({b, s}, at::TensorOptions().dtype(at::kBool));
+  for (int64_t i = 0; i < b; ++i) {
+    const EncoderRow& r = rows[i];
+    int64_t p = 0;
+    if (r.prompt.defined()) {
+      p = r.prompt.size(0);
+      batch.embeds[i].narrow(0, 0, p).copy_(r.prompt);
+    }
+    if (!r.ids.empty()) {
+      at::Tensor ids = at::tensor(r.ids, at::TensorOptions().dtype(at::kLong)).to(tensor_options().device());
+      batch.embeds[i].narrow(0, p, ids.size(0)).copy_(weights_.embedding.index_select(0, ids));
+    }
+    batch.mask[i].narrow(0, 0, batch.lengths[i]).fill_(true);
+  }
+  batch.mask = batch.mask.to(tensor_options().device());
+  return batch;
+}
+
+at::Tensor T5Model::RelativePositionBias(const at::Tensor& relative, bool bidirectional,
+                                         const at::Tensor& table) const {
+  // Hugging Face's T5Attention._relative_position_bucket, log term in float32.
+  int64_t nb = config_.relative_attention_num_buckets;
+  at::Tensor buckets = at::zeros_like(relative);
+  at::Tensor n;
+  if (bidirectional) {
+    nb /= 2;
+    buckets = buckets + (relative > 0).to(at::kLong) * nb;
+    n = relative.abs();
+  } else {
+    n = -at::clamp_max(relative, 0);
+  }
+  const int64_t exact = nb / 2;
+  at::Tensor large =
+      exact + (at::log(n.to(at::kFloat) / static_cast<double>(exact)) /
+               std::log(static_cast<double>(config_.relative_attention_max_distance) / exact) *
+               static_cast<double>(nb - exact))
+                  .to(at::kLong);
+  large = at::clamp_max(large, nb - 1);
+  buckets = buckets + at::where(n < exact, n, large);
+  // table [NB, H] -> bias [..., H]
+  return at::embedding(table, buckets);
+}
+
+at::Tensor T5Model::FeedForward(const at::Tensor& x, const FeedForwardWeights& w) const {
+  at::Tensor h = at::linear(x, w.wi);
+  at::Tensor a = config_.gated ? h.narrow(-1, 0, config_.d_ff) : h;
+  switch (config_.activation) {
+    case Activation::kRelu: a = at::relu(a); break;
+    case Activation::kGeluNew: a = at::gelu(a, "tanh"); break;
+    case Activation::kGelu: a = at::gelu(a); break;
+  }
+  if (config_.gated) a = a * h.narrow(-1, config_.d_ff, config_.d_ff);
+  return at::linear(a, w.wo);
+}
+
+at::Tensor T5Model::LmHead(const at::Tensor& h) const {
+  if (config_.tie_word_embeddings) {
+    return at::linear(h * std::pow(static_cast<double>(config_.d_model), -0.5), weights_.lm_head);
+  }
+  return at::linear(h, weights_.lm_head);
+}
+
+at::Tensor T5Model::Encode(const EncoderBatch& batch) const {
+  c10::InferenceMode guard;
+  const auto opt = tensor_options();
+  const int64_t s = batch.embeds.size(1), heads = config_.num_heads, dk = config_.d_kv;
+  at::Tensor pos = at::arange(s, at::TensorOptions().dtype(at::kLong).device(opt.device()));
+  at::Tensor relative = pos.unsqueeze(0) - pos.unsqueeze(1);  // key - query
+  at::Tensor bias = RelativePositionBias(relative, /*bidirectional=*/true,
+                                         weights_.encoder_relative_bias)
+                        .permute({2, 0, 1})
+                        .unsqueeze(0);  // [1, H, S, S]
+  at::Tensor key_mask = at::where(batch.mask.view({batch.mask.size(0), 1, 1, s}),
+                                  at::zeros({}, opt), at::full({}, MaskValue(opt), opt));
+
+  at::Tensor x = batch.embeds;
+  for (const EncoderLayerWeights& layer : weights_.encoder) {
+    at::Tensor h = RmsNorm(x, layer.attention_norm, config_.layer_norm_epsilon);
+    auto [q, k, v] = SplitHeads3(at::linear(h, layer.attention.qkv), heads, dk);
+    x = x + at::linear(Attend(q, k, v, bias, key_mask), layer.attention.o);
+    h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
+    x = x + FeedForward(h, layer.feed_forward);
+  }
+  return RmsNorm(x, weights_.encoder_final_norm, config_.layer_norm_epsilon);
+}
+
+at::Tensor T5Model::ComputeCrossKv(const at::Tensor& encoder_states) const {
+  c10::InferenceMode guard;
+  const int64_t b = encoder_states.size(0), s = encoder_states.size(1);
+  const int64_t layers = config_.num_decoder_layers;
+  // One GEMM for the keys and values of every layer.
+  at::Tensor kv = at::linear(encoder_states, weights_.cross_kv);  // [B, S, L*2*I]
+  return kv.view({b, s, layers, 2, config_.num_heads, config_.d_kv})
+      .permute({2, 3, 0, 4, 1, 5})
+      .contiguous();  // [L, 2, B, H, S, dk]
+}
+
+at::Tensor T5Model::DecodeTeacherForced(const at::Tensor& encoder_states,
+                                        const at::Tensor& encoder_mask,
+                                        const at::Tensor& decoder_input_ids,
+                                        const at::Tensor& decoder_mask) const {
+  c10::InferenceMode guard;
+  const auto opt = tensor_options();
+  const int64_t b = decoder_input_ids.size(0), t = decoder_input_ids.size(1);
+  const int64_t s = encoder_states.size(1), heads = config_.num_heads, dk = config_.d_kv;
+  const at::Tensor ids = decoder_input_ids.to(opt.device());
+  const at::Tensor lowest = at::full({}, MaskValue(opt), opt), zero = at::zeros({}, opt);
+
+  at::Tensor pos = at::arange(t, at::TensorOptions().dtype(at::kLong).device(opt.device()));
+  at::Tensor relative = pos.unsqueeze(0) - pos.unsqueeze(1);  // key - query
+  at::Tensor self_bias = RelativePositionBias(relative, /*bidirectional=*/false,
+                                              weights_.decoder_relative_bias)
+                             .permute({2, 0, 1})
+                             .unsqueeze(0);  // [1, H, T, T]
+  at::Tensor allowed = (relative <= 0).view({1, 1, t, t}) &
+                       decoder_mask.to(opt.device()).view({b, 1, 1, t});
+  self_bias = self_bias + at::where(allowed, zero, lowest);
+  at::Tensor cross_bias = at::where(encoder_mask.to(opt.device()).view({b, 1, 1, s}), zero, lowest);
+  at::Tensor cross_kv = ComputeCrossKv(encoder_states);
+
+  at::Tensor x = weights_.embedding.index_select(0, ids.reshape({-1})).view({b, t, config_.d_model});
+  for (size_t j = 0; j < weights_.decoder.size(); ++j) {
+    const DecoderLayerWeights& layer = weights_.decoder[j];
+    at::Tensor h = RmsNorm(x, layer.self_attention_norm, config_.layer_norm_epsilon);
+    auto [q, k, v] = SplitHeads3(at::linear(h, layer.self_attention.qkv), heads, dk);
+    x = x + at::linear(Attend(q, k, v, self_bias), layer.self_attention.o);
+    h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
+    at::Tensor cq = SplitHeads(at::linear(h, layer.cross_attention.q), heads, dk);
+    const int64_t li = static_cast<int64_t>(j);
+    x = x + at::linear(Attend(cq, cross_kv[li][0], cross_kv[li][1], cross_bias),
+                       layer.cross_attention.o);
+    h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
+    x = x + FeedForward(h, layer.feed_forward);
+  }
+  return LmHead(RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon));
+}
+
+at::Tensor T5Model::DecodeStep(const std::vector<int64_t>& tokens, KvCache* cache) const {
+  c10::InferenceMode guard;
+  const auto opt = tensor_options();
+  const auto long_opt = at::TensorOptions().dtype(at::kLong).device(opt.device());
+  const int64_t n = cache->size(), heads = config_.num_heads, dk = config_.d_kv;
+  const int64_t t = cache->ReserveStep();  // keys visible this step: positions [0, t)
+
+  at::Tensor positions = at::tensor(cache->self_lengths(), at::TensorOptions().dtype(at::kLong)).to(opt.device());
+  // Row i's query sits at positions[i]; key j is visible iff j <= positions[i].
+  at::Tensor relative = at::arange(t, long_opt).unsqueeze(0) - positions.unsqueeze(1);  // [n, t]
+  at::Tensor self_bias = RelativePositionBias(relative, /*bidirectional=*/false,
+                                              weights_.decoder_relative_bias)
+                             .permute({0, 2, 1})
+                             .unsqueeze(2);  // [n, H, 1, t]
+  self_bias = self_bias + at::where((relative <= 0).view({n, 1, 1, t}), at::zeros({}, opt),
+                                    at::full({}, MaskValue(opt), opt));
+  const at::Tensor cross_bias = cache->cross_bias();
+  const at::Tensor rows = at::arange(n, long_opt);
+
+  at::Tensor ids = at::tensor(tokens, at::TensorOptions().dtype(at::kLong)).to(opt.device());
+  at::Tensor x = weights_.embedding.index_select(0, ids).view({n, 1, config_.d_model});
+  for (size_t j = 0; j < weights_.decoder.size(); ++j) {
+    const DecoderLayerWeights& layer = weights_.decoder[j];
+    const int64_t li = static_cast<int64_t>(j);
+    at::Tensor h = RmsNorm(x, layer.self_attention_norm, config_.layer_norm_epsilon);
+    auto [q, k, v] = SplitHeads3(at::linear(h, layer.self_attention.qkv), heads, dk);
+    // k, v: [n, H, 1, dk] -> cache[row, :, position_row, :]
+    cache->self_k_storage(li).index_put_({rows, Slice(), positions}, k.squeeze(2));
+    cache->self_v_storage(li).index_put_({rows, Slice(), positions}, v.squeeze(2));
+    x = x + at::linear(Attend(q, cache->self_k(li, t), cache->self_v(li, t), self_bias),
+                       layer.self_attention.o);
+    h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
+    at::Tensor cq = SplitHeads(at::linear(h, layer.cross_attention.q), heads, dk);
+    x = x + at::linear(Attend(cq, cache->cross_k(li), cache->cross_v(li), cross_bias),
+                       layer.cross_attention.o);
+    h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
+    x = x + FeedForward(h, layer.feed_forward);
+  }
+  cache->AdvanceAll();
+  return LmHead(RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon)).squeeze(1);
+}
+
+}  // namespace softserve::core

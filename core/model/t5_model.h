@@ -1,0 +1,97 @@
+// T5Model: the frozen T5 encoder-decoder in libtorch, numerically equal to Hugging Face's
+// T5ForConditionalGeneration (RMS norm, relative position buckets, unscaled attention scores,
+// relu / gated-gelu feed-forward, tied-embedding output scaling).
+//
+// Inputs are batches of right-padded rows; every row's result equals running that row alone.
+// The encoder takes input *embeddings*, so a soft prompt [p, d_model] is prepended per row
+// (EmbedRows) and attended like ordinary tokens. Decoding runs either teacher-forced over whole
+// target sequences (scoring, reference checks) or one token per row per step against a KvCache
+// (generation), where rows may be at different positions.
+//
+// Every method runs under inference mode. Not thread-safe: one engine thread owns the model.
+// Methods that take tensors expect them on the model's device (ids may be on CPU).
+#ifndef SOFTSERVE_CORE_MODEL_T5_MODEL_H_
+#define SOFTSERVE_CORE_MODEL_T5_MODEL_H_
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/TensorOptions.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/model/device.h"
+#include "core/model/kv_cache.h"
+#include "core/model/t5_config.h"
+#include "core/model/t5_weights.h"
+
+namespace softserve::core {
+
+// One encoder row: an optional soft prompt followed by token ids.
+struct EncoderRow {
+  at::Tensor prompt;  // [p, d_model] in the model's dtype/device, or undefined for none
+  std::vector<int64_t> ids;
+  int64_t length() const { return (prompt.defined() ? prompt.size(0) : 0) + static_cast<int64_t>(ids.size()); }
+};
+
+// A right-padded encoder batch.
+struct EncoderBatch {
+  at::Tensor embeds;             // [B, S, d]
+  at::Tensor mask;               // [B, S] bool, true on real positions
+  std::vector<int64_t> lengths;  // per row
+};
+
+class T5Model {
+ public:
+  // Reads `dir`/config.json and the weights (see LoadT5Weights), sets the intra-op thread
+  // count. Errors as LoadT5Config / LoadT5Weights.
+  static StatusOr<std::unique_ptr<T5Model>> Load(const std::string& dir, const ModelOptions& options);
+
+  T5Model(T5Config config, T5Weights weights, ModelOptions options);
+
+  const T5Config& config() const { return config_; }
+  const ModelOptions& options() const { return options_; }
+  const T5Weights& weights() const { return weights_; }
+  c10::TensorOptions tensor_options() const;
+
+  // Builds right-padded input embeddings: per row, cat(prompt, shared[ids]).
+  // REQUIRES: every id in [0, vocab), every row non-empty, prompt width == d_model.
+  EncoderBatch EmbedRows(const std::vector<EncoderRow>& rows) const;
+
+  // Encoder last hidden states [B, S, d] (after the final norm). Padded positions hold
+  // meaningless values.
+  at::Tensor Encode(const EncoderBatch& batch) const;
+
+  // Cross-attention keys/values of every decoder layer: [L, 2, B, H, S, d_kv].
+  at::Tensor ComputeCrossKv(const at::Tensor& encoder_states) const;
+
+  // Teacher-forced decoding. decoder_input_ids [B, T] (int64, right-padded),
+  // decoder_mask [B, T] (true on real positions), encoder_mask [B, S]. Returns logits [B, T, V]
+  // in the model dtype.
+  at::Tensor DecodeTeacherForced(const at::Tensor& encoder_states, const at::Tensor& encoder_mask,
+                                 const at::Tensor& decoder_input_ids,
+                                 const at::Tensor& decoder_mask) const;
+
+  // One incremental step: feeds tokens[i] to row i of `cache` (REQUIRES tokens.size() ==
+  // cache->size()), appends its keys/values and returns the next-token logits [n, V]
+  // (model dtype).
+  at::Tensor DecodeStep(const std::vector<int64_t>& tokens, KvCache* cache) const;
+
+  // A fresh, empty cache for this model.
+  KvCache NewCache() const;
+
+ private:
+  at::Tensor RelativePositionBias(const at::Tensor& relative, bool bidirectional,
+                                  const at::Tensor& table) const;
+  at::Tensor FeedForward(const at::Tensor& x, const FeedForwardWeights& w) const;
+  at::Tensor LmHead(const at::Tensor& h) const;
+
+  T5Config config_;
+  T5Weights weights_;
+  ModelOptions options_;
+};
+
+}  // namespace softserve::core
+
+#endif  // SOFTSERVE_CORE_MODEL_T5_MODEL_H_

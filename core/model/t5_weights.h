@@ -1,0 +1,80 @@
+// T5Weights: the tensors of one T5 checkpoint, laid out for inference, and the loader that
+// reads them from a Hugging Face checkpoint directory.
+//
+// Layout choices (all equivalent to HF's math): each self-attention's q, k, v are concatenated
+// into one [3I, d] matrix (one GEMM per layer); each cross-attention's k, v into [2I, d], and
+// those of all decoder layers stacked into one [L*2I, d] matrix so a new row's cross keys and
+// values for every layer come from a single GEMM; gated feed-forwards concatenate wi_0 and wi_1
+// into [2F, d]. Immutable after loading; safe to read from any thread.
+#ifndef SOFTSERVE_CORE_MODEL_T5_WEIGHTS_H_
+#define SOFTSERVE_CORE_MODEL_T5_WEIGHTS_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/model/device.h"
+#include "core/model/t5_config.h"
+
+namespace softserve::core {
+
+struct SelfAttentionWeights {
+  at::Tensor qkv;  // [3I, d]: q rows, then k, then v
+  at::Tensor o;    // [d, I]
+};
+
+struct CrossAttentionWeights {
+  at::Tensor q;  // [I, d]
+  at::Tensor o;  // [d, I]
+  // k and v live in T5Weights::cross_kv (all layers stacked).
+};
+
+struct FeedForwardWeights {
+  at::Tensor wi;  // [F, d], or [2F, d] (wi_0 rows then wi_1 rows) when gated
+  at::Tensor wo;  // [d, F]
+};
+
+struct EncoderLayerWeights {
+  at::Tensor attention_norm;  // [d]
+  SelfAttentionWeights attention;
+  at::Tensor feed_forward_norm;  // [d]
+  FeedForwardWeights feed_forward;
+};
+
+struct DecoderLayerWeights {
+  at::Tensor self_attention_norm;  // [d]
+  SelfAttentionWeights self_attention;
+  at::Tensor cross_attention_norm;  // [d]
+  CrossAttentionWeights cross_attention;
+  at::Tensor feed_forward_norm;  // [d]
+  FeedForwardWeights feed_forward;
+};
+
+struct T5Weights {
+  at::Tensor embedding;  // [V, d] ("shared.weight")
+  at::Tensor lm_head;    // [V, d]; the same tensor as `embedding` when tied
+  at::Tensor encoder_relative_bias;  // [NB, H]
+  at::Tensor decoder_relative_bias;  // [NB, H]
+  std::vector<EncoderLayerWeights> encoder;
+  std::vector<DecoderLayerWeights> decoder;
+  at::Tensor encoder_final_norm;  // [d]
+  at::Tensor decoder_final_norm;  // [d]
+  at::Tensor cross_kv;            // [L_dec * 2I, d]: layer j's k rows, then its v rows
+};
+
+// Loads weights from a checkpoint directory exactly as downloaded from the Hugging Face hub:
+// `model.safetensors`, or `model.safetensors.index.json` plus the shards it names. Tensors are
+// looked up by HF name (`shared.weight`, or its aliases `encoder.embed_tokens.weight` /
+// `decoder.embed_tokens.weight`; `lm_head.weight` only when untied), shape-checked against
+// `config`, converted from F32/F16/BF16 to options.dtype and moved to options.device.
+// Returns NotFound if the directory has neither file (mentioning pytorch_model.bin when only
+// that is present), InvalidArgument/DataLoss for a missing or mis-shaped tensor or a corrupt
+// file (naming tensor and file), Unavailable if the device cannot be used.
+StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& config,
+                                  const ModelOptions& options);
+
+}  // namespace softserve::core
+
+#endif  // SOFTSERVE_CORE_MODEL_T5_WEIGHTS_H_

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that softserve's build, tests and benchmarks need.
+# Idempotent: packages already present are skipped; safe to rerun. Waits for the apt/dpkg lock
+# (another apt run, unattended-upgrades) instead of failing.
+#
+# Usage: scripts/install-deps.sh [--with-rehearsal]
+#   --with-rehearsal  also install debootstrap (scripts/rehearse-fresh-machine.sh needs it)
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  # model math; OpenBLAS replaces the reference BLAS that libtorch would otherwise use
+  libtorch-dev libopenblas0-pthread
+  # tokenizer
+  libsentencepiece-dev sentencepiece
+  # service
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libspdlog-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev python3 python3-grpcio python3-protobuf
+  # fuzzing the safetensors reader (libFuzzer ships with clang's runtime)
+  clang-14 libclang-rt-14-dev
+  # deploy manifest checks
+  yamllint
+)
+if [[ "${1:-}" == "--with-rehearsal" ]]; then
+  packages+=(debootstrap)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+apt_opts=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
+export DEBIAN_FRONTEND=noninteractive
+
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get "${apt_opts[@]}" update -q
+$sudo apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing[@]}"
+echo "install-deps: done"
