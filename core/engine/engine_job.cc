@@ -1,0 +1,89 @@
+#include "core/engine/engine_job.h"
+
+#include <map>
+
+namespace softserve::core {
+namespace {
+
+double Seconds(TimePoint from, TimePoint to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+std::string IdsKey(const std::vector<int64_t>& ids) {
+  std::string key;
+  for (int64_t id : ids) key += std::to_string(id) + ",";
+  return key;
+}
+
+}  // namespace
+
+const RequestCommon& Engine::Job::common() const {
+  switch (kind) {
+    case JobKind::kGenerate: return generation.common;
+    case JobKind::kScore: return score.common;
+    case JobKind::kEnsembleGenerate:
+    case JobKind::kEnsembleScore: return ensemble.common;
+    case JobKind::kExplain: return explain.common;
+  }
+  return generation.common;
+}
+
+void Engine::Job::Fail(const Status& status) {
+  switch (kind) {
+    case JobKind::kGenerate: generation_done(status); break;
+    case JobKind::kScore: score_done(status); break;
+    case JobKind::kEnsembleGenerate:
+    case JobKind::kEnsembleScore: ensemble_done(status); break;
+    case JobKind::kExplain: explain_done(status); break;
+  }
+}
+
+void Engine::Job::Complete(TimePoint now) {
+  for (GenerationResult& r : member_results) {
+    r.queue_seconds = Seconds(enqueued, admitted);
+    r.first_token_seconds = Seconds(enqueued, has_first_token ? first_token : now);
+    r.total_seconds = Seconds(enqueued, now);
+  }
+  if (kind == JobKind::kGenerate) {
+    generation_done(std::move(member_results[0]));
+    return;
+  }
+  EnsembleResult result;
+  result.members = std::move(member_results);
+  VoteEnsemble(text_of, &result);
+  ensemble_done(std::move(result));
+}
+
+void VoteEnsemble(const std::function<std::string(const std::vector<int64_t>&)>& text_of,
+                  EnsembleResult* result) {
+  std::map<std::string, int> counts;
+  std::vector<std::string> keys;
+  for (const GenerationResult& m : result->members) {
+    keys.push_back(text_of ? text_of(m.output_ids) : IdsKey(m.output_ids));
+    ++counts[keys.back()];
+  }
+  result->winner = -1;
+  result->votes = 0;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (counts[keys[i]] > result->votes) {
+      result->votes = counts[keys[i]];
+      result->winner = static_cast<int>(i);
+    }
+  }
+}
+
+void SumEnsembleScores(EnsembleResult* result) {
+  result->summed_logprobs.clear();
+  result->best = -1;
+  for (const ScoreResult& m : result->member_scores) {
+    if (result->summed_logprobs.empty()) result->summed_logprobs.assign(m.total_logprobs.size(), 0.0);
+    for (size_t t = 0; t < m.total_logprobs.size(); ++t) result->summed_logprobs[t] += m.total_logprobs[t];
+  }
+  for (size_t t = 0; t < result->summed_logprobs.size(); ++t) {
+    if (result->best < 0 || result->summed_logprobs[t] > result->summed_logprobs[result->best]) {
+      result->best = static_cast<int>(t);
+    }
+  }
+}
+
+}  // namespace softserve::core

@@ -1,0 +1,103 @@
+// ModelRunner: what the engine needs from a model, in plain types, so that the scheduler and
+// engine can be tested with a fake runner and no weights. T5Runner is the real implementation.
+//
+// A runner holds a batch of decode rows [0, num_rows()) (each with its own encoder output and
+// decoder history). The engine appends rows with Prefill, advances all of them with Step,
+// removes finished ones with Compact and reorders beams with CopyHistory.
+// Not thread-safe: used only from the engine thread.
+#ifndef SOFTSERVE_CORE_ENGINE_MODEL_RUNNER_H_
+#define SOFTSERVE_CORE_ENGINE_MODEL_RUNNER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/engine/request.h"
+#include "core/model/t5_config.h"
+#include "core/prompts/prompt.h"
+
+namespace softserve::core {
+
+// How the next token of a row is chosen from its logits.
+enum class SelectKind {
+  kArgmax,         // greedy
+  kTopCandidates,  // beam search: the best `candidates` (token, log-prob) pairs
+  kSample,         // temperature, top-k, top-p, then inverse-CDF at `uniform`
+};
+
+struct RowSelection {
+  SelectKind kind = SelectKind::kArgmax;
+  int candidates = 0;
+  double temperature = 1.0;
+  int top_k = 0;
+  double top_p = 1.0;
+  double uniform = 0.0;  // in [0, 1), drawn by the request's own generator
+};
+
+struct TokenLogprob {
+  int64_t token = 0;
+  float logprob = 0;
+};
+
+struct RowOutput {
+  int64_t token = -1;  // kArgmax, kSample
+  float logprob = 0;   // log-softmax of the raw logits at `token`
+  std::vector<TokenLogprob> candidates;  // kTopCandidates, best first
+};
+
+struct PrefillItem {
+  const std::vector<int64_t>* input_ids = nullptr;
+  const Prompt* prompt = nullptr;  // may be null
+  int copies = 1;                  // identical rows to create (beam search)
+};
+
+struct ScoreItem {
+  const std::vector<int64_t>* input_ids = nullptr;
+  const Prompt* prompt = nullptr;
+  const std::vector<std::vector<int64_t>>* targets = nullptr;
+};
+
+struct ScoreOutput {
+  std::vector<double> totals;
+  std::vector<std::vector<float>> token_logprobs;
+};
+
+class ModelRunner {
+ public:
+  virtual ~ModelRunner() = default;
+
+  virtual const T5Config& config() const = 0;
+  // "cpu float32" etc., for model-info replies and logs.
+  virtual std::string Describe() const = 0;
+  virtual int64_t num_rows() const = 0;
+
+  // Encodes all items in one batched pass and appends item i's `copies` rows after the
+  // existing rows, in item order. On error nothing is appended.
+  // REQUIRES: inputs validated (ids in vocab, prompt width == d_model, non-empty).
+  virtual Status Prefill(const std::vector<PrefillItem>& items) = 0;
+
+  // Feeds tokens[r] to row r and selects each row's next token as selections[r] says.
+  // REQUIRES: tokens.size() == selections.size() == num_rows(). On error the rows' state is
+  // undefined and the caller must Reset().
+  virtual Status Step(const std::vector<int64_t>& tokens,
+                      const std::vector<RowSelection>& selections,
+                      std::vector<RowOutput>* outputs) = 0;
+
+  // Afterwards row i is what row keep[i] was. REQUIRES: keep[i] == i or keep[i] >= keep.size().
+  virtual void Compact(const std::vector<int64_t>& keep) = 0;
+  // Row dst[i] continues the decoder history of row src[i] (sources read first).
+  virtual void CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) = 0;
+  // Drops every row.
+  virtual void Reset() = 0;
+
+  // Log-likelihood of each target given the input, teacher-forced, all items batched.
+  virtual StatusOr<std::vector<ScoreOutput>> Score(const std::vector<ScoreItem>& items) = 0;
+
+  // For each prompt row, the top_k vocabulary tokens by cosine similarity to the embedding table.
+  virtual StatusOr<ExplainResult> Explain(const Prompt& prompt, int top_k) = 0;
+};
+
+}  // namespace softserve::core
+
+#endif  // SOFTSERVE_CORE_ENGINE_MODEL_RUNNER_H_

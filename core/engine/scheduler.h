@@ -1,0 +1,61 @@
+// The batching decision, as a pure function of (queue, running work, limits, now, fairness
+// cursor): which queued jobs join the batch before the next decode step, and which queued or
+// running jobs must end because their deadline passed or their caller cancelled.
+//
+// Admission interleaves tenants round-robin (each tenant's own jobs stay FIFO), so one tenant
+// that floods the queue cannot starve another. A job is admitted only if its rows and KV tokens
+// fit beside what is running and the step's encoder budget still has room (the first job of a
+// step is always allowed its full input, so a long input cannot wait forever).
+// No libtorch, no clock reads, no threads: unit-tested with a fake clock.
+#ifndef SOFTSERVE_CORE_ENGINE_SCHEDULER_H_
+#define SOFTSERVE_CORE_ENGINE_SCHEDULER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/engine/request.h"
+
+namespace softserve::core {
+
+struct SchedulerLimits {
+  int64_t max_rows = 64;                  // decode rows (beams count individually)
+  int64_t max_tokens_in_flight = 1 << 16;  // sum of KV tokens the running rows may reach
+  int64_t max_prefill_tokens = 4096;      // encoder tokens admitted per step
+};
+
+// A queued job as the scheduler sees it.
+struct PendingWork {
+  uint64_t id = 0;
+  std::string tenant;
+  int64_t rows = 0;            // decode rows it will hold (0 for one-shot jobs: score, explain)
+  int64_t kv_tokens = 0;       // KV tokens it may reach while running
+  int64_t prefill_tokens = 0;  // encoder tokens of its admission
+  TimePoint deadline = NoDeadline();
+  bool cancelled = false;
+};
+
+struct RunningWork {
+  uint64_t id = 0;
+  int64_t rows = 0;
+  int64_t kv_tokens = 0;
+  TimePoint deadline = NoDeadline();
+  bool cancelled = false;
+};
+
+struct StepPlan {
+  std::vector<uint64_t> admit;  // in admission order
+  std::vector<uint64_t> expired_queued;
+  std::vector<uint64_t> cancelled_queued;
+  std::vector<uint64_t> expired_running;
+  std::vector<uint64_t> cancelled_running;
+  std::string tenant_cursor;  // pass back in next time
+};
+
+// `queue` is in arrival order. `tenant_cursor` is the tenant served last ("" at start).
+StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<RunningWork>& running,
+                  const SchedulerLimits& limits, TimePoint now, const std::string& tenant_cursor);
+
+}  // namespace softserve::core
+
+#endif  // SOFTSERVE_CORE_ENGINE_SCHEDULER_H_

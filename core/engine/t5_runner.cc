@@ -1,0 +1,248 @@
+#include "core/engine/t5_runner.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+
+#include "core/model/tensor_convert.h"
+
+namespace softserve::core {
+namespace {
+
+Status FromTorchError(const c10::Error& e, const std::string& what) {
+  std::string msg = e.what_without_backtrace();
+  if (msg.find("out of memory") != std::string::npos) {
+    return ResourceExhaustedError(what + ": device out of memory: " + msg);
+  }
+  return InternalError(what + ": " + msg);
+}
+
+std::vector<float> ToFloats(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kCPU, at::kFloat).contiguous();
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+std::vector<int64_t> ToLongs(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kCPU, at::kLong).contiguous();
+  return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+}
+
+// Hugging Face's temperature -> top-k -> top-p warpers, then inverse-CDF sampling at u.
+int64_t SampleRow(const at::Tensor& logits_row, const RowSelection& sel) {
+  const double neg_inf = -std::numeric_limits<double>::infinity();
+  at::Tensor x = logits_row / sel.temperature;
+  const int64_t v = x.size(0);
+  if (sel.top_k > 0 && sel.top_k < v) {
+    at::Tensor kth = std::get<0>(at::topk(x, sel.top_k)).select(0, sel.top_k - 1);
+    x = x.masked_fill(x < kth, neg_inf);
+  }
+  if (sel.top_p < 1.0) {
+    auto [sorted, order] = at::sort(x, /*dim=*/0, /*descending=*/false);
+    at::Tensor cumulative = at::softmax(sorted, 0).cumsum(0);
+    at::Tensor remove = cumulative <= (1.0 - sel.top_p);
+    remove.select(0, v - 1).fill_(false);  // keep at least one token
+    x = x.index_put({order.masked_select(remove)}, at::full({}, neg_inf, x.options()));
+  }
+  at::Tensor cdf = at::softmax(x, 0).to(at::kDouble).cumsum(0);
+  const double target = sel.uniform * cdf.select(0, v - 1).item<double>();
+  int64_t token = (cdf <= target).sum().item<int64_t>();
+  token = std::min(token, v - 1);
+  // Never land on a filtered token through rounding at the top of the CDF.
+  if (std::isinf(x.select(0, token).item<double>())) token = at::argmax(x).item<int64_t>();
+  return token;
+}
+
+}  // namespace
+
+T5Runner::T5Runner(std::unique_ptr<T5Model> model)
+    : model_(std::move(model)), cache_(model_->NewCache()) {}
+
+std::string T5Runner::Describe() const {
+  return model_->options().device.ToString() + " " + DTypeName(model_->options().dtype);
+}
+
+at::Tensor T5Runner::PromptTensor(const Prompt* prompt) const {
+  if (prompt == nullptr) return at::Tensor();
+  at::Tensor cpu = at::from_blob(const_cast<float*>(prompt->values().data()),
+                                 {prompt->rows(), prompt->dim()}, at::kFloat);
+  return cpu.to(model_->tensor_options());  // copies unless already float32 on CPU
+}
+
+EncoderBatch T5Runner::Embed(
+    const std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>>& rows) const {
+  std::vector<EncoderRow> enc;
+  enc.reserve(rows.size());
+  for (const auto& [ids, prompt] : rows) enc.push_back(EncoderRow{PromptTensor(prompt), *ids});
+  return model_->EmbedRows(enc);
+}
+
+Status T5Runner::Prefill(const std::vector<PrefillItem>& items) {
+  if (items.empty()) return OkStatus();
+  try {
+    c10::InferenceMode guard;
+    std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>> rows;
+    std::vector<int64_t> sources;
+    for (size_t i = 0; i < items.size(); ++i) {
+      rows.push_back({items[i].input_ids, items[i].prompt});
+      for (int c = 0; c < items[i].copies; ++c) sources.push_back(static_cast<int64_t>(i));
+    }
+    EncoderBatch batch = Embed(rows);
+    at::Tensor kv = model_->ComputeCrossKv(model_->Encode(batch));
+    cache_.Append(kv, batch.lengths, sources);
+    return OkStatus();
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "encoder pass");
+  }
+}
+
+Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowSelection>& selections,
+                      std::vector<RowOutput>* outputs) {
+  try {
+    c10::InferenceMode guard;
+    const int64_t n = static_cast<int64_t>(tokens.size());
+    at::Tensor logits = model_->DecodeStep(tokens, &cache_).to(at::kFloat);  // [n, V]
+    at::Tensor lse = at::logsumexp(logits, -1);                               // [n]
+    std::vector<int64_t> argmax = ToLongs(at::argmax(logits, -1));
+    outputs->assign(n, RowOutput());
+
+    // Beam rows: one log-softmax + top-k over all of them.
+    std::vector<int64_t> beam_rows;
+    int64_t max_candidates = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      if (selections[r].kind == SelectKind::kTopCandidates) {
+        beam_rows.push_back(r);
+        max_candidates = std::max<int64_t>(max_candidates, selections[r].candidates);
+      }
+    }
+    if (!beam_rows.empty()) {
+      at::Tensor idx = at::tensor(beam_rows, at::kLong).to(logits.device());
+      at::Tensor lp = logits.index_select(0, idx) - lse.index_select(0, idx).unsqueeze(1);
+      max_candidates = std::min<int64_t>(max_candidates, lp.size(1));
+      auto [values, indices] = at::topk(lp, max_candidates, -1, /*largest=*/true, /*sorted=*/true);
+      std::vector<float> vals = ToFloats(values);
+      std::vector<int64_t> ids = ToLongs(indices);
+      for (size_t j = 0; j < beam_rows.size(); ++j) {
+        RowOutput& o = (*outputs)[beam_rows[j]];
+        const int64_t c = std::min<int64_t>(selections[beam_rows[j]].candidates, max_candidates);
+        for (int64_t i = 0; i < c; ++i) {
+          o.candidates.push_back({ids[j * max_candidates + i], vals[j * max_candidates + i]});
+        }
+      }
+    }
+    // Greedy and sampled rows: the chosen token and its log-probability.
+    std::vector<int64_t> chosen(n, 0);
+    for (int64_t r = 0; r < n; ++r) {
+      if (selections[r].kind == SelectKind::kArgmax) chosen[r] = argmax[r];
+      if (selections[r].kind == SelectKind::kSample) chosen[r] = SampleRow(logits[r], selections[r]);
+    }
+    at::Tensor chosen_t = at::tensor(chosen, at::kLong).to(logits.device());
+    std::vector<float> chosen_lp =
+        ToFloats(logits.gather(1, chosen_t.unsqueeze(1)).squeeze(1) - lse);
+    for (int64_t r = 0; r < n; ++r) {
+      if (selections[r].kind == SelectKind::kTopCandidates) continue;
+      (*outputs)[r].token = chosen[r];
+      (*outputs)[r].logprob = chosen_lp[r];
+    }
+    return OkStatus();
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "decoder step");
+  }
+}
+
+void T5Runner::Compact(const std::vector<int64_t>& keep) { cache_.Compact(keep); }
+
+void T5Runner::CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) {
+  cache_.CopyHistory(dst, src);
+}
+
+void T5Runner::Reset() { cache_ = model_->NewCache(); }
+
+StatusOr<std::vector<ScoreOutput>> T5Runner::Score(const std::vector<ScoreItem>& items) {
+  std::vector<ScoreOutput> out(items.size());
+  if (items.empty()) return out;
+  try {
+    c10::InferenceMode guard;
+    std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>> rows;
+    std::vector<int64_t> item_of_target;
+    int64_t t_max = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      rows.push_back({items[i].input_ids, items[i].prompt});
+      for (const auto& target : *items[i].targets) {
+        item_of_target.push_back(static_cast<int64_t>(i));
+        t_max = std::max<int64_t>(t_max, target.size());
+      }
+    }
+    EncoderBatch batch = Embed(rows);
+    at::Tensor enc = model_->Encode(batch);
+    const int64_t c = static_cast<int64_t>(item_of_target.size());
+    // Teacher forcing: decoder input = [start] + target[:-1], labels = target.
+    at::Tensor dec_in = at::zeros({c, t_max}, at::kLong);
+    at::Tensor labels = at::zeros({c, t_max}, at::kLong);
+    at::Tensor dec_mask = at::zeros({c, t_max}, at::kBool);
+    int64_t row = 0;
+    for (const ScoreItem& item : items) {
+      for (const auto& target : *item.targets) {
+        const int64_t len = static_cast<int64_t>(target.size());
+        std::vector<int64_t> in = {config().decoder_start_token_id};
+        in.insert(in.end(), target.begin(), target.end() - 1);
+        dec_in[row].narrow(0, 0, len).copy_(at::tensor(in, at::kLong));
+        labels[row].narrow(0, 0, len).copy_(at::tensor(target, at::kLong));
+        dec_mask[row].narrow(0, 0, len).fill_(true);
+        ++row;
+      }
+    }
+    const c10::Device device = model_->tensor_options().device();
+    at::Tensor idx = at::tensor(item_of_target, at::kLong).to(device);
+    at::Tensor logits = model_->DecodeTeacherForced(enc.index_select(0, idx),
+                                                    batch.mask.index_select(0, idx), dec_in, dec_mask);
+    at::Tensor lp = at::log_softmax(logits.to(at::kFloat), -1)
+                        .gather(-1, labels.to(device).unsqueeze(-1))
+                        .squeeze(-1)
+                        .masked_fill(dec_mask.to(device).logical_not(), 0.0);
+    std::vector<float> flat = ToFloats(lp);
+    row = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      for (const auto& target : *items[i].targets) {
+        std::vector<float> per_token(flat.begin() + row * t_max,
+                                     flat.begin() + row * t_max + static_cast<int64_t>(target.size()));
+        double total = 0;
+        for (float v : per_token) total += v;
+        out[i].totals.push_back(total);
+        out[i].token_logprobs.push_back(std::move(per_token));
+        ++row;
+      }
+    }
+    return out;
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "scoring pass");
+  }
+}
+
+StatusOr<ExplainResult> T5Runner::Explain(const Prompt& prompt, int top_k) {
+  try {
+    c10::InferenceMode guard;
+    at::Tensor p = PromptTensor(&prompt).to(at::kFloat);
+    at::Tensor e = model_->weights().embedding.to(at::kFloat);
+    at::Tensor sim = at::matmul(p / p.norm(2, -1, true).clamp_min(1e-12),
+                                (e / e.norm(2, -1, true).clamp_min(1e-12)).t());  // [rows, V]
+    const int64_t k = std::min<int64_t>(top_k, sim.size(1));
+    auto [values, indices] = at::topk(sim, k, -1, true, true);
+    std::vector<float> vals = ToFloats(values);
+    std::vector<int64_t> ids = ToLongs(indices);
+    ExplainResult result;
+    result.positions.resize(prompt.rows());
+    for (int64_t r = 0; r < prompt.rows(); ++r) {
+      for (int64_t i = 0; i < k; ++i) {
+        result.positions[r].push_back({ids[r * k + i], vals[r * k + i]});
+      }
+    }
+    return result;
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "explain");
+  }
+}
+
+}  // namespace softserve::core

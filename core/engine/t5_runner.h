@@ -1,0 +1,49 @@
+// T5Runner: the ModelRunner over the real libtorch T5Model and its KvCache.
+//
+// Prefill embeds each item's prompt and ids, runs one encoder pass for all items and one GEMM
+// for every layer's cross keys/values, then appends rows to the cache. Step runs one decoder
+// step for all rows (any mix of prompts, lengths and positions) and selects tokens per row.
+// libtorch errors (c10::Error) are caught here: out-of-memory becomes ResourceExhausted,
+// anything else Internal. Not thread-safe: engine thread only.
+#ifndef SOFTSERVE_CORE_ENGINE_T5_RUNNER_H_
+#define SOFTSERVE_CORE_ENGINE_T5_RUNNER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/engine/model_runner.h"
+#include "core/model/kv_cache.h"
+#include "core/model/t5_model.h"
+
+namespace softserve::core {
+
+class T5Runner : public ModelRunner {
+ public:
+  explicit T5Runner(std::unique_ptr<T5Model> model);
+
+  const T5Config& config() const override { return model_->config(); }
+  std::string Describe() const override;
+  int64_t num_rows() const override { return cache_.size(); }
+  Status Prefill(const std::vector<PrefillItem>& items) override;
+  Status Step(const std::vector<int64_t>& tokens, const std::vector<RowSelection>& selections,
+              std::vector<RowOutput>* outputs) override;
+  void Compact(const std::vector<int64_t>& keep) override;
+  void CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) override;
+  void Reset() override;
+  StatusOr<std::vector<ScoreOutput>> Score(const std::vector<ScoreItem>& items) override;
+  StatusOr<ExplainResult> Explain(const Prompt& prompt, int top_k) override;
+
+  const T5Model& model() const { return *model_; }
+
+ private:
+  at::Tensor PromptTensor(const Prompt* prompt) const;
+  EncoderBatch Embed(const std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>>& rows) const;
+
+  std::unique_ptr<T5Model> model_;
+  KvCache cache_;
+};
+
+}  // namespace softserve::core
+
+#endif  // SOFTSERVE_CORE_ENGINE_T5_RUNNER_H_
