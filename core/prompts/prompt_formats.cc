@@ -26,8 +26,13 @@ StatusOr<SafetensorsContents> ParseBytes(std::string_view bytes, const std::stri
   SafetensorsLimits st;
   st.max_header_bytes = 1 << 20;
   st.max_tensors = 64;
-  return SafetensorsContents::Parse(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
-                                    what, st);
+  auto contents = SafetensorsContents::Parse(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                             bytes.size(), what, st);
+  // A truncated upload is the client's bad input, not data loss on our side.
+  if (!contents.ok() && contents.status().code() == StatusCode::kDataLoss) {
+    return InvalidArgumentError(contents.status().message());
+  }
+  return contents;
 }
 
 // Float32 copy of a floating view with the expected shape (-1 = any).

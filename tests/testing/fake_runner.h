@@ -1,0 +1,152 @@
+// A deterministic ModelRunner without weights, for testing the engine's scheduling logic:
+// each row's next token is a hash of its input, prompt and the tokens it has consumed; a row
+// emits eos after `eos_after` consumed tokens when the input's first id is odd. Steps can be
+// gated (the engine thread waits until the test releases them) and failures injected.
+#ifndef SOFTSERVE_TESTS_TESTING_FAKE_RUNNER_H_
+#define SOFTSERVE_TESTS_TESTING_FAKE_RUNNER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include "core/engine/model_runner.h"
+
+namespace softserve::testing {
+
+class FakeRunner : public core::ModelRunner {
+ public:
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool gated = false;
+    int64_t released_steps = 0;  // steps allowed while gated
+    int64_t steps = 0;
+    int64_t rows = 0;
+    int64_t max_rows_seen = 0;
+    std::set<uint64_t> fail_prefill_first_ids;  // a prefill containing such an input fails
+    bool fail_next_step = false;
+    std::vector<int64_t> rows_per_step;
+  };
+
+  explicit FakeRunner(std::shared_ptr<Shared> shared, int64_t vocab = 50, int eos_after = 4)
+      : shared_(std::move(shared)), eos_after_(eos_after) {
+    config_.vocab_size = vocab;
+    config_.d_model = 8;
+  }
+
+  const core::T5Config& config() const override { return config_; }
+  std::string Describe() const override { return "fake"; }
+  int64_t num_rows() const override { return static_cast<int64_t>(rows_.size()); }
+
+  core::Status Prefill(const std::vector<core::PrefillItem>& items) override {
+    for (const auto& item : items) {
+      if (!item.input_ids->empty() && shared_->fail_prefill_first_ids.count((*item.input_ids)[0])) {
+        return core::InternalError("injected prefill failure");
+      }
+    }
+    for (const auto& item : items) {
+      uint64_t h = 1469598103934665603ull;
+      for (int64_t id : *item.input_ids) h = (h ^ static_cast<uint64_t>(id)) * 1099511628211ull;
+      if (item.prompt != nullptr) h ^= item.prompt->uid() * 0x9E3779B97F4A7C15ull;
+      const bool stops = !item.input_ids->empty() && ((*item.input_ids)[0] % 2 == 1);
+      for (int c = 0; c < item.copies; ++c) rows_.push_back({h, 0, stops});
+    }
+    Publish();
+    return core::OkStatus();
+  }
+
+  core::Status Step(const std::vector<int64_t>& tokens, const std::vector<core::RowSelection>& sel,
+                    std::vector<core::RowOutput>* out) override {
+    {
+      std::unique_lock<std::mutex> lock(shared_->mu);
+      shared_->cv.wait(lock, [&] { return !shared_->gated || shared_->released_steps > 0; });
+      if (shared_->gated) --shared_->released_steps;
+      ++shared_->steps;
+      shared_->rows_per_step.push_back(static_cast<int64_t>(rows_.size()));
+      if (shared_->fail_next_step) {
+        shared_->fail_next_step = false;
+        shared_->cv.notify_all();
+        return core::InternalError("injected step failure");
+      }
+    }
+    out->assign(rows_.size(), core::RowOutput());
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      Row& row = rows_[r];
+      row.state = (row.state ^ static_cast<uint64_t>(tokens[r])) * 1099511628211ull;
+      ++row.consumed;
+      int64_t best = 2 + static_cast<int64_t>(row.state % (config_.vocab_size - 2));
+      if (row.stops && row.consumed >= eos_after_) best = config_.eos_token_id;
+      core::RowOutput& o = (*out)[r];
+      if (sel[r].kind == core::SelectKind::kTopCandidates) {
+        for (int c = 0; c < sel[r].candidates; ++c) {
+          const int64_t tok = c == 0 ? best : 2 + (best + c) % (config_.vocab_size - 2);
+          o.candidates.push_back({tok, -0.5f * static_cast<float>(c + 1)});
+        }
+      } else if (sel[r].kind == core::SelectKind::kSample) {
+        o.token = 2 + static_cast<int64_t>(sel[r].uniform * (config_.vocab_size - 2));
+        o.logprob = -1.0f;
+      } else {
+        o.token = best;
+        o.logprob = -0.25f;
+      }
+    }
+    Publish();
+    return core::OkStatus();
+  }
+
+  void Compact(const std::vector<int64_t>& keep) override {
+    std::vector<Row> rows;
+    for (int64_t k : keep) rows.push_back(rows_[k]);
+    rows_ = std::move(rows);
+    Publish();
+  }
+  void CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) override {
+    std::vector<Row> copy = rows_;
+    for (size_t i = 0; i < dst.size(); ++i) rows_[dst[i]] = copy[src[i]];
+  }
+  void Reset() override {
+    rows_.clear();
+    Publish();
+  }
+  core::StatusOr<std::vector<core::ScoreOutput>> Score(const std::vector<core::ScoreItem>& items) override {
+    std::vector<core::ScoreOutput> out;
+    for (const auto& item : items) {
+      core::ScoreOutput o;
+      for (const auto& t : *item.targets) {
+        o.totals.push_back(-static_cast<double>(t.size()) - (item.prompt ? 0.5 : 0.0));
+        o.token_logprobs.push_back(std::vector<float>(t.size(), -1.0f));
+      }
+      out.push_back(std::move(o));
+    }
+    return out;
+  }
+  core::StatusOr<core::ExplainResult> Explain(const core::Prompt& prompt, int top_k) override {
+    core::ExplainResult r;
+    r.positions.assign(prompt.rows(), std::vector<core::TokenSimilarity>(top_k));
+    return r;
+  }
+
+ private:
+  struct Row {
+    uint64_t state;
+    int consumed;
+    bool stops;
+  };
+  void Publish() {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->rows = static_cast<int64_t>(rows_.size());
+    shared_->max_rows_seen = std::max(shared_->max_rows_seen, shared_->rows);
+    shared_->cv.notify_all();
+  }
+
+  std::shared_ptr<Shared> shared_;
+  core::T5Config config_;
+  int eos_after_;
+  std::vector<Row> rows_;
+};
+
+}  // namespace softserve::testing
+
+#endif  // SOFTSERVE_TESTS_TESTING_FAKE_RUNNER_H_
