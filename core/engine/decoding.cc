@@ -17,6 +17,7 @@ class SingleRowDecoder : public SequenceDecoder {
 
   void Selections(std::vector<RowSelection>* out) override {
     RowSelection sel;
+    sel.suppress_eos = static_cast<int>(result_.output_ids.size()) < params_.min_new_tokens;
     if (params_.mode == DecodingMode::kSample) {
       sel.kind = SelectKind::kSample;
       sel.temperature = params_.temperature;
@@ -79,6 +80,7 @@ class BeamDecoder : public SequenceDecoder {
     RowSelection sel;
     sel.kind = SelectKind::kTopCandidates;
     sel.candidates = 2 * k_;
+    sel.suppress_eos = static_cast<int>(beams_[0].tokens.size()) - 1 < params_.min_new_tokens;
     for (int b = 0; b < k_; ++b) out->push_back(sel);
   }
 

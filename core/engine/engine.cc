@@ -63,6 +63,10 @@ Status Engine::ValidateParams(const DecodingParams& p, bool streaming) const {
     return InvalidArgumentError("max_new_tokens = " + Str(p.max_new_tokens) + "; allowed 1.." +
                                 Str(limits_.max_new_tokens));
   }
+  if (p.min_new_tokens < 0 || p.min_new_tokens > p.max_new_tokens) {
+    return InvalidArgumentError("min_new_tokens = " + Str(p.min_new_tokens) + "; allowed 0..max_new_tokens (" +
+                                Str(p.max_new_tokens) + ")");
+  }
   if (p.mode == DecodingMode::kBeam) {
     if (p.num_beams < 1 || p.num_beams > limits_.max_beams) {
       return InvalidArgumentError("num_beams = " + Str(p.num_beams) + "; allowed 1.." +

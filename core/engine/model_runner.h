@@ -33,6 +33,7 @@ struct RowSelection {
   int top_k = 0;
   double top_p = 1.0;
   double uniform = 0.0;  // in [0, 1), drawn by the request's own generator
+  bool suppress_eos = false;  // min_new_tokens not reached: eos gets -inf before choosing
 };
 
 struct TokenLogprob {

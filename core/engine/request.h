@@ -32,6 +32,8 @@ enum class EarlyStopping {
 struct DecodingParams {
   DecodingMode mode = DecodingMode::kGreedy;
   int max_new_tokens = 20;
+  // Eos cannot be chosen before this many new tokens (HF's min_new_tokens).
+  int min_new_tokens = 0;
   // Beam search.
   int num_beams = 4;
   double length_penalty = 1.0;

@@ -105,6 +105,17 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
     const int64_t n = static_cast<int64_t>(tokens.size());
     at::Tensor logits = model_->DecodeStep(tokens, &cache_).to(at::kFloat);  // [n, V]
     at::Tensor lse = at::logsumexp(logits, -1);                               // [n]
+    // min_new_tokens: eos is masked after the normalizer, as HF's processor runs after
+    // log_softmax in beam search.
+    std::vector<int64_t> suppress;
+    for (int64_t r = 0; r < n; ++r) {
+      if (selections[r].suppress_eos) suppress.push_back(r);
+    }
+    if (!suppress.empty()) {
+      at::Tensor rows = at::tensor(suppress, at::kLong).to(logits.device());
+      logits.index_put_({rows, at::full({}, config().eos_token_id, rows.options())},
+                        at::full({}, -std::numeric_limits<float>::infinity(), logits.options()));
+    }
     std::vector<int64_t> argmax = ToLongs(at::argmax(logits, -1));
     outputs->assign(n, RowOutput());
 

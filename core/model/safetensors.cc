@@ -106,7 +106,9 @@ StatusOr<SafetensorsContents> SafetensorsContents::Parse(const uint8_t* data, si
 
   SafetensorsContents out;
   std::vector<Extent> extents;
-  for (const auto& [name, entry] : json->object()) {
+  for (const auto& member : json->object()) {
+    const std::string& name = member.first;
+    const JsonValue& entry = member.second;
     if (name == "__metadata__") {
       if (!entry.is_object()) return bad("__metadata__ is not an object");
       for (const auto& [k, v] : entry.object()) {

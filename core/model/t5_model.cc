@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 
+#include "core/common/file_util.h"
 #include "core/model/tensor_convert.h"
 
 namespace softserve::core {
@@ -47,6 +48,7 @@ at::Tensor SplitHeads(const at::Tensor& x, int64_t heads, int64_t dk) {
 
 StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const std::string& dir,
                                                  const ModelOptions& options) {
+  if (!IsDirectory(dir)) return NotFoundError("model directory '" + dir + "' does not exist");
   ConfigureThreads(options.num_threads);
   SOFTSERVE_ASSIGN_OR_RETURN(T5Config config, LoadT5Config(dir + "/config.json"));
   c10::InferenceMode guard;

@@ -77,7 +77,7 @@ class FakeRunner : public core::ModelRunner {
       row.state = (row.state ^ static_cast<uint64_t>(tokens[r])) * 1099511628211ull;
       ++row.consumed;
       int64_t best = 2 + static_cast<int64_t>(row.state % (config_.vocab_size - 2));
-      if (row.stops && row.consumed >= eos_after_) best = config_.eos_token_id;
+      if (row.stops && row.consumed >= eos_after_ && !sel[r].suppress_eos) best = config_.eos_token_id;
       core::RowOutput& o = (*out)[r];
       if (sel[r].kind == core::SelectKind::kTopCandidates) {
         for (int c = 0; c < sel[r].candidates; ++c) {

@@ -312,6 +312,24 @@ TEST_P(EngineReferenceTest, SamplingIsReproducibleAndTopOneIsGreedy) {
   EXPECT_EQ(streamed, top1->output_ids);
 }
 
+// min_new_tokens masks eos: generation continues past where HF's greedy stopped, and the
+// tokens before that point are HF's.
+TEST_P(EngineReferenceTest, MinNewTokensSuppressesEarlyEos) {
+  for (int i = 0; i < 3; ++i) {
+    std::vector<int64_t> ref = Expected("generate.row" + std::to_string(i) + ".greedy");
+    if (ref.back() != 1) continue;  // only rows where HF stopped at eos
+    GenerationRequest req;
+    req.common.input_ids = Row(i);
+    req.params = Greedy();
+    req.params.min_new_tokens = 12;
+    auto r = testing::GenerateSync(engine_.get(), req);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->output_ids.size(), 12u);
+    for (size_t k = 0; k + 1 < ref.size(); ++k) EXPECT_EQ(r->output_ids[k], ref[k]);
+    EXPECT_NE(r->output_ids[ref.size() - 1], 1);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(References, EngineReferenceTest,
                          ::testing::ValuesIn(::softserve::testing::ReferenceModelNames()));
 

@@ -62,6 +62,13 @@ TEST_F(EngineTest, GeneratesUntilEosOrMaxTokens) {
   EXPECT_EQ(eos->output_ids.size(), 4u);
   EXPECT_EQ(eos->output_ids.back(), 1);
   EXPECT_EQ(eos->finish_reason, FinishReason::kEos);
+  GenerationRequest at_least = Req({3, 4}, 10);
+  at_least.params.min_new_tokens = 8;
+  auto longer = GenerateSync(engine_.get(), std::move(at_least));
+  ASSERT_TRUE(longer.ok());
+  // Eos is suppressed for the first 8 tokens and chosen as soon as it is allowed.
+  EXPECT_EQ(longer->output_ids.size(), 9u);
+  EXPECT_EQ(longer->output_ids.back(), 1);
   auto max = GenerateSync(engine_.get(), Req({2, 4}, 7));
   ASSERT_TRUE(max.ok());
   EXPECT_EQ(max->output_ids.size(), 7u);
@@ -164,8 +171,13 @@ TEST_F(EngineTest, DeadlineWhileGeneratingEndsTheRequest) {
 TEST_F(EngineTest, FailingStepFailsOnlyItsRows) {
   Start();
   Gate();
+  // A one-token blocker holds the engine so that a and b are admitted together after it.
+  auto blocker = GenerateAsync(engine_.get(), Req({2}, 1));
+  WaitFor([](const FakeRunner::Shared& s) { return s.rows == 1; });
   auto a = GenerateAsync(engine_.get(), Req({2}, 50));
   auto b = GenerateAsync(engine_.get(), Req({4}, 50));
+  Release(1);
+  EXPECT_TRUE(blocker.get().ok());
   WaitFor([](const FakeRunner::Shared& s) { return s.rows == 2; });
   {
     std::lock_guard<std::mutex> l(shared_->mu);
@@ -203,13 +215,15 @@ TEST_F(EngineTest, ContinuousBatchingAdmitsWhileOthersRun) {
   EngineLimits limits;
   limits.max_rows = 4;
   Start(limits);
+  Gate();  // all twelve are waiting before the first step runs
   std::vector<std::future<StatusOr<GenerationResult>>> futures;
   for (int i = 0; i < 12; ++i) futures.push_back(GenerateAsync(engine_.get(), Req({2 * i + 2}, 3 + i % 5)));
+  Ungate();
   for (auto& f : futures) EXPECT_TRUE(f.get().ok());
   std::lock_guard<std::mutex> l(shared_->mu);
-  EXPECT_LE(shared_->max_rows_seen, 4);
-  // 12 requests of 3..7 tokens in 4 rows need well under the 60 steps of one-at-a-time.
-  EXPECT_LT(shared_->steps, 40);
+  EXPECT_EQ(shared_->max_rows_seen, 4);
+  // 57 tokens in 4 rows, refilled as rows finish: far fewer steps than one at a time.
+  EXPECT_LT(shared_->steps, 30);
 }
 
 TEST_F(EngineTest, LightTenantCompletesWhileHeavyTenantFloods) {
@@ -264,7 +278,8 @@ TEST_F(EngineTest, ShutdownPastGraceFailsWhatIsLeft) {
   auto running = GenerateAsync(engine_.get(), Req({2}, 20));
   WaitFor([](const FakeRunner::Shared& s) { return s.rows == 1; });
   std::thread stopper([&] { engine_->Shutdown(Clock::now()); });
-  Release(1);
+  while (engine_->accepting()) std::this_thread::yield();  // the stop is registered
+  Ungate();
   stopper.join();
   EXPECT_EQ(running.get().status().code(), StatusCode::kUnavailable);
 }
