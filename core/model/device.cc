@@ -4,6 +4,9 @@
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 
+#include <dlfcn.h>
+#include <malloc.h>
+
 #include <cstdlib>
 #include <thread>
 
@@ -52,11 +55,37 @@ const char* DTypeName(DType dtype) {
   return "float32";
 }
 
-int ConfigureThreads(int num_threads) {
+std::string CpuRuntime::Describe() const {
+  return std::to_string(blas_threads) + " BLAS threads" +
+         (separate_blas_pool ? " (OpenBLAS pthread pool)" : "") + ", " +
+         std::to_string(intra_op_threads) + " intra-op threads";
+}
+
+CpuRuntime ConfigureCpuRuntime(int num_threads) {
   int n = num_threads > 0 ? num_threads : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
-  at::set_num_threads(n);
-  return at::get_num_threads();
+  // Keep freed tensor buffers in the heap (up to glibc's largest mmap threshold, 32 MiB).
+  ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+
+  CpuRuntime rt;
+  // OpenBLAS's exports, if it is the BLAS libtorch loaded: openblas_get_parallel() is 1 for
+  // its pthread build, 2 for its OpenMP build.
+  using GetParallel = int (*)();
+  using SetThreads = void (*)(int);
+  auto get_parallel = reinterpret_cast<GetParallel>(::dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  auto set_threads = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  rt.separate_blas_pool = get_parallel != nullptr && set_threads != nullptr && get_parallel() == 1;
+  if (rt.separate_blas_pool) {
+    set_threads(n);
+    at::set_num_threads(1);
+    rt.blas_threads = n;
+  } else {
+    at::set_num_threads(n);
+    rt.blas_threads = n;
+  }
+  rt.intra_op_threads = at::get_num_threads();
+  return rt;
 }
 
 Status CheckDeviceAvailable(const DeviceSpec& device) {

@@ -30,13 +30,28 @@ const char* DTypeName(DType dtype);
 struct ModelOptions {
   DeviceSpec device;
   DType dtype = DType::kFloat32;
-  // Intra-op threads for CPU math; 0 means one per hardware core. Set explicitly at load time
-  // because libtorch may default to a single thread.
+  // Threads for CPU math; 0 means one per hardware core. Applied explicitly at load time
+  // (libtorch may default to a single thread); see ConfigureCpuRuntime.
   int num_threads = 0;
 };
 
-// Applies options.num_threads to libtorch (process-wide) and returns the count in effect.
-int ConfigureThreads(int num_threads);
+// What ConfigureCpuRuntime set.
+struct CpuRuntime {
+  int blas_threads = 0;      // threads OpenBLAS runs each GEMM on
+  int intra_op_threads = 0;  // libtorch's own (OpenMP) pool, for element-wise work
+  bool separate_blas_pool = false;
+  std::string Describe() const;
+};
+
+// Process-wide CPU settings for inference:
+// - Threads. With Debian's libopenblas0-pthread, every GEMM runs on OpenBLAS's own pthread
+//   pool; giving libtorch's OpenMP pool the same cores makes the two pools fight (measured on
+//   2 cores: batch-1 decoding 79 vs 103 tokens/s). So when OpenBLAS has its own pool, it gets
+//   num_threads and libtorch's pool 1; otherwise (MKL, OpenMP OpenBLAS) libtorch gets
+//   num_threads and drives the BLAS itself.
+// - Allocator. Large tensors are kept in the heap after free (mallopt) instead of being
+//   unmapped and re-faulted zero page by zero page on the next step.
+CpuRuntime ConfigureCpuRuntime(int num_threads);
 
 // Returns Unavailable if the device is CUDA and this libtorch has no usable CUDA device.
 Status CheckDeviceAvailable(const DeviceSpec& device);

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "core/common/file_util.h"
+#include "core/model/decode_attention.h"
 #include "core/model/tensor_convert.h"
 
 namespace softserve::core {
@@ -21,16 +22,32 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * y.to(weight.scalar_type());
 }
 
+// x @ wt with wt stored [in, out]. A single row is a matrix-vector product: OpenBLAS's GEMM
+// with m = 1 is several times slower than its GEMV, and batch-1 decoding is nothing else.
+at::Tensor Linear(const at::Tensor& x, const at::Tensor& wt) {
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = wt.size(1);
+  at::Tensor rows = x.reshape({-1, x.size(-1)});
+  if (rows.size(0) == 1) return at::mv(wt.t(), rows[0]).view(shape);
+  return at::mm(rows, wt).view(shape);
+}
+
 // q [B,H,Tq,dk], k/v [B,H,Tk,dk], bias and mask broadcastable to [B,H,Tq,Tk] (mask may be
 // undefined) -> [B,Tq,H*dk]. Added separately so that [B,H,S,S] is never materialized twice.
 // No 1/sqrt(d_kv) scaling (T5 folds it into the initialisation); softmax in float32.
 at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const at::Tensor& bias, const at::Tensor& mask = at::Tensor()) {
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));
+  if (CanUseDecodeAttention(q, k, v)) return DecodeAttention(q, k, v, bias, mask);
+  const bool single_query = q.size(2) == 1;
+  // One query per row (decoding): a batched dot product. Broadcast multiply-and-reduce avoids
+  // libtorch's CPU bmm, which loops over B*H tiny matrices on the strided cache views.
+  at::Tensor scores = single_query ? (q * k).sum(-1, /*keepdim=*/false).unsqueeze(2)
+                                   : at::matmul(q, k.transpose(-1, -2));
   scores.add_(bias);
   if (mask.defined()) scores.add_(mask);
   at::Tensor probs = at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type());
-  at::Tensor out = at::matmul(probs, v);
+  at::Tensor out = single_query ? (probs.squeeze(2).unsqueeze(-1) * v).sum(2).unsqueeze(2)
+                                : at::matmul(probs, v);
   return out.transpose(1, 2).reshape({q.size(0), q.size(2), q.size(1) * q.size(3)});
 }
 
@@ -49,7 +66,7 @@ at::Tensor SplitHeads(const at::Tensor& x, int64_t heads, int64_t dk) {
 StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const std::string& dir,
                                                  const ModelOptions& options) {
   if (!IsDirectory(dir)) return NotFoundError("model directory '" + dir + "' does not exist");
-  ConfigureThreads(options.num_threads);
+  ConfigureCpuRuntime(options.num_threads);
   SOFTSERVE_ASSIGN_OR_RETURN(T5Config config, LoadT5Config(dir + "/config.json"));
   c10::InferenceMode guard;
   SOFTSERVE_ASSIGN_OR_RETURN(T5Weights weights, LoadT5Weights(dir, config, options));
@@ -117,7 +134,7 @@ at::Tensor T5Model::RelativePositionBias(const at::Tensor& relative, bool bidire
 }
 
 at::Tensor T5Model::FeedForward(const at::Tensor& x, const FeedForwardWeights& w) const {
-  at::Tensor h = at::linear(x, w.wi);
+  at::Tensor h = Linear(x, w.wi);
   at::Tensor a = config_.gated ? h.narrow(-1, 0, config_.d_ff) : h;
   switch (config_.activation) {
     case Activation::kRelu: a = at::relu(a); break;
@@ -125,14 +142,14 @@ at::Tensor T5Model::FeedForward(const at::Tensor& x, const FeedForwardWeights& w
     case Activation::kGelu: a = at::gelu(a); break;
   }
   if (config_.gated) a = a * h.narrow(-1, config_.d_ff, config_.d_ff);
-  return at::linear(a, w.wo);
+  return Linear(a, w.wo);
 }
 
 at::Tensor T5Model::LmHead(const at::Tensor& h) const {
   if (config_.tie_word_embeddings) {
-    return at::linear(h * std::pow(static_cast<double>(config_.d_model), -0.5), weights_.lm_head);
+    return Linear(h * std::pow(static_cast<double>(config_.d_model), -0.5), weights_.lm_head);
   }
-  return at::linear(h, weights_.lm_head);
+  return Linear(h, weights_.lm_head);
 }
 
 at::Tensor T5Model::Encode(const EncoderBatch& batch) const {
@@ -151,8 +168,8 @@ at::Tensor T5Model::Encode(const EncoderBatch& batch) const {
   at::Tensor x = batch.embeds;
   for (const EncoderLayerWeights& layer : weights_.encoder) {
     at::Tensor h = RmsNorm(x, layer.attention_norm, config_.layer_norm_epsilon);
-    auto [q, k, v] = SplitHeads3(at::linear(h, layer.attention.qkv), heads, dk);
-    x = x + at::linear(Attend(q, k, v, bias, key_mask), layer.attention.o);
+    auto [q, k, v] = SplitHeads3(Linear(h, layer.attention.qkv), heads, dk);
+    x = x + Linear(Attend(q, k, v, bias, key_mask), layer.attention.o);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
     x = x + FeedForward(h, layer.feed_forward);
   }
@@ -164,7 +181,7 @@ at::Tensor T5Model::ComputeCrossKv(const at::Tensor& encoder_states) const {
   const int64_t b = encoder_states.size(0), s = encoder_states.size(1);
   const int64_t layers = config_.num_decoder_layers;
   // One GEMM for the keys and values of every layer.
-  at::Tensor kv = at::linear(encoder_states, weights_.cross_kv);  // [B, S, L*2*I]
+  at::Tensor kv = Linear(encoder_states, weights_.cross_kv);  // [B, S, L*2*I]
   return kv.view({b, s, layers, 2, config_.num_heads, config_.d_kv})
       .permute({2, 3, 0, 4, 1, 5})
       .contiguous();  // [L, 2, B, H, S, dk]
@@ -197,12 +214,12 @@ at::Tensor T5Model::DecodeTeacherForced(const at::Tensor& encoder_states,
   for (size_t j = 0; j < weights_.decoder.size(); ++j) {
     const DecoderLayerWeights& layer = weights_.decoder[j];
     at::Tensor h = RmsNorm(x, layer.self_attention_norm, config_.layer_norm_epsilon);
-    auto [q, k, v] = SplitHeads3(at::linear(h, layer.self_attention.qkv), heads, dk);
-    x = x + at::linear(Attend(q, k, v, self_bias), layer.self_attention.o);
+    auto [q, k, v] = SplitHeads3(Linear(h, layer.self_attention.qkv), heads, dk);
+    x = x + Linear(Attend(q, k, v, self_bias), layer.self_attention.o);
     h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
-    at::Tensor cq = SplitHeads(at::linear(h, layer.cross_attention.q), heads, dk);
+    at::Tensor cq = SplitHeads(Linear(h, layer.cross_attention.q), heads, dk);
     const int64_t li = static_cast<int64_t>(j);
-    x = x + at::linear(Attend(cq, cross_kv[li][0], cross_kv[li][1], cross_bias),
+    x = x + Linear(Attend(cq, cross_kv[li][0], cross_kv[li][1], cross_bias),
                        layer.cross_attention.o);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
     x = x + FeedForward(h, layer.feed_forward);
@@ -235,15 +252,15 @@ at::Tensor T5Model::DecodeStep(const std::vector<int64_t>& tokens, KvCache* cach
     const DecoderLayerWeights& layer = weights_.decoder[j];
     const int64_t li = static_cast<int64_t>(j);
     at::Tensor h = RmsNorm(x, layer.self_attention_norm, config_.layer_norm_epsilon);
-    auto [q, k, v] = SplitHeads3(at::linear(h, layer.self_attention.qkv), heads, dk);
+    auto [q, k, v] = SplitHeads3(Linear(h, layer.self_attention.qkv), heads, dk);
     // k, v: [n, H, 1, dk] -> cache[row, :, position_row, :]
     cache->self_k_storage(li).index_put_({rows, Slice(), positions}, k.squeeze(2));
     cache->self_v_storage(li).index_put_({rows, Slice(), positions}, v.squeeze(2));
-    x = x + at::linear(Attend(q, cache->self_k(li, t), cache->self_v(li, t), self_bias),
+    x = x + Linear(Attend(q, cache->self_k(li, t), cache->self_v(li, t), self_bias),
                        layer.self_attention.o);
     h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
-    at::Tensor cq = SplitHeads(at::linear(h, layer.cross_attention.q), heads, dk);
-    x = x + at::linear(Attend(cq, cache->cross_k(li), cache->cross_v(li), cross_bias),
+    at::Tensor cq = SplitHeads(Linear(h, layer.cross_attention.q), heads, dk);
+    x = x + Linear(Attend(cq, cache->cross_k(li), cache->cross_v(li), cross_bias),
                        layer.cross_attention.o);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
     x = x + FeedForward(h, layer.feed_forward);

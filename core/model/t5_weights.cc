@@ -148,9 +148,10 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
                                   "decoder.embed_tokens.weight"},
                                  {c.vocab_size, d}, topt));
     if (c.tie_word_embeddings) {
-      w.lm_head = w.embedding;
+      w.lm_head = w.embedding.t().contiguous();
     } else {
-      SOFTSERVE_ASSIGN_OR_RETURN(w.lm_head, get("lm_head.weight", {c.vocab_size, d}));
+      SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor head, get("lm_head.weight", {c.vocab_size, d}));
+      w.lm_head = head.t().contiguous();
     }
 
     auto load_self_attention = [&](const std::string& p) -> StatusOr<SelfAttentionWeights> {
@@ -158,8 +159,9 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor q, get(p + ".q.weight", {inner, d}));
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor k, get(p + ".k.weight", {inner, d}));
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor v, get(p + ".v.weight", {inner, d}));
-      SOFTSERVE_ASSIGN_OR_RETURN(a.o, get(p + ".o.weight", {d, inner}));
-      a.qkv = at::cat({q, k, v}, 0);
+      SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor o, get(p + ".o.weight", {d, inner}));
+      a.qkv = at::cat({q, k, v}, 0).t().contiguous();
+      a.o = o.t().contiguous();
       return a;
     };
     auto load_feed_forward = [&](const std::string& p) -> StatusOr<FeedForwardWeights> {
@@ -167,11 +169,13 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
       if (c.gated) {
         SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor wi0, get(p + ".wi_0.weight", {f, d}));
         SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor wi1, get(p + ".wi_1.weight", {f, d}));
-        ff.wi = at::cat({wi0, wi1}, 0);
+        ff.wi = at::cat({wi0, wi1}, 0).t().contiguous();
       } else {
-        SOFTSERVE_ASSIGN_OR_RETURN(ff.wi, get(p + ".wi.weight", {f, d}));
+        SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor wi, get(p + ".wi.weight", {f, d}));
+        ff.wi = wi.t().contiguous();
       }
-      SOFTSERVE_ASSIGN_OR_RETURN(ff.wo, get(p + ".wo.weight", {d, f}));
+      SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor wo, get(p + ".wo.weight", {d, f}));
+      ff.wo = wo.t().contiguous();
       return ff;
     };
 
@@ -191,17 +195,19 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
       SOFTSERVE_ASSIGN_OR_RETURN(l.self_attention_norm, get(p + "0.layer_norm.weight", {d}));
       SOFTSERVE_ASSIGN_OR_RETURN(l.self_attention, load_self_attention(p + "0.SelfAttention"));
       SOFTSERVE_ASSIGN_OR_RETURN(l.cross_attention_norm, get(p + "1.layer_norm.weight", {d}));
-      SOFTSERVE_ASSIGN_OR_RETURN(l.cross_attention.q, get(p + "1.EncDecAttention.q.weight", {inner, d}));
+      SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor cq, get(p + "1.EncDecAttention.q.weight", {inner, d}));
+      l.cross_attention.q = cq.t().contiguous();
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor k, get(p + "1.EncDecAttention.k.weight", {inner, d}));
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor v, get(p + "1.EncDecAttention.v.weight", {inner, d}));
-      SOFTSERVE_ASSIGN_OR_RETURN(l.cross_attention.o, get(p + "1.EncDecAttention.o.weight", {d, inner}));
+      SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor co, get(p + "1.EncDecAttention.o.weight", {d, inner}));
+      l.cross_attention.o = co.t().contiguous();
       cross_kv.push_back(k);
       cross_kv.push_back(v);
       SOFTSERVE_ASSIGN_OR_RETURN(l.feed_forward_norm, get(p + "2.layer_norm.weight", {d}));
       SOFTSERVE_ASSIGN_OR_RETURN(l.feed_forward, load_feed_forward(p + "2.DenseReluDense"));
       w.decoder.push_back(std::move(l));
     }
-    w.cross_kv = at::cat(cross_kv, 0);
+    w.cross_kv = at::cat(cross_kv, 0).t().contiguous();
     SOFTSERVE_ASSIGN_OR_RETURN(
         w.encoder_relative_bias,
         get("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {nb, h}));

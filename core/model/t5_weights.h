@@ -1,11 +1,16 @@
 // T5Weights: the tensors of one T5 checkpoint, laid out for inference, and the loader that
 // reads them from a Hugging Face checkpoint directory.
 //
-// Layout choices (all equivalent to HF's math): each self-attention's q, k, v are concatenated
-// into one [3I, d] matrix (one GEMM per layer); each cross-attention's k, v into [2I, d], and
-// those of all decoder layers stacked into one [L*2I, d] matrix so a new row's cross keys and
-// values for every layer come from a single GEMM; gated feed-forwards concatenate wi_0 and wi_1
-// into [2F, d]. Immutable after loading; safe to read from any thread.
+// Layout choices (all equivalent to HF's math): every projection matrix is stored transposed,
+// [in, out] (HF stores torch Linear weights as [out, in]), so that y = x @ W runs as one GEMM
+// for many rows and as one GEMV on the transposed view for a single row — OpenBLAS's GEMM
+// with few rows re-packs the whole weight on every call and is several times slower. Each
+// self-attention's q, k, v are concatenated into one [d, 3I] matrix (one GEMM per layer); each
+// cross-attention's k, v into [d, 2I], and those of all decoder layers side by side in one
+// [d, L*2I] matrix so a new row's cross keys and values for every layer come from a single GEMM;
+// gated feed-forwards concatenate wi_0 and wi_1 into [d, 2F]. The embedding table stays
+// [V, d] for lookups; the output projection is kept separately as [d, V] even when tied.
+// Immutable after loading; safe to read from any thread.
 #ifndef SOFTSERVE_CORE_MODEL_T5_WEIGHTS_H_
 #define SOFTSERVE_CORE_MODEL_T5_WEIGHTS_H_
 
@@ -21,19 +26,19 @@
 namespace softserve::core {
 
 struct SelfAttentionWeights {
-  at::Tensor qkv;  // [3I, d]: q rows, then k, then v
-  at::Tensor o;    // [d, I]
+  at::Tensor qkv;  // [d, 3I]: q columns, then k, then v
+  at::Tensor o;    // [I, d]
 };
 
 struct CrossAttentionWeights {
-  at::Tensor q;  // [I, d]
-  at::Tensor o;  // [d, I]
-  // k and v live in T5Weights::cross_kv (all layers stacked).
+  at::Tensor q;  // [d, I]
+  at::Tensor o;  // [I, d]
+  // k and v live in T5Weights::cross_kv (all layers side by side).
 };
 
 struct FeedForwardWeights {
-  at::Tensor wi;  // [F, d], or [2F, d] (wi_0 rows then wi_1 rows) when gated
-  at::Tensor wo;  // [d, F]
+  at::Tensor wi;  // [d, F], or [d, 2F] (wi_0 columns then wi_1 columns) when gated
+  at::Tensor wo;  // [F, d]
 };
 
 struct EncoderLayerWeights {
@@ -54,14 +59,14 @@ struct DecoderLayerWeights {
 
 struct T5Weights {
   at::Tensor embedding;  // [V, d] ("shared.weight")
-  at::Tensor lm_head;    // [V, d]; the same tensor as `embedding` when tied
+  at::Tensor lm_head;    // [d, V]: lm_head.weight transposed, or shared.weight's when tied
   at::Tensor encoder_relative_bias;  // [NB, H]
   at::Tensor decoder_relative_bias;  // [NB, H]
   std::vector<EncoderLayerWeights> encoder;
   std::vector<DecoderLayerWeights> decoder;
   at::Tensor encoder_final_norm;  // [d]
   at::Tensor decoder_final_norm;  // [d]
-  at::Tensor cross_kv;            // [L_dec * 2I, d]: layer j's k rows, then its v rows
+  at::Tensor cross_kv;            // [d, L_dec * 2I]: layer j's k columns, then its v columns
 };
 
 // Loads weights from a checkpoint directory exactly as downloaded from the Hugging Face hub:

@@ -1,0 +1,85 @@
+#include "bench/bench_util.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+
+#include "core/common/file_util.h"
+#include "core/model/random_checkpoint.h"
+#include "core/model/tensor_convert.h"
+
+namespace softserve::bench {
+
+core::StatusOr<std::unique_ptr<core::T5Model>> LoadOrCreateRandomModel(
+    const std::string& config_path, const std::string& cache_dir, const core::ModelOptions& options) {
+  if (!core::PathExists(core::JoinPath(cache_dir, "model.safetensors"))) {
+    SOFTSERVE_ASSIGN_OR_RETURN(core::T5Config config, core::LoadT5Config(config_path));
+    SOFTSERVE_RETURN_IF_ERROR(core::WriteRandomT5Checkpoint(config, cache_dir, {}));
+  }
+  return core::T5Model::Load(cache_dir, options);
+}
+
+JobFlops CountJobFlops(const core::T5Config& c, int64_t batch, int64_t s, int64_t new_tokens) {
+  const double d = c.d_model, inner = c.inner_dim(), f = c.d_ff, v = c.vocab_size;
+  const double ff = 2 * d * f * (c.gated ? 3 : 2);
+  JobFlops flops;
+  // Per encoder position and layer: qkv, o, feed-forward, scores and weighted values over s keys.
+  flops.encoder = batch * s * c.num_layers * (2 * d * 3 * inner + 2 * inner * d + ff + 4 * s * inner);
+  flops.cross_kv = batch * s * c.num_decoder_layers * 2 * d * 2 * inner;
+  for (int64_t t = 1; t <= new_tokens; ++t) {
+    const double per_layer = 2 * d * 3 * inner + 2 * inner * d  // self q, k, v, o
+                             + 2 * d * inner + 2 * inner * d    // cross q, o
+                             + ff + 4 * t * inner + 4 * s * inner;
+    flops.decoder += batch * (c.num_decoder_layers * per_layer + 2 * d * v);
+  }
+  return flops;
+}
+
+GemmPeak MeasureGemmPeak(const core::ModelOptions& options) {
+  c10::InferenceMode guard;
+  const auto topt = core::ToTensorOptions(options).dtype(at::kFloat);
+  const std::vector<std::array<int64_t, 3>> shapes = {
+      {512, 768, 3072}, {2688, 512, 2048}, {2688, 2048, 512}, {32, 512, 32128}, {64, 768, 768}};
+  GemmPeak peak;
+  for (const auto& s : shapes) {
+    at::Tensor a = at::randn({s[0], s[1]}, topt), b = at::randn({s[1], s[2]}, topt);
+    at::Tensor c = at::matmul(a, b);  // warm-up
+    const int reps = 5;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < reps; ++i) c = at::matmul(a, b);
+    c.sum().item<float>();  // waits for the device
+    const double sec = Seconds(t0, std::chrono::steady_clock::now()) / reps;
+    const double gflops = 2.0 * s[0] * s[1] * s[2] / sec / 1e9;
+    const std::string name = std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]);
+    peak.shapes.push_back({name, gflops});
+    if (gflops > peak.best_gflops) {
+      peak.best_gflops = gflops;
+      peak.best_shape = name;
+    }
+  }
+  return peak;
+}
+
+core::PromptPtr RandomPrompt(int64_t rows, int64_t dim, uint64_t seed, const std::string& name) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> values(rows * dim);
+  for (float& v : values) v = normal(rng);
+  return std::make_shared<core::Prompt>(core::PromptKey{"bench", name, 1}, rows, dim, std::move(values),
+                                        core::PromptFormat::kRaw, 0);
+}
+
+std::vector<int64_t> RandomInput(int64_t length, int64_t vocab, std::mt19937_64* rng) {
+  std::uniform_int_distribution<int64_t> id(2, std::min<int64_t>(vocab, 32000) - 1);
+  std::vector<int64_t> ids(length);
+  for (auto& x : ids) x = id(*rng);
+  ids.back() = 1;  // eos, as T5's tokenizer appends
+  return ids;
+}
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace softserve::bench
