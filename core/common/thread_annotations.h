@@ -11,5 +11,7 @@
 
 // The member is read and written only while holding `mu`.
 #define SOFTSERVE_GUARDED_BY(mu) SOFTSERVE_THREAD_ANNOTATION(guarded_by(mu))
+// The caller must hold `mu`.
+#define SOFTSERVE_REQUIRES(mu) SOFTSERVE_THREAD_ANNOTATION(requires_capability(mu))
 
 #endif  // SOFTSERVE_CORE_COMMON_THREAD_ANNOTATIONS_H_

@@ -1,0 +1,191 @@
+#include "core/prompts/prompt_registry.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "core/prompts/prompt_names.h"
+
+namespace softserve::core {
+namespace {
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+PromptRegistry::PromptRegistry(std::unique_ptr<PromptStore> store)
+    : store_(std::move(store)), snapshot_(std::make_shared<const Snapshot>()) {}
+
+std::shared_ptr<const PromptRegistry::Snapshot> PromptRegistry::Current() const {
+  return std::atomic_load(&snapshot_);
+}
+
+void PromptRegistry::Publish(const Snapshot& base, const std::string& tenant, TenantPrompts prompts) {
+  auto next = std::make_shared<Snapshot>(base);
+  if (auto it = next->tenants.find(tenant); it != next->tenants.end()) {
+    next->prompts -= it->second->usage.prompts;
+    next->bytes -= it->second->usage.bytes;
+  }
+  next->prompts += prompts.usage.prompts;
+  next->bytes += prompts.usage.bytes;
+  if (prompts.by_name.empty()) {
+    next->tenants.erase(tenant);
+  } else {
+    next->tenants[tenant] = std::make_shared<const TenantPrompts>(std::move(prompts));
+  }
+  std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(std::move(next)));
+}
+
+StatusOr<StoreLoadReport> PromptRegistry::Load() {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  if (store_ == nullptr) return StoreLoadReport{};
+  SOFTSERVE_ASSIGN_OR_RETURN(StoreLoadReport report, store_->LoadAll());
+  std::map<std::string, TenantPrompts> tenants;
+  for (const PromptPtr& p : report.prompts) {
+    TenantPrompts& t = tenants[p->key().tenant];
+    t.by_name[p->key().name].push_back(p);
+    ++t.usage.prompts;
+    t.usage.bytes += p->bytes();
+  }
+  auto next = std::make_shared<Snapshot>();
+  for (auto& [tenant, t] : tenants) {
+    for (auto& [name, versions] : t.by_name) {
+      std::sort(versions.begin(), versions.end(),
+                [](const PromptPtr& a, const PromptPtr& b) { return a->key().version < b->key().version; });
+    }
+    next->prompts += t.usage.prompts;
+    next->bytes += t.usage.bytes;
+    next->tenants[tenant] = std::make_shared<const TenantPrompts>(std::move(t));
+  }
+  high_water_ = report.high_water;
+  std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(std::move(next)));
+  return report;
+}
+
+StatusOr<PromptPtr> PromptRegistry::Create(const std::string& tenant, const std::string& name,
+                                           NewPrompt prompt, const PromptQuota& quota) {
+  SOFTSERVE_RETURN_IF_ERROR(ValidateName(tenant, "tenant"));
+  SOFTSERVE_RETURN_IF_ERROR(ValidateName(name, "prompt name"));
+  if (prompt.rows < 1 || prompt.dim < 1 ||
+      static_cast<int64_t>(prompt.values.size()) != prompt.rows * prompt.dim) {
+    return InvalidArgumentError("prompt matrix is empty or its values do not match [rows, dim]");
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  std::shared_ptr<const Snapshot> snap = Current();
+  TenantPrompts mine;
+  if (auto it = snap->tenants.find(tenant); it != snap->tenants.end()) mine = *it->second;
+  const int64_t bytes = static_cast<int64_t>(prompt.values.size() * sizeof(float));
+  if (quota.max_prompts >= 0 && mine.usage.prompts + 1 > quota.max_prompts) {
+    return ResourceExhaustedError("tenant '" + tenant + "' already stores " + std::to_string(mine.usage.prompts) +
+                                  " prompt versions, its quota is " + std::to_string(quota.max_prompts) +
+                                  "; delete some first");
+  }
+  if (quota.max_bytes >= 0 && mine.usage.bytes + bytes > quota.max_bytes) {
+    return ResourceExhaustedError("tenant '" + tenant + "' stores " + std::to_string(mine.usage.bytes) +
+                                  " prompt bytes; this one adds " + std::to_string(bytes) +
+                                  ", over its quota of " + std::to_string(quota.max_bytes) + " bytes");
+  }
+  int64_t& high = high_water_[{tenant, name}];
+  auto created = std::make_shared<const Prompt>(PromptKey{tenant, name, high + 1}, prompt.rows, prompt.dim,
+                                                std::move(prompt.values), prompt.format, NowUnixMs(),
+                                                std::move(prompt.note));
+  if (store_ != nullptr) SOFTSERVE_RETURN_IF_ERROR(store_->Put(*created));
+  ++high;
+  mine.by_name[name].push_back(created);
+  ++mine.usage.prompts;
+  mine.usage.bytes += bytes;
+  Publish(*snap, tenant, std::move(mine));
+  return PromptPtr(created);
+}
+
+StatusOr<PromptPtr> PromptRegistry::Get(const std::string& tenant, const std::string& name,
+                                        int64_t version) const {
+  std::shared_ptr<const Snapshot> snap = Current();
+  auto t = snap->tenants.find(tenant);
+  if (t != snap->tenants.end()) {
+    auto n = t->second->by_name.find(name);
+    if (n != t->second->by_name.end() && !n->second.empty()) {
+      if (version == 0) return n->second.back();
+      for (const PromptPtr& p : n->second) {
+        if (p->key().version == version) return p;
+      }
+      return NotFoundError("prompt '" + name + "' has no version " + std::to_string(version));
+    }
+  }
+  return NotFoundError("no prompt named '" + name + "'");
+}
+
+std::vector<PromptPtr> PromptRegistry::Versions(const std::string& tenant, const std::string& name) const {
+  std::shared_ptr<const Snapshot> snap = Current();
+  auto t = snap->tenants.find(tenant);
+  if (t == snap->tenants.end()) return {};
+  auto n = t->second->by_name.find(name);
+  return n == t->second->by_name.end() ? std::vector<PromptPtr>{} : n->second;
+}
+
+StatusOr<PromptListPage> PromptRegistry::List(const std::string& tenant, const std::string& prefix,
+                                              int page_size, const std::string& page_token) const {
+  if (page_size < 1 || page_size > 1000) return InvalidArgumentError("page_size must be in 1..1000");
+  std::string after;
+  if (!page_token.empty() && (!HexDecode(page_token, &after) || !ValidateName(after, "token").ok())) {
+    return InvalidArgumentError("page_token is not one this server issued");
+  }
+  PromptListPage page;
+  std::shared_ptr<const Snapshot> snap = Current();
+  auto t = snap->tenants.find(tenant);
+  if (t == snap->tenants.end()) return page;
+  const auto& names = t->second->by_name;
+  auto it = after.empty() ? names.lower_bound(prefix) : names.upper_bound(after);
+  for (; it != names.end() && it->first.rfind(prefix, 0) == 0; ++it) {
+    if (static_cast<int>(page.prompts.size()) == page_size) {
+      page.next_page_token = HexEncode(page.prompts.back()->key().name);
+      break;
+    }
+    page.prompts.push_back(it->second.back());
+  }
+  return page;
+}
+
+Status PromptRegistry::Delete(const std::string& tenant, const std::string& name, int64_t version) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  std::shared_ptr<const Snapshot> snap = Current();
+  auto t = snap->tenants.find(tenant);
+  if (t == snap->tenants.end() || t->second->by_name.count(name) == 0) {
+    return NotFoundError("no prompt named '" + name + "'");
+  }
+  TenantPrompts mine = *t->second;
+  std::vector<PromptPtr>& versions = mine.by_name[name];
+  std::vector<PromptPtr> doomed;
+  for (const PromptPtr& p : versions) {
+    if (version == 0 || p->key().version == version) doomed.push_back(p);
+  }
+  if (doomed.empty()) return NotFoundError("prompt '" + name + "' has no version " + std::to_string(version));
+  const int64_t high = high_water_[{tenant, name}];
+  Status result;
+  for (const PromptPtr& p : doomed) {
+    if (store_ != nullptr) {
+      result = store_->Delete(p->key(), high);
+      if (!result.ok()) break;
+    }
+    versions.erase(std::find(versions.begin(), versions.end(), p));
+    --mine.usage.prompts;
+    mine.usage.bytes -= p->bytes();
+  }
+  if (versions.empty()) mine.by_name.erase(name);
+  Publish(*snap, tenant, std::move(mine));
+  return result;
+}
+
+TenantUsage PromptRegistry::Usage(const std::string& tenant) const {
+  std::shared_ptr<const Snapshot> snap = Current();
+  auto t = snap->tenants.find(tenant);
+  return t == snap->tenants.end() ? TenantUsage{} : t->second->usage;
+}
+
+int64_t PromptRegistry::total_prompts() const { return Current()->prompts; }
+int64_t PromptRegistry::total_bytes() const { return Current()->bytes; }
+
+}  // namespace softserve::core

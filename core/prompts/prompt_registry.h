@@ -1,0 +1,107 @@
+// PromptRegistry: every tenant's soft prompts, by name and version, backed by a PromptStore.
+//
+// Reads (Get, List, Usage) are lock-free: they load an immutable snapshot published with an
+// atomic shared_ptr store. Writes (Create, Delete) are serialized by one mutex, write through
+// the store durably, then publish a new snapshot that shares every untouched tenant's map.
+// Prompts are handed out as shared_ptr<const Prompt>: a prompt deleted while requests use it
+// stays valid (and its memory held) until the last of them finishes, then it is freed.
+// Versions of a name count up from 1 and are never reused, not even after a delete.
+#ifndef SOFTSERVE_CORE_PROMPTS_PROMPT_REGISTRY_H_
+#define SOFTSERVE_CORE_PROMPTS_PROMPT_REGISTRY_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/common/thread_annotations.h"
+#include "core/prompts/prompt.h"
+#include "core/prompts/prompt_store.h"
+
+namespace softserve::core {
+
+// A parsed, validated matrix ready to register (see prompt_formats.h).
+struct NewPrompt {
+  int64_t rows = 0;
+  int64_t dim = 0;
+  std::vector<float> values;
+  PromptFormat format = PromptFormat::kRaw;
+  std::string note;
+};
+
+// Per-tenant limits checked atomically with the write; < 0 means unlimited.
+struct PromptQuota {
+  int64_t max_prompts = -1;  // stored versions
+  int64_t max_bytes = -1;    // sum of the stored matrices' bytes
+};
+
+struct TenantUsage {
+  int64_t prompts = 0;
+  int64_t bytes = 0;
+};
+
+struct PromptListPage {
+  std::vector<PromptPtr> prompts;  // latest version of each name, in name order
+  std::string next_page_token;     // empty on the last page
+};
+
+class PromptRegistry {
+ public:
+  // `store` may be null for a memory-only registry (tests, benchmarks).
+  explicit PromptRegistry(std::unique_ptr<PromptStore> store);
+
+  // Start-up: loads everything the store holds, replacing the current contents. Corrupt or
+  // partial files are skipped and listed in the report, never served.
+  StatusOr<StoreLoadReport> Load();
+
+  // Registers a new version of tenant/name (version = 1 + the highest ever used).
+  // Returns InvalidArgument for bad names or an inconsistent matrix, ResourceExhausted naming
+  // the quota that would be exceeded, Internal/ResourceExhausted if the store cannot write
+  // (then nothing changed). The prompt is durable when this returns OK.
+  StatusOr<PromptPtr> Create(const std::string& tenant, const std::string& name, NewPrompt prompt,
+                             const PromptQuota& quota = {});
+
+  // version 0 = latest. NotFound if the tenant has no such name or version.
+  StatusOr<PromptPtr> Get(const std::string& tenant, const std::string& name, int64_t version = 0) const;
+  // All versions, oldest first (empty if none).
+  std::vector<PromptPtr> Versions(const std::string& tenant, const std::string& name) const;
+  // Names starting with `prefix`, page_size in 1..1000, page_token from the previous page.
+  // InvalidArgument for a bad page size or token.
+  StatusOr<PromptListPage> List(const std::string& tenant, const std::string& prefix, int page_size,
+                                const std::string& page_token) const;
+  // version 0 = every version. NotFound if absent; store errors leave the snapshot matching
+  // what is on disk.
+  Status Delete(const std::string& tenant, const std::string& name, int64_t version = 0);
+
+  TenantUsage Usage(const std::string& tenant) const;
+  int64_t total_prompts() const;
+  int64_t total_bytes() const;
+
+ private:
+  struct TenantPrompts {
+    std::map<std::string, std::vector<PromptPtr>> by_name;  // versions ascending
+    TenantUsage usage;
+  };
+  struct Snapshot {
+    std::map<std::string, std::shared_ptr<const TenantPrompts>> tenants;
+    int64_t prompts = 0;
+    int64_t bytes = 0;
+  };
+
+  std::shared_ptr<const Snapshot> Current() const;
+  // Publishes `snapshot` with tenant's map replaced by `prompts` (erased when empty).
+  void Publish(const Snapshot& base, const std::string& tenant, TenantPrompts prompts)
+      SOFTSERVE_REQUIRES(write_mu_);
+
+  std::unique_ptr<PromptStore> store_;
+  std::mutex write_mu_;
+  std::map<std::pair<std::string, std::string>, int64_t> high_water_ SOFTSERVE_GUARDED_BY(write_mu_);
+  std::shared_ptr<const Snapshot> snapshot_;  // accessed only with std::atomic_load/store
+};
+
+}  // namespace softserve::core
+
+#endif  // SOFTSERVE_CORE_PROMPTS_PROMPT_REGISTRY_H_
