@@ -19,7 +19,8 @@ Engine::Engine(std::unique_ptr<ModelRunner> runner, EngineLimits limits, EngineO
     : runner_(std::move(runner)),
       config_(runner_->config()),
       limits_(limits),
-      scheduler_limits_{limits.max_rows, limits.max_tokens_in_flight, limits.max_prefill_tokens},
+      scheduler_limits_{limits.max_rows, limits.max_tokens_in_flight, limits.max_prefill_tokens,
+                        limits.batch_policy},
       observer_(observer),
       description_(runner_->Describe()) {
   thread_ = std::thread([this] { Run(); });
@@ -239,7 +240,7 @@ bool Engine::TakeWork(std::vector<std::unique_ptr<Job>>* admitted,
                       std::vector<std::pair<std::unique_ptr<Job>, Status>>* ended) {
   std::vector<RunningWork> running;
   for (const auto& [id, job] : running_) {
-    running.push_back({id, job->rows, job->kv_tokens, job->common().deadline, job->cancelled()});
+    running.push_back({id, job->BatchKey(), job->rows, job->kv_tokens, job->common().deadline, job->cancelled()});
   }
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return !queue_.empty() || !running_.empty() || stopping_; });
@@ -253,7 +254,7 @@ bool Engine::TakeWork(std::vector<std::unique_ptr<Job>>* admitted,
   std::vector<PendingWork> pending;
   for (const auto& job : queue_) {
     pending.push_back({job->id, job->common().tenant, job->rows, job->kv_tokens,
-                       job->prefill_tokens, job->common().deadline, job->cancelled()});
+                       job->prefill_tokens, job->common().deadline, job->cancelled(), job->BatchKey()});
   }
   StepPlan plan = PlanStep(pending, running, scheduler_limits_, now, tenant_cursor_);
   tenant_cursor_ = plan.tenant_cursor;

@@ -49,6 +49,9 @@ struct EngineLimits {
   int64_t max_target_tokens = 256;
   int64_t max_ensemble_prompts = 16;
   int64_t max_explain_top_k = 100;
+  // kMixed serves every task in the same batch; kSameKey restricts each batch to one prompt
+  // (only to measure, in bench/, what a server that cannot mix tasks would achieve).
+  BatchPolicy batch_policy = BatchPolicy::kMixed;
 };
 
 // Per-step figures, for metrics and benchmarks.

@@ -28,6 +28,18 @@ const RequestCommon& Engine::Job::common() const {
   return generation.common;
 }
 
+uint64_t Engine::Job::BatchKey() const {
+  const PromptPtr* p = nullptr;
+  switch (kind) {
+    case JobKind::kGenerate: p = &generation.prompt; break;
+    case JobKind::kScore: p = &score.prompt; break;
+    case JobKind::kEnsembleGenerate:
+    case JobKind::kEnsembleScore: p = ensemble.prompts.empty() ? nullptr : &ensemble.prompts[0]; break;
+    case JobKind::kExplain: p = &explain.prompt; break;
+  }
+  return p != nullptr && *p ? (*p)->uid() : 0;
+}
+
 void Engine::Job::Fail(const Status& status) {
   switch (kind) {
     case JobKind::kGenerate: generation_done(status); break;

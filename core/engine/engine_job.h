@@ -51,6 +51,8 @@ struct Engine::Job {
   int unfinished = 0;
 
   const RequestCommon& common() const;
+  // The prompt that BatchPolicy::kSameKey groups by (0 for none).
+  uint64_t BatchKey() const;
   bool cancelled() const { return common().cancel && common().cancel->load(); }
   // Runs the job's callback with `status` (not OK).
   void Fail(const Status& status);

@@ -11,6 +11,8 @@ StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<Runni
   plan.tenant_cursor = tenant_cursor;
 
   int64_t rows = 0, kv_tokens = 0;
+  bool key_set = false;
+  uint64_t key = 0;
   for (const RunningWork& r : running) {
     if (r.cancelled) {
       plan.cancelled_running.push_back(r.id);
@@ -19,8 +21,11 @@ StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<Runni
     } else {
       rows += r.rows;
       kv_tokens += r.kv_tokens;
+      key_set = true;
+      key = r.batch_key;
     }
   }
+  const bool same_key = limits.policy == BatchPolicy::kSameKey;
 
   // Per-tenant FIFOs of live jobs, tenants in name order.
   std::map<std::string, std::deque<const PendingWork*>> by_tenant;
@@ -49,6 +54,10 @@ StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<Runni
     for (size_t t = 0; t < order.size(); ++t) {
       if (blocked[t] || order[t]->empty()) continue;
       const PendingWork& w = *order[t]->front();
+      if (same_key && key_set && w.batch_key != key) {
+        blocked[t] = true;
+        continue;
+      }
       const bool fits_rows = rows + w.rows <= limits.max_rows;
       const bool fits_kv = kv_tokens + w.kv_tokens <= limits.max_tokens_in_flight;
       const bool fits_prefill =
@@ -59,6 +68,8 @@ StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<Runni
       }
       plan.admit.push_back(w.id);
       plan.tenant_cursor = w.tenant;
+      key_set = true;
+      key = w.batch_key;
       rows += w.rows;
       kv_tokens += w.kv_tokens;
       prefill += w.prefill_tokens;

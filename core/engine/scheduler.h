@@ -18,10 +18,18 @@
 
 namespace softserve::core {
 
+// Which jobs may share the batch.
+enum class BatchPolicy {
+  kMixed,     // any jobs, whatever their prompts (softserve's mode)
+  kSameKey,   // only jobs with the running batch's key (one prompt per batch, as a server that
+              // cannot mix tasks must run); used to measure what mixing buys
+};
+
 struct SchedulerLimits {
   int64_t max_rows = 64;                  // decode rows (beams count individually)
   int64_t max_tokens_in_flight = 1 << 16;  // sum of KV tokens the running rows may reach
   int64_t max_prefill_tokens = 4096;      // encoder tokens admitted per step
+  BatchPolicy policy = BatchPolicy::kMixed;
 };
 
 // A queued job as the scheduler sees it.
@@ -33,10 +41,12 @@ struct PendingWork {
   int64_t prefill_tokens = 0;  // encoder tokens of its admission
   TimePoint deadline = NoDeadline();
   bool cancelled = false;
+  uint64_t batch_key = 0;      // BatchPolicy::kSameKey: the prompt the job runs with
 };
 
 struct RunningWork {
   uint64_t id = 0;
+  uint64_t batch_key = 0;
   int64_t rows = 0;
   int64_t kv_tokens = 0;
   TimePoint deadline = NoDeadline();

@@ -57,7 +57,7 @@ int64_t SampleRow(const at::Tensor& logits_row, const RowSelection& sel) {
 
 }  // namespace
 
-T5Runner::T5Runner(std::unique_ptr<T5Model> model)
+T5Runner::T5Runner(std::shared_ptr<const T5Model> model)
     : model_(std::move(model)), cache_(model_->NewCache()) {}
 
 std::string T5Runner::Describe() const {

@@ -20,7 +20,9 @@ namespace softserve::core {
 
 class T5Runner : public ModelRunner {
  public:
-  explicit T5Runner(std::unique_ptr<T5Model> model);
+  // The model is shared (read-only) so that several runners — one at a time, e.g. successive
+  // benchmark configurations — can use one copy of the weights.
+  explicit T5Runner(std::shared_ptr<const T5Model> model);
 
   const T5Config& config() const override { return model_->config(); }
   std::string Describe() const override;
@@ -40,7 +42,7 @@ class T5Runner : public ModelRunner {
   at::Tensor PromptTensor(const Prompt* prompt) const;
   EncoderBatch Embed(const std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>>& rows) const;
 
-  std::unique_ptr<T5Model> model_;
+  std::shared_ptr<const T5Model> model_;
   KvCache cache_;
 };
 

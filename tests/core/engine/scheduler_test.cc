@@ -42,7 +42,7 @@ TEST(SchedulerTest, RespectsRowsAndKvTokensBesideRunningWork) {
   SchedulerLimits limits;
   limits.max_rows = 8;
   limits.max_tokens_in_flight = 100;
-  std::vector<RunningWork> running = {{100, 4, 60, NoDeadline(), false}};
+  std::vector<RunningWork> running = {{100, 0, 4, 60, NoDeadline(), false}};
   std::vector<PendingWork> q = {Job(1, "a", 4, 30), Job(2, "b", 1, 20), Job(3, "c", 1, 5)};
   StepPlan p = PlanStep(q, running, limits, kNow, "");
   // Job 1 fits rows (4+4) and KV (60+30); job 2 would exceed KV (110); job 3 fits only rows? 9 > 8.
@@ -70,8 +70,8 @@ TEST(SchedulerTest, DeadlinesAndCancellationEndWork) {
   std::vector<PendingWork> q = {Job(1, "a"), Job(2, "a"), Job(3, "b")};
   q[0].deadline = kNow - std::chrono::milliseconds(1);
   q[1].cancelled = true;
-  std::vector<RunningWork> running = {{10, 1, 5, kNow, false}, {11, 1, 5, NoDeadline(), true},
-                                      {12, 1, 5, kNow + std::chrono::seconds(1), false}};
+  std::vector<RunningWork> running = {{10, 0, 1, 5, kNow, false}, {11, 0, 1, 5, NoDeadline(), true},
+                                      {12, 0, 1, 5, kNow + std::chrono::seconds(1), false}};
   StepPlan p = PlanStep(q, running, SchedulerLimits{}, kNow, "");
   EXPECT_THAT(p.expired_queued, ElementsAre(1));
   EXPECT_THAT(p.cancelled_queued, ElementsAre(2));
@@ -83,9 +83,26 @@ TEST(SchedulerTest, DeadlinesAndCancellationEndWork) {
 TEST(SchedulerTest, EndedRunningWorkFreesItsRows) {
   SchedulerLimits limits;
   limits.max_rows = 2;
-  std::vector<RunningWork> running = {{10, 2, 5, NoDeadline(), true}};
+  std::vector<RunningWork> running = {{10, 0, 2, 5, NoDeadline(), true}};
   EXPECT_THAT(PlanStep({Job(1, "a", 2)}, running, limits, kNow, "").admit, ElementsAre(1));
   EXPECT_THAT(PlanStep({}, {}, limits, kNow, "").admit, IsEmpty());
+}
+
+TEST(SchedulerTest, SameKeyPolicyAdmitsOnlyTheBatchPrompt) {
+  SchedulerLimits limits;
+  limits.policy = BatchPolicy::kSameKey;
+  std::vector<PendingWork> q = {Job(1, "a"), Job(2, "b"), Job(3, "c"), Job(4, "a")};
+  q[0].batch_key = 7;
+  q[1].batch_key = 8;
+  q[2].batch_key = 7;
+  q[3].batch_key = 7;
+  // Empty batch: the first job chosen fixes the key; only jobs with key 7 join it.
+  EXPECT_THAT(PlanStep(q, {}, limits, kNow, "").admit, ElementsAre(1, 3, 4));
+  // A running batch of key 8 admits only key 8.
+  std::vector<RunningWork> running = {{50, 8, 1, 5, NoDeadline(), false}};
+  EXPECT_THAT(PlanStep(q, running, limits, kNow, "").admit, ElementsAre(2));
+  limits.policy = BatchPolicy::kMixed;
+  EXPECT_THAT(PlanStep(q, running, limits, kNow, "").admit, ElementsAre(1, 2, 3, 4));
 }
 
 }  // namespace
