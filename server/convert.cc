@@ -1,0 +1,95 @@
+#include "server/convert.h"
+
+namespace softserve::server {
+
+core::DecodingParams ToDecodingParams(const v1::DecodingParameters& p) {
+  core::DecodingParams d;
+  switch (p.mode()) {
+    case v1::DECODING_MODE_BEAM: d.mode = core::DecodingMode::kBeam; break;
+    case v1::DECODING_MODE_SAMPLE: d.mode = core::DecodingMode::kSample; break;
+    default: d.mode = core::DecodingMode::kGreedy; break;
+  }
+  d.max_new_tokens = p.max_new_tokens() == 0 ? 20 : p.max_new_tokens();
+  d.min_new_tokens = p.min_new_tokens();
+  d.num_beams = p.num_beams() == 0 ? 4 : p.num_beams();
+  d.length_penalty = p.has_length_penalty() ? p.length_penalty() : 1.0;
+  switch (p.early_stopping()) {
+    case v1::EARLY_STOPPING_TRUE: d.early_stopping = core::EarlyStopping::kTrue; break;
+    case v1::EARLY_STOPPING_NEVER: d.early_stopping = core::EarlyStopping::kNever; break;
+    default: d.early_stopping = core::EarlyStopping::kHeuristic; break;
+  }
+  d.temperature = p.has_temperature() ? p.temperature() : 1.0;
+  d.top_k = p.top_k();
+  d.top_p = p.has_top_p() ? p.top_p() : 1.0;
+  d.seed = p.seed();
+  d.return_logprobs = p.return_logprobs();
+  return d;
+}
+
+core::StatusOr<std::vector<int64_t>> ToIds(const v1::Input& input, const core::Tokenizer* tokenizer,
+                                           const char* what) {
+  switch (input.input_case()) {
+    case v1::Input::kText:
+      if (tokenizer == nullptr) {
+        return core::FailedPreconditionError(std::string(what) + " is text but this server has no tokenizer; "
+                                             "send token ids");
+      }
+      return tokenizer->Encode(input.text());
+    case v1::Input::kIds:
+      return std::vector<int64_t>(input.ids().ids().begin(), input.ids().ids().end());
+    default:
+      return core::InvalidArgumentError(std::string(what) + " has neither text nor ids");
+  }
+}
+
+void ToProto(const core::GenerationResult& r, const core::Tokenizer* tokenizer, int input_tokens,
+             v1::Generation* out) {
+  out->mutable_output_ids()->Add(r.output_ids.begin(), r.output_ids.end());
+  if (tokenizer != nullptr) {
+    auto text = tokenizer->Decode(r.output_ids);
+    if (text.ok()) out->set_text(*text);
+  }
+  out->mutable_token_logprobs()->Add(r.token_logprobs.begin(), r.token_logprobs.end());
+  out->set_score(r.score);
+  out->set_finish_reason(r.finish_reason == core::FinishReason::kEos ? v1::FINISH_REASON_EOS
+                                                                      : v1::FINISH_REASON_MAX_TOKENS);
+  out->set_input_tokens(input_tokens);
+  out->set_queue_seconds(r.queue_seconds);
+  out->set_total_seconds(r.total_seconds);
+}
+
+v1::PromptFormat ToProto(core::PromptFormat f) {
+  switch (f) {
+    case core::PromptFormat::kRaw: return v1::PROMPT_FORMAT_RAW;
+    case core::PromptFormat::kPeft: return v1::PROMPT_FORMAT_PEFT;
+    case core::PromptFormat::kResidual: return v1::PROMPT_FORMAT_RESIDUAL;
+  }
+  return v1::PROMPT_FORMAT_UNSPECIFIED;
+}
+
+void ToProto(const core::Prompt& p, bool include_values, v1::Prompt* out) {
+  out->set_tenant(p.key().tenant);
+  out->set_name(p.key().name);
+  out->set_version(p.key().version);
+  out->set_format(ToProto(p.format()));
+  out->set_rows(p.rows());
+  out->set_dim(p.dim());
+  out->set_checksum_sha256(p.checksum());
+  out->set_created_unix_ms(p.created_unix_ms());
+  out->set_note(p.source_note());
+  out->set_bytes(p.bytes());
+  if (include_values) out->mutable_values()->Add(p.values().begin(), p.values().end());
+}
+
+void ToProto(const core::ScoreResult& r, const std::vector<std::vector<int64_t>>& targets,
+             v1::ScoreResponse* out) {
+  for (size_t t = 0; t < r.total_logprobs.size(); ++t) {
+    v1::TargetScore* s = out->add_scores();
+    s->mutable_target_ids()->Add(targets[t].begin(), targets[t].end());
+    s->set_total_logprob(r.total_logprobs[t]);
+    s->mutable_token_logprobs()->Add(r.token_logprobs[t].begin(), r.token_logprobs[t].end());
+  }
+  out->set_best(r.best);
+}
+
+}  // namespace softserve::server

@@ -1,0 +1,35 @@
+// Conversions between the wire types (softserve.v1) and core's plain types.
+#ifndef SOFTSERVE_SERVER_CONVERT_H_
+#define SOFTSERVE_SERVER_CONVERT_H_
+
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/engine/request.h"
+#include "core/prompts/prompt.h"
+#include "core/tokenizer/tokenizer.h"
+#include "softserve/v1/softserve.pb.h"
+
+namespace softserve::server {
+
+namespace v1 = ::softserve::v1;
+
+// Fills Hugging Face's defaults for unset fields; ranges are checked by the engine.
+core::DecodingParams ToDecodingParams(const v1::DecodingParameters& p);
+
+// Text is tokenized with T5's conventions (eos appended); ids are used as given.
+// InvalidArgument for an empty oneof or invalid UTF-8; FailedPrecondition for text when the
+// server has no tokenizer.
+core::StatusOr<std::vector<int64_t>> ToIds(const v1::Input& input, const core::Tokenizer* tokenizer,
+                                           const char* what);
+
+void ToProto(const core::GenerationResult& r, const core::Tokenizer* tokenizer, int input_tokens,
+             v1::Generation* out);
+void ToProto(const core::Prompt& p, bool include_values, v1::Prompt* out);
+void ToProto(const core::ScoreResult& r, const std::vector<std::vector<int64_t>>& targets,
+             v1::ScoreResponse* out);
+v1::PromptFormat ToProto(core::PromptFormat f);
+
+}  // namespace softserve::server
+
+#endif  // SOFTSERVE_SERVER_CONVERT_H_

@@ -1,0 +1,143 @@
+// InferenceService.GenerateStream: tokens go out as the engine chooses them. The engine thread
+// only queues messages; the reactor writes one at a time (gRPC allows one write in flight) and
+// finishes after every input's final message. Client cancellation frees the rows at the next
+// step through the shared cancel flag.
+#include <chrono>
+#include <deque>
+#include <mutex>
+
+#include "server/convert.h"
+#include "server/inference_service.h"
+#include "server/status_util.h"
+
+namespace softserve::server {
+namespace {
+
+class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+ public:
+  StreamCall(const ServiceContext* sc) : sc_(sc), start_(std::chrono::steady_clock::now()) {}
+
+  void Start(grpc::CallbackServerContext* context, const v1::GenerateRequest& request) {
+    auto caller = sc_->auth->Authenticate(*context);
+    core::Status s = caller.ok() ? sc_->CheckAccepting() : caller.status();
+    if (caller.ok()) tenant_ = (*caller).name();
+    core::StatusOr<PreparedGeneration> prepared = s.ok() ? PrepareGeneration(*sc_, *caller, request, *context) : s;
+    if (!prepared.ok()) return FinishNow(prepared.status());
+    slot_ = std::move(prepared->slot);
+    const size_t n = prepared->inputs.size();
+    std::unique_lock<std::mutex> lock(mu_);
+    remaining_ = static_cast<int>(n) + 1;  // +1: this submission loop, so no callback can finish early
+    outputs_.resize(n);
+    for (const auto& ids : prepared->inputs) input_tokens_.push_back(static_cast<int>(ids.size()));
+    lock.unlock();
+    for (size_t i = 0; i < n; ++i) {
+      core::GenerationRequest g;
+      g.common.tenant = tenant_;
+      g.common.input_ids = std::move(prepared->inputs[i]);
+      g.common.deadline = prepared->deadline;
+      g.common.cancel = cancel_;
+      g.prompt = prepared->prompt;
+      g.params = prepared->params;
+      const int index = static_cast<int>(i);
+      g.on_token = [this, index](int64_t token, float logprob) { OnToken(index, token, logprob); };
+      sc_->engine->Submit(std::move(g), [this, index](core::StatusOr<core::GenerationResult> r) {
+        OnResult(index, std::move(r));
+      });
+    }
+    lock.lock();
+    --remaining_;
+    WriteNextLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.pop_front();
+    writing_ = false;
+    if (!ok) cancel_->store(true);  // the client went away
+    WriteNextLocked();
+  }
+  void OnCancel() override { cancel_->store(true); }
+  void OnDone() override { delete this; }
+
+ private:
+  void OnToken(int index, int64_t token, float logprob) {
+    v1::GenerateStreamResponse m;
+    m.set_input_index(index);
+    m.set_token_id(token);
+    m.set_logprob(logprob);
+    std::lock_guard<std::mutex> lock(mu_);
+    outputs_[index].push_back(token);
+    if (sc_->tokenizer != nullptr) {
+      auto text = sc_->tokenizer->Decode(outputs_[index]);
+      if (text.ok()) m.set_text(*text);
+    }
+    queue_.push_back(std::move(m));
+    WriteNextLocked();
+  }
+
+  void OnResult(int index, core::StatusOr<core::GenerationResult> r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (r.ok()) {
+      v1::GenerateStreamResponse m;
+      m.set_input_index(index);
+      ToProto(*r, sc_->tokenizer, input_tokens_[index], m.mutable_final());
+      m.set_text(m.final().text());
+      queue_.push_back(std::move(m));
+      sc_->metrics->RecordGeneration(r->queue_seconds, r->first_token_seconds);
+    } else if (status_.ok()) {
+      status_ = r.status();
+      cancel_->store(true);
+    }
+    --remaining_;
+    WriteNextLocked();
+  }
+
+  // REQUIRES: mu_ held.
+  void WriteNextLocked() {
+    if (writing_ || finished_) return;
+    if (!queue_.empty() && status_.ok()) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+      return;
+    }
+    if (remaining_ == 0) {
+      finished_ = true;
+      slot_.reset();
+      const grpc::Status g = ToGrpcStatus(status_);
+      sc_->Record("GenerateStream", tenant_, g, start_, "inputs=" + std::to_string(outputs_.size()));
+      Finish(g);
+    }
+  }
+
+  void FinishNow(const core::Status& s) {
+    finished_ = true;
+    const grpc::Status g = ToGrpcStatus(s);
+    sc_->Record("GenerateStream", tenant_, g, start_, "");
+    Finish(g);
+  }
+
+  const ServiceContext* sc_;
+  std::chrono::steady_clock::time_point start_;
+  std::string tenant_;
+  core::CancelFlag cancel_ = core::NewCancelFlag();
+  std::unique_ptr<InflightLimiter::Slot> slot_;
+  std::vector<int> input_tokens_;
+  std::mutex mu_;
+  std::deque<v1::GenerateStreamResponse> queue_;  // front is being written while writing_
+  std::vector<std::vector<int64_t>> outputs_;
+  core::Status status_;
+  int remaining_ = 0;
+  bool writing_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::GenerateStreamResponse>* InferenceServiceImpl::GenerateStream(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  auto* call = new StreamCall(sc_);
+  call->Start(context, *request);
+  return call;
+}
+
+}  // namespace softserve::server

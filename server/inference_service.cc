@@ -1,0 +1,287 @@
+#include "server/inference_service.h"
+
+#include <mutex>
+
+#include "server/call.h"
+#include "server/convert.h"
+#include "server/status_util.h"
+
+namespace softserve::server {
+namespace {
+
+void SetPromptUsed(const core::PromptPtr& p, v1::PromptUsed* out) {
+  if (!p) return;
+  out->set_name(p->key().name);
+  out->set_version(p->key().version);
+}
+
+std::string Describe(const core::PromptPtr& p, size_t inputs) {
+  return "inputs=" + std::to_string(inputs) + " prompt=" + (p ? p->key().name + "@" + std::to_string(p->key().version) : "-");
+}
+
+core::StatusOr<std::vector<std::vector<int64_t>>> TargetIds(const ServiceContext& sc,
+                                                           const google::protobuf::RepeatedPtrField<v1::Input>& targets) {
+  std::vector<std::vector<int64_t>> out;
+  for (int i = 0; i < targets.size(); ++i) {
+    SOFTSERVE_ASSIGN_OR_RETURN(auto ids, ToIds(targets[i], sc.tokenizer, "a target"));
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+}  // namespace
+
+core::StatusOr<core::PromptPtr> ResolvePrompt(const ServiceContext& sc, const std::string& tenant,
+                                              const v1::PromptRef* ref, bool required) {
+  if (ref == nullptr || ref->name().empty()) {
+    if (required) return core::InvalidArgumentError("a prompt name is required");
+    return core::PromptPtr();
+  }
+  auto p = sc.registry->Get(tenant, ref->name(), ref->version());
+  if (!p.ok()) return p.status();  // NotFound: never says whether another tenant has the name
+  return *p;
+}
+
+core::StatusOr<PreparedGeneration> PrepareGeneration(const ServiceContext& sc, const Caller& caller,
+                                                     const v1::GenerateRequest& request,
+                                                     const grpc::ServerContextBase& context) {
+  if (request.inputs_size() == 0) return core::InvalidArgumentError("no inputs: give at least one");
+  if (request.inputs_size() > sc.config->max_inputs_per_request) {
+    return core::InvalidArgumentError(std::to_string(request.inputs_size()) + " inputs in one request; the limit is " +
+                                      std::to_string(sc.config->max_inputs_per_request));
+  }
+  PreparedGeneration g;
+  SOFTSERVE_ASSIGN_OR_RETURN(g.prompt, ResolvePrompt(sc, caller.name(), request.has_prompt() ? &request.prompt() : nullptr, false));
+  g.params = ToDecodingParams(request.parameters());
+  for (int i = 0; i < request.inputs_size(); ++i) {
+    auto ids = ToIds(request.inputs(i), sc.tokenizer, "an input");
+    if (!ids.ok()) return ids.status().WithPrefix("input " + std::to_string(i));
+    g.inputs.push_back(std::move(ids).value());
+  }
+  SOFTSERVE_ASSIGN_OR_RETURN(g.slot, sc.inflight->Acquire(caller.name(), caller.tenant->max_inflight));
+  g.deadline = DeadlineOf(context);
+  return g;
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::Generate(grpc::CallbackServerContext* context,
+                                                         const v1::GenerateRequest* request,
+                                                         v1::GenerateResponse* response) {
+  auto* call = new UnaryCall(sc_, "Generate");
+  if (!call->Begin(context, /*inference=*/true)) return call;
+  auto prepared = PrepareGeneration(*sc_, call->caller(), *request, *context);
+  if (!prepared.ok()) {
+    call->Complete(prepared.status());
+    return call;
+  }
+  struct State {
+    std::mutex mu;
+    int pending = 0;
+    core::Status error;
+    std::vector<core::GenerationResult> results;
+    std::vector<int> input_tokens;
+  };
+  auto state = std::make_shared<State>();
+  const size_t n = prepared->inputs.size();
+  state->results.resize(n);
+  for (const auto& ids : prepared->inputs) state->input_tokens.push_back(static_cast<int>(ids.size()));
+  state->pending = static_cast<int>(n) + 1;  // +1: the submission loop itself
+  const core::PromptPtr prompt = prepared->prompt;
+  const std::string detail = Describe(prompt, n);
+  call->HoldSlot(std::move(prepared->slot));
+  const core::CancelFlag cancel = call->cancel();
+  auto finish_one = [this, call, state, response, prompt, detail, cancel](int i, core::StatusOr<core::GenerationResult> r) {
+    bool last;
+    {
+      std::lock_guard<std::mutex> l(state->mu);
+      if (i >= 0) {
+        if (r.ok()) state->results[i] = std::move(r).value();
+        else if (state->error.ok()) state->error = r.status();
+      }
+      last = --state->pending == 0;
+    }
+    if (i >= 0 && !r.ok()) cancel->store(true);  // one input failed: stop the others
+    if (!last) return;
+    if (state->error.ok()) {
+      for (size_t k = 0; k < state->results.size(); ++k) {
+        ToProto(state->results[k], sc_->tokenizer, state->input_tokens[k], response->add_results());
+        sc_->metrics->RecordGeneration(state->results[k].queue_seconds, state->results[k].first_token_seconds);
+      }
+      SetPromptUsed(prompt, response->mutable_prompt());
+    }
+    call->Complete(state->error, detail);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    core::GenerationRequest g;
+    g.common.tenant = call->caller().name();
+    g.common.input_ids = std::move(prepared->inputs[i]);
+    g.common.deadline = prepared->deadline;
+    g.common.cancel = cancel;
+    g.prompt = prompt;
+    g.params = prepared->params;
+    sc_->engine->Submit(std::move(g), [finish_one, i](core::StatusOr<core::GenerationResult> r) {
+      finish_one(static_cast<int>(i), std::move(r));
+    });
+  }
+  finish_one(-1, core::GenerationResult());
+  return call;
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::Score(grpc::CallbackServerContext* context,
+                                                      const v1::ScoreRequest* request, v1::ScoreResponse* response) {
+  auto* call = new UnaryCall(sc_, "Score");
+  if (!call->Begin(context, true)) return call;
+  core::ScoreRequest s;
+  auto prompt = ResolvePrompt(*sc_, call->caller().name(), request->has_prompt() ? &request->prompt() : nullptr, false);
+  auto input = ToIds(request->input(), sc_->tokenizer, "the input");
+  auto targets = TargetIds(*sc_, request->targets());
+  auto slot = sc_->inflight->Acquire(call->caller().name(), call->caller().tenant->max_inflight);
+  for (const core::Status& st : {prompt.status(), input.status(), targets.status(), slot.status()}) {
+    if (!st.ok()) {
+      call->Complete(st);
+      return call;
+    }
+  }
+  call->HoldSlot(std::move(slot).value());
+  s.common.tenant = call->caller().name();
+  s.common.input_ids = std::move(input).value();
+  s.common.deadline = DeadlineOf(*context);
+  s.common.cancel = call->cancel();
+  s.prompt = *prompt;
+  s.targets = *targets;
+  const std::string detail = Describe(*prompt, 1) + " targets=" + std::to_string(s.targets.size());
+  auto ids = std::make_shared<std::vector<std::vector<int64_t>>>(s.targets);
+  core::PromptPtr used = *prompt;
+  sc_->engine->SubmitScore(std::move(s), [call, response, ids, used, detail](core::StatusOr<core::ScoreResult> r) {
+    if (r.ok()) {
+      ToProto(*r, *ids, response);
+      SetPromptUsed(used, response->mutable_prompt());
+    }
+    call->Complete(r.status(), detail);
+  });
+  return call;
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::Ensemble(grpc::CallbackServerContext* context,
+                                                         const v1::EnsembleRequest* request,
+                                                         v1::EnsembleResponse* response) {
+  auto* call = new UnaryCall(sc_, "Ensemble");
+  if (!call->Begin(context, true)) return call;
+  core::EnsembleRequest e;
+  for (const v1::PromptRef& ref : request->prompts()) {
+    auto p = ResolvePrompt(*sc_, call->caller().name(), &ref, true);
+    if (!p.ok()) {
+      call->Complete(p.status());
+      return call;
+    }
+    e.prompts.push_back(*p);
+  }
+  auto input = ToIds(request->input(), sc_->tokenizer, "the input");
+  auto targets = TargetIds(*sc_, request->targets());
+  auto slot = sc_->inflight->Acquire(call->caller().name(), call->caller().tenant->max_inflight);
+  for (const core::Status& st : {input.status(), targets.status(), slot.status()}) {
+    if (!st.ok()) {
+      call->Complete(st);
+      return call;
+    }
+  }
+  call->HoldSlot(std::move(slot).value());
+  e.common.tenant = call->caller().name();
+  e.common.input_ids = std::move(input).value();
+  e.common.deadline = DeadlineOf(*context);
+  e.common.cancel = call->cancel();
+  e.params = ToDecodingParams(request->parameters());
+  e.targets = *targets;
+  const int input_tokens = static_cast<int>(e.common.input_ids.size());
+  auto prompts = std::make_shared<std::vector<core::PromptPtr>>(e.prompts);
+  auto ids = std::make_shared<std::vector<std::vector<int64_t>>>(e.targets);
+  const std::string detail = "prompts=" + std::to_string(e.prompts.size());
+  const core::Tokenizer* tok = sc_->tokenizer;
+  std::function<std::string(const std::vector<int64_t>&)> text_of;
+  if (tok != nullptr) {
+    text_of = [tok](const std::vector<int64_t>& ids) {
+      auto t = tok->Decode(ids);
+      return t.ok() ? *t : std::string();
+    };
+  }
+  sc_->engine->SubmitEnsemble(
+      std::move(e),
+      [this, call, response, prompts, ids, input_tokens, detail](core::StatusOr<core::EnsembleResult> r) {
+        if (r.ok()) {
+          for (const core::GenerationResult& m : r->members) ToProto(m, sc_->tokenizer, input_tokens, response->add_members());
+          response->set_winner(r->winner);
+          response->set_votes(r->votes);
+          if (r->winner >= 0) *response->mutable_result() = response->members(r->winner);
+          for (const core::ScoreResult& s : r->member_scores) ToProto(s, *ids, response->add_member_scores());
+          response->mutable_summed_logprobs()->Add(r->summed_logprobs.begin(), r->summed_logprobs.end());
+          response->set_best(r->best);
+          for (const core::PromptPtr& p : *prompts) SetPromptUsed(p, response->add_prompts());
+        }
+        call->Complete(r.status(), detail);
+      },
+      text_of);
+  return call;
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::Explain(grpc::CallbackServerContext* context,
+                                                        const v1::ExplainRequest* request,
+                                                        v1::ExplainResponse* response) {
+  auto* call = new UnaryCall(sc_, "Explain");
+  if (!call->Begin(context, true)) return call;
+  auto prompt = ResolvePrompt(*sc_, call->caller().name(), &request->prompt(), true);
+  if (!prompt.ok()) {
+    call->Complete(prompt.status());
+    return call;
+  }
+  core::ExplainRequest e;
+  e.common.tenant = call->caller().name();
+  e.common.deadline = DeadlineOf(*context);
+  e.prompt = *prompt;
+  e.top_k = request->top_k() == 0 ? 5 : request->top_k();
+  core::PromptPtr used = *prompt;
+  sc_->engine->SubmitExplain(std::move(e), [this, call, response, used](core::StatusOr<core::ExplainResult> r) {
+    if (r.ok()) {
+      for (const auto& position : r->positions) {
+        v1::PositionNeighbors* pos = response->add_positions();
+        for (const core::TokenSimilarity& t : position) {
+          v1::Neighbor* nb = pos->add_neighbors();
+          nb->set_token_id(t.token);
+          nb->set_similarity(t.similarity);
+          if (sc_->tokenizer != nullptr) nb->set_piece(sc_->tokenizer->IdToPiece(t.token));
+        }
+      }
+      SetPromptUsed(used, response->mutable_prompt());
+    }
+    call->Complete(r.status(), "prompt=" + used->key().name);
+  });
+  return call;
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::Tokenize(grpc::CallbackServerContext* context,
+                                                         const v1::TokenizeRequest* request,
+                                                         v1::TokenizeResponse* response) {
+  auto* call = new UnaryCall(sc_, "Tokenize");
+  if (!call->Begin(context, false)) return call;
+  if (sc_->tokenizer == nullptr) {
+    call->Complete(core::FailedPreconditionError("this server's model has no tokenizer"));
+    return call;
+  }
+  core::Status status;
+  if (request->has_ids()) {
+    std::vector<int64_t> ids(request->ids().ids().begin(), request->ids().ids().end());
+    auto text = sc_->tokenizer->Decode(ids);
+    status = text.status();
+    if (text.ok()) response->set_text(*text);
+  } else {
+    auto ids = sc_->tokenizer->Encode(request->text());
+    status = ids.status();
+    if (ids.ok()) {
+      response->mutable_ids()->Add(ids->begin(), ids->end());
+      for (int64_t id : *ids) response->add_pieces(sc_->tokenizer->IdToPiece(id));
+      response->set_text(request->text());
+    }
+  }
+  call->Complete(status);
+  return call;
+}
+
+}  // namespace softserve::server

@@ -1,0 +1,58 @@
+// ServerMetrics: Prometheus metrics on an HTTP port (prometheus-cpp), named
+// softserve_<what>_<unit>, few labels. Also the engine's step observer.
+// Thread-safe: prometheus-cpp metric families are.
+#ifndef SOFTSERVE_SERVER_METRICS_H_
+#define SOFTSERVE_SERVER_METRICS_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "core/common/status.h"
+#include "core/engine/engine.h"
+#include "server/metrics_http.h"
+
+namespace softserve::server {
+
+class ServerMetrics : public core::EngineObserver {
+ public:
+  // `listen` empty: metrics are kept but not served. Returns Unavailable if the port is taken.
+  static core::StatusOr<std::unique_ptr<ServerMetrics>> Create(const std::string& listen);
+
+  void OnStep(const core::StepStats& stats) override;
+  void RecordRequest(const std::string& rpc, const std::string& tenant, grpc::StatusCode code, double seconds);
+  void RecordGeneration(double queue_seconds, double first_token_seconds);
+  void SetQueueDepth(int64_t v) { queue_depth_->Set(static_cast<double>(v)); }
+  void SetRunningRows(int64_t v) { running_rows_->Set(static_cast<double>(v)); }
+  void SetRegistry(int64_t prompts, int64_t bytes) {
+    registry_prompts_->Set(static_cast<double>(prompts));
+    registry_bytes_->Set(static_cast<double>(bytes));
+  }
+  int port() const;  // 0 when not served
+
+ private:
+  ServerMetrics();
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<MetricsHttpServer> http_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Histogram>* request_seconds_;
+  prometheus::Histogram* queue_seconds_;
+  prometheus::Histogram* first_token_seconds_;
+  prometheus::Histogram* batch_rows_;
+  prometheus::Histogram* batch_prompts_;
+  prometheus::Histogram* step_seconds_;
+  prometheus::Counter* generated_tokens_;
+  prometheus::Gauge* queue_depth_;
+  prometheus::Gauge* running_rows_;
+  prometheus::Gauge* registry_prompts_;
+  prometheus::Gauge* registry_bytes_;
+};
+
+}  // namespace softserve::server
+
+#endif  // SOFTSERVE_SERVER_METRICS_H_

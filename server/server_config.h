@@ -1,0 +1,62 @@
+// ServerConfig: everything `softserve-server` is told, from a JSON config file (--config) with
+// command-line flags on top. `--help` lists every option with its default.
+//
+// Tenants and their API keys (stored only as SHA-256 hex digests) come from the config file or
+// a separate tenants file (--tenants-file, e.g. a Kubernetes Secret):
+//   {"tenants": [{"name": "acme", "api_key_sha256": "<hex>", "admin": false,
+//                 "max_prompts": 1000, "max_prompt_bytes": 268435456, "max_inflight": 64}]}
+#ifndef SOFTSERVE_SERVER_SERVER_CONFIG_H_
+#define SOFTSERVE_SERVER_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/engine/engine.h"
+
+namespace softserve::server {
+
+struct TenantConfig {
+  std::string name;
+  std::string api_key_sha256;  // lower-case hex
+  bool admin = false;
+  int64_t max_prompts = 1000;            // stored prompt versions
+  int64_t max_prompt_bytes = 256 << 20;  // bytes of stored prompt matrices
+  int64_t max_inflight = 64;             // concurrent inference requests
+};
+
+struct ServerConfig {
+  std::string listen = "0.0.0.0:50051";
+  std::string metrics_listen = "0.0.0.0:9090";  // empty: no metrics endpoint
+  std::string model_dir = "var/models/t5-small-random";
+  std::string tokenizer;  // empty: <model_dir>/spiece.model if present
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  int64_t threads = 0;
+  std::string store_dir = "var/prompts";
+  core::EngineLimits engine;
+  int64_t max_inputs_per_request = 64;
+  int64_t max_upload_bytes = 256 << 20;
+  int64_t max_message_bytes = 16 << 20;
+  double drain_seconds = 30;
+  std::string log_level = "info";
+  std::vector<TenantConfig> tenants;
+  std::string tenants_file;
+  // Development only: a tenant "default" (admin) with this API key.
+  std::string dev_api_key;
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
+  std::string port_file;          // where to write the bound gRPC port (tests use port 0)
+  std::string metrics_port_file;  // likewise for the metrics port
+};
+
+// Parses argv (and the --config file, and --tenants-file). Sets *help to the usage text when
+// --help was given. Returns InvalidArgument naming the bad option or file.
+core::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, std::string* help);
+
+// Parses {"tenants": [...]} (also the "tenants" key of a full config).
+core::Status ParseTenants(const std::string& json_text, std::vector<TenantConfig>* out);
+
+}  // namespace softserve::server
+
+#endif  // SOFTSERVE_SERVER_SERVER_CONFIG_H_
