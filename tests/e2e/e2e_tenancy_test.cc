@@ -1,0 +1,280 @@
+// Tenancy, authentication, quotas and bad input against the running server. Every rejection
+// must carry the right code and a message a human can act on, and leave stored state as it was.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+#include <thread>
+
+#include "core/common/sha256.h"
+#include "tests/e2e/server_fixture.h"
+#include "tests/testing/peft_fixture.h"
+#include "tests/testing/reference_data.h"
+
+namespace softserve {
+namespace {
+
+using client::PromptUpload;
+namespace v1 = ::softserve::v1;
+
+constexpr int64_t kDim = 64;  // d_model of the reference models
+
+PromptUpload Raw(const std::string& name, int64_t rows, float value = 0.5f) {
+  PromptUpload u;
+  u.name = name;
+  u.bytes = testing::RawPromptBytes(std::vector<float>(rows * kDim, value), rows, kDim);
+  return u;
+}
+
+v1::GenerateRequest Gen(const std::string& prompt, std::vector<int64_t> ids = {5, 6, 7, 1}, int max_new = 4) {
+  v1::GenerateRequest r;
+  r.add_inputs()->mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+  if (!prompt.empty()) r.mutable_prompt()->set_name(prompt);
+  r.mutable_parameters()->set_max_new_tokens(max_new);
+  return r;
+}
+
+void ExpectCode(const grpc::Status& s, grpc::StatusCode code, const std::string& needle) {
+  EXPECT_EQ(s.error_code(), code) << s.error_message();
+  EXPECT_NE(s.error_message().find(needle), std::string::npos) << "message: " << s.error_message();
+}
+
+class E2eTenancyTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    testing::ServerOptions o;
+    o.model_dir = testing::ReferenceModelDir("t5-tiny-v1_0");
+    o.tenants = {{"alice", "alice-key"},
+                 {"bob", "bob-key"},
+                 {"root", "root-key", true},
+                 {"small", "small-key", false, 2, 64 * kDim * 4, 1}};
+    o.extra_args = {"--max-input-tokens", "32", "--max-inputs-per-request", "4", "--max-upload-bytes", "200000",
+                    "--max-score-targets", "3"};
+    server_ = new testing::ServerProcess(o);
+  }
+  static void TearDownTestSuite() { delete server_; }
+  static testing::ServerProcess* server_;
+};
+testing::ServerProcess* E2eTenancyTest::server_ = nullptr;
+
+TEST_F(E2eTenancyTest, MissingOrWrongKeysAreUnauthenticated) {
+  ExpectCode(server_->ClientWithKey("")->GetModelInfo().status, grpc::StatusCode::UNAUTHENTICATED, "authorization");
+  ExpectCode(server_->ClientWithKey("nope")->Generate(Gen("")).status, grpc::StatusCode::UNAUTHENTICATED, "unknown API key");
+  ExpectCode(server_->ClientWithKey("nope")->UploadPrompt(Raw("x", 2)).status, grpc::StatusCode::UNAUTHENTICATED, "API key");
+  // Health needs no key.
+  EXPECT_TRUE(server_->ClientWithKey("")->Health().ok());
+  EXPECT_EQ(server_->ClientFor("alice")->GetModelInfo().value.tenant(), "alice");
+}
+
+TEST_F(E2eTenancyTest, TenantsCannotSeeUseOverwriteOrDeleteEachOthersPrompts) {
+  auto alice = server_->ClientFor("alice");
+  auto bob = server_->ClientFor("bob");
+  auto stored = alice->UploadPrompt(Raw("secret", 3, 0.25f));
+  ASSERT_TRUE(stored.ok()) << stored.status.error_message();
+  v1::GetPromptRequest get;
+  get.set_name("secret");
+  // Bob: not found, exactly as for a name nobody has.
+  ExpectCode(bob->GetPrompt(get).status, grpc::StatusCode::NOT_FOUND, "no prompt named 'secret'");
+  ExpectCode(bob->Generate(Gen("secret")).status, grpc::StatusCode::NOT_FOUND, "no prompt named 'secret'");
+  v1::DeletePromptRequest del;
+  del.set_name("secret");
+  ExpectCode(bob->DeletePrompt(del).status, grpc::StatusCode::NOT_FOUND, "secret");
+  EXPECT_TRUE(bob->ListPrompts(v1::ListPromptsRequest()).value.prompts().empty());
+  // Bob uploading the same name creates his own prompt; alice's is untouched.
+  ASSERT_TRUE(bob->UploadPrompt(Raw("secret", 2, 0.75f)).ok());
+  get.set_include_values(true);
+  auto mine = alice->GetPrompt(get);
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(mine.value.rows(), 3);
+  EXPECT_EQ(mine.value.version(), 1);
+  EXPECT_FLOAT_EQ(mine.value.values(0), 0.25f);
+  // Naming another tenant needs an admin key.
+  get.set_tenant("alice");
+  ExpectCode(bob->GetPrompt(get).status, grpc::StatusCode::PERMISSION_DENIED, "admin");
+  PromptUpload into_alice = Raw("planted", 2);
+  into_alice.tenant = "alice";
+  ExpectCode(bob->UploadPrompt(into_alice).status, grpc::StatusCode::PERMISSION_DENIED, "admin");
+  // The admin manages every tenant.
+  auto root = server_->ClientFor("root");
+  EXPECT_TRUE(root->GetPrompt(get).ok());
+  auto planted = root->UploadPrompt(into_alice);
+  ASSERT_TRUE(planted.ok()) << planted.status.error_message();
+  EXPECT_EQ(planted.value.tenant(), "alice");
+  v1::ListPromptsRequest list;
+  list.set_tenant("alice");
+  EXPECT_EQ(root->ListPrompts(list).value.prompts_size(), 2);
+  v1::DeletePromptRequest root_del;
+  root_del.set_name("planted");
+  root_del.set_tenant("alice");
+  EXPECT_EQ(root->DeletePrompt(root_del).value.deleted_versions(), 1);
+  get.set_tenant("nobody");
+  ExpectCode(root->GetPrompt(get).status, grpc::StatusCode::NOT_FOUND, "no tenant");
+}
+
+TEST_F(E2eTenancyTest, QuotasSayWhichLimit) {
+  auto small = server_->ClientFor("small");
+  ASSERT_TRUE(small->UploadPrompt(Raw("a", 10)).ok());
+  // Bytes: 64 rows * 64 * 4 allowed in total; 10 rows used, 60 more is too much.
+  ExpectCode(small->UploadPrompt(Raw("b", 60)).status, grpc::StatusCode::RESOURCE_EXHAUSTED, "bytes");
+  ASSERT_TRUE(small->UploadPrompt(Raw("b", 10)).ok());
+  ExpectCode(small->UploadPrompt(Raw("c", 1)).status, grpc::StatusCode::RESOURCE_EXHAUSTED, "quota is 2");
+  // In flight: the limit is 1; a long streaming generation holds it.
+  grpc::ClientContext context;
+  std::atomic<bool> started{false};
+  std::thread holder([&] {
+    v1::GenerateRequest r = Gen("a", {5, 6, 7, 1}, 500);
+    r.mutable_parameters()->set_min_new_tokens(500);
+    small->GenerateStream(r, [&](const v1::GenerateStreamResponse&) { started = true; }, &context);
+  });
+  while (!started) std::this_thread::yield();
+  ExpectCode(small->Generate(Gen("a")).status, grpc::StatusCode::RESOURCE_EXHAUSTED, "max_inflight");
+  context.TryCancel();
+  holder.join();
+  // The slot is free again once the cancelled request is gone.
+  for (int i = 0; i < 200; ++i) {
+    auto r = small->Generate(Gen("a"));
+    if (r.ok()) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ADD_FAILURE() << "in-flight slot never released";
+}
+
+TEST_F(E2eTenancyTest, BadInputGetsPreciseStatusesAndChangesNothing) {
+  auto alice = server_->ClientFor("alice");
+  ASSERT_TRUE(alice->UploadPrompt(Raw("keep", 4)).ok());
+  auto before = alice->ListPrompts(v1::ListPromptsRequest());
+  ASSERT_TRUE(before.ok());
+  using C = grpc::StatusCode;
+
+  // Inference.
+  v1::GenerateRequest empty;
+  ExpectCode(alice->Generate(empty).status, C::INVALID_ARGUMENT, "no inputs");
+  v1::GenerateRequest empty_ids = Gen("");
+  empty_ids.mutable_inputs(0)->mutable_ids()->clear_ids();
+  ExpectCode(alice->Generate(empty_ids).status, C::INVALID_ARGUMENT, "input is empty");
+  ExpectCode(alice->Generate(Gen("", std::vector<int64_t>(33, 5))).status, C::INVALID_ARGUMENT, "limit of 32");
+  ExpectCode(alice->Generate(Gen("", {5, 999})).status, C::INVALID_ARGUMENT, "outside the vocabulary");
+  ExpectCode(alice->Generate(Gen("missing")).status, C::NOT_FOUND, "missing");
+  v1::GenerateRequest text = Gen("");
+  text.mutable_inputs(0)->set_text("hello");
+  ExpectCode(alice->Generate(text).status, C::FAILED_PRECONDITION, "no tokenizer");
+  v1::GenerateRequest too_many = Gen("");
+  for (int i = 0; i < 4; ++i) *too_many.add_inputs() = too_many.inputs(0);
+  ExpectCode(alice->Generate(too_many).status, C::INVALID_ARGUMENT, "limit is 4");
+  v1::GenerateRequest hot = Gen("");
+  hot.mutable_parameters()->set_mode(v1::DECODING_MODE_SAMPLE);
+  hot.mutable_parameters()->set_temperature(-1);
+  ExpectCode(alice->Generate(hot).status, C::INVALID_ARGUMENT, "temperature");
+  v1::GenerateRequest wide = Gen("");
+  wide.mutable_parameters()->set_mode(v1::DECODING_MODE_BEAM);
+  wide.mutable_parameters()->set_num_beams(1000);
+  ExpectCode(alice->Generate(wide).status, C::INVALID_ARGUMENT, "num_beams");
+  v1::GenerateRequest nucleus = Gen("");
+  nucleus.mutable_parameters()->set_mode(v1::DECODING_MODE_SAMPLE);
+  nucleus.mutable_parameters()->set_top_p(2);
+  ExpectCode(alice->Generate(nucleus).status, C::INVALID_ARGUMENT, "top_p");
+  v1::GenerateRequest long_out = Gen("");
+  long_out.mutable_parameters()->set_max_new_tokens(100000);
+  ExpectCode(alice->Generate(long_out).status, C::INVALID_ARGUMENT, "max_new_tokens");
+  v1::ScoreRequest score;
+  score.mutable_input()->mutable_ids()->add_ids(5);
+  ExpectCode(alice->Score(score).status, C::INVALID_ARGUMENT, "no candidate targets");
+  for (int i = 0; i < 4; ++i) score.add_targets()->mutable_ids()->add_ids(5);
+  ExpectCode(alice->Score(score).status, C::INVALID_ARGUMENT, "limit of 3");
+  v1::ExplainRequest explain;
+  ExpectCode(alice->Explain(explain).status, C::INVALID_ARGUMENT, "prompt name is required");
+
+  // Uploads.
+  ExpectCode(alice->UploadPrompt(Raw("narrow", 2)).status, C::OK, "");  // sanity: valid upload works
+  PromptUpload narrow;
+  narrow.name = "wrong-width";
+  narrow.bytes = testing::RawPromptBytes(std::vector<float>(2 * 32, 0.f), 2, 32);
+  ExpectCode(alice->UploadPrompt(narrow).status, C::INVALID_ARGUMENT, "d_model is 64");
+  std::vector<float> values(2 * kDim, 0.f);
+  values[70] = NAN;
+  PromptUpload nan;
+  nan.name = "nan";
+  nan.bytes = testing::RawPromptBytes(values, 2, kDim);
+  ExpectCode(alice->UploadPrompt(nan).status, C::INVALID_ARGUMENT, "row 1, column 6");
+  PromptUpload garbage = Raw("garbage", 2);
+  garbage.bytes = "this is not safetensors";
+  ExpectCode(alice->UploadPrompt(garbage).status, C::INVALID_ARGUMENT, "safetensors");
+  PromptUpload bad_format = Raw("fmt", 2);
+  bad_format.format = v1::PROMPT_FORMAT_UNSPECIFIED;
+  ExpectCode(alice->UploadPrompt(bad_format).status, C::INVALID_ARGUMENT, "format must be");
+  PromptUpload bad_name = Raw("../../etc/passwd", 2);
+  ExpectCode(alice->UploadPrompt(bad_name).status, C::INVALID_ARGUMENT, "prompt name");
+  PromptUpload peft_no_config = Raw("peft", 2);
+  peft_no_config.format = v1::PROMPT_FORMAT_PEFT;
+  ExpectCode(alice->UploadPrompt(peft_no_config).status, C::INVALID_ARGUMENT, "adapter_config.json");
+  PromptUpload huge = Raw("huge", 1000);  // 256 KB, over the 200 KB upload limit
+  ExpectCode(alice->UploadPrompt(huge).status, C::INVALID_ARGUMENT, "limited to");
+
+  // A stream that ends early: the header promises more bytes than arrive.
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer alice-key");
+    auto channel = grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials());
+    auto stub = v1::PromptService::NewStub(channel);
+    v1::Prompt response;
+    auto writer = stub->UploadPrompt(&context, &response);
+    const std::string bytes = testing::RawPromptBytes(std::vector<float>(4 * kDim, 1.f), 4, kDim);
+    v1::UploadPromptRequest header;
+    header.mutable_header()->set_name("truncated");
+    header.mutable_header()->set_format(v1::PROMPT_FORMAT_RAW);
+    header.mutable_header()->set_total_bytes(static_cast<int64_t>(bytes.size()));
+    ASSERT_TRUE(writer->Write(header));
+    v1::UploadPromptRequest chunk;
+    chunk.set_chunk(bytes.substr(0, bytes.size() / 2));
+    ASSERT_TRUE(writer->Write(chunk));
+    writer->WritesDone();
+    ExpectCode(writer->Finish(), C::INVALID_ARGUMENT, "truncated");
+  }
+  // A client that disconnects mid-upload.
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer alice-key");
+    auto stub = v1::PromptService::NewStub(grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials()));
+    v1::Prompt response;
+    auto writer = stub->UploadPrompt(&context, &response);
+    v1::UploadPromptRequest header;
+    header.mutable_header()->set_name("abandoned");
+    header.mutable_header()->set_format(v1::PROMPT_FORMAT_RAW);
+    ASSERT_TRUE(writer->Write(header));
+    context.TryCancel();
+    EXPECT_EQ(writer->Finish().error_code(), C::CANCELLED);
+  }
+  // A corrupted stream: the digest in the header does not match.
+  PromptUpload digest = Raw("digest", 2);
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer alice-key");
+    auto stub = v1::PromptService::NewStub(grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials()));
+    v1::Prompt response;
+    auto writer = stub->UploadPrompt(&context, &response);
+    v1::UploadPromptRequest header;
+    header.mutable_header()->set_name("digest");
+    header.mutable_header()->set_format(v1::PROMPT_FORMAT_RAW);
+    header.mutable_header()->set_sha256(core::Sha256Hex("something else"));
+    ASSERT_TRUE(writer->Write(header));
+    v1::UploadPromptRequest chunk;
+    chunk.set_chunk(digest.bytes);
+    ASSERT_TRUE(writer->Write(chunk));
+    writer->WritesDone();
+    ExpectCode(writer->Finish(), C::INVALID_ARGUMENT, "SHA-256");
+  }
+
+  // Nothing that failed was stored: the only new name is the one valid upload.
+  auto after = alice->ListPrompts(v1::ListPromptsRequest());
+  ASSERT_TRUE(after.ok());
+  std::set<std::string> expected, got;
+  for (const auto& p : before.value.prompts()) expected.insert(p.name());
+  expected.insert("narrow");
+  for (const auto& p : after.value.prompts()) got.insert(p.name());
+  EXPECT_EQ(got, expected);
+  EXPECT_TRUE(alice->Generate(Gen("keep")).ok());
+  EXPECT_EQ(server_->ClientWithKey("")->Health().value.status(), ::grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace softserve

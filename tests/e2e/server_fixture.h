@@ -1,0 +1,69 @@
+// Starts the real softserve-server binary on 127.0.0.1 (port 0) as a child process, with its
+// own temp store and tenants file, and connects the real client library to it.
+#ifndef SOFTSERVE_TESTS_E2E_SERVER_FIXTURE_H_
+#define SOFTSERVE_TESTS_E2E_SERVER_FIXTURE_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/softserve_client.h"
+
+namespace softserve::testing {
+
+struct TenantSpec {
+  std::string name;
+  std::string key;
+  bool admin = false;
+  int64_t max_prompts = 100;
+  int64_t max_prompt_bytes = 64 << 20;
+  int64_t max_inflight = 64;
+};
+
+struct ServerOptions {
+  std::string model_dir;
+  std::vector<TenantSpec> tenants = {{"alice", "alice-key"}, {"bob", "bob-key"}, {"root", "root-key", true}};
+  std::vector<std::string> extra_args;
+  std::string store_dir;  // empty: a fresh temp dir
+};
+
+class ServerProcess {
+ public:
+  // Starts and waits until the server reports SERVING (fails the test on timeout).
+  explicit ServerProcess(ServerOptions options);
+  ~ServerProcess();  // SIGTERM + wait (SIGKILL after 30 s)
+
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& store_dir() const { return store_dir_; }
+  pid_t pid() const { return pid_; }
+  // A client authenticated as `tenant` (empty key: no authorization metadata).
+  std::shared_ptr<client::Client> ClientFor(const std::string& tenant, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  std::shared_ptr<client::Client> ClientWithKey(const std::string& key, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+  // SIGTERM and the exit status (waits up to `seconds`); -1 on timeout.
+  int Terminate(int seconds = 60);
+  std::string Log() const;
+
+ private:
+  ServerOptions options_;
+  std::string dir_, store_dir_;
+  pid_t pid_ = -1;
+  int port_ = 0, metrics_port_ = 0;
+};
+
+// Small random T5 with the real t5-small tokenizer (vocab 32128), built once per process.
+std::string TextModelDir();
+
+// Raw prompt / safetensors bytes helpers.
+std::string RawPromptBytes(const std::vector<float>& values, int64_t rows, int64_t dim);
+
+// HTTP GET of 127.0.0.1:port/path; empty on failure.
+std::string HttpGet(int port, const std::string& path);
+
+}  // namespace softserve::testing
+
+#endif  // SOFTSERVE_TESTS_E2E_SERVER_FIXTURE_H_
