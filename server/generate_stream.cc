@@ -46,15 +46,18 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
     }
     lock.lock();
     --remaining_;
-    WriteNextLocked();
+    lock.unlock();
+    Pump();
   }
 
   void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.pop_front();
-    writing_ = false;
-    if (!ok) cancel_->store(true);  // the client went away
-    WriteNextLocked();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.pop_front();
+      writing_ = false;
+      if (!ok) cancel_->store(true);  // the client went away
+    }
+    Pump();
   }
   void OnCancel() override { cancel_->store(true); }
   void OnDone() override { delete this; }
@@ -65,18 +68,20 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
     m.set_input_index(index);
     m.set_token_id(token);
     m.set_logprob(logprob);
-    std::lock_guard<std::mutex> lock(mu_);
-    outputs_[index].push_back(token);
-    if (sc_->tokenizer != nullptr) {
-      auto text = sc_->tokenizer->Decode(outputs_[index]);
-      if (text.ok()) m.set_text(*text);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      outputs_[index].push_back(token);
+      if (sc_->tokenizer != nullptr) {
+        auto text = sc_->tokenizer->Decode(outputs_[index]);
+        if (text.ok()) m.set_text(*text);
+      }
+      queue_.push_back(std::move(m));
     }
-    queue_.push_back(std::move(m));
-    WriteNextLocked();
+    Pump();
   }
 
   void OnResult(int index, core::StatusOr<core::GenerationResult> r) {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (r.ok()) {
       v1::GenerateStreamResponse m;
       m.set_input_index(index);
@@ -89,24 +94,36 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
       cancel_->store(true);
     }
     --remaining_;
-    WriteNextLocked();
+    lock.unlock();
+    Pump();
   }
 
-  // REQUIRES: mu_ held.
-  void WriteNextLocked() {
-    if (writing_ || finished_) return;
-    if (!queue_.empty() && status_.ok()) {
-      writing_ = true;
-      StartWrite(&queue_.front());
+  // Starts the next write, or finishes once every input is done. Called without mu_ held: gRPC
+  // is never entered under our lock (a reaction run inline would deadlock, and Finish may lead
+  // to OnDone deleting this). The deque's front element stays put while it is being written.
+  void Pump() {
+    const v1::GenerateStreamResponse* next = nullptr;
+    grpc::Status final_status;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (writing_ || finished_) return;
+      if (!queue_.empty() && status_.ok()) {
+        writing_ = true;
+        next = &queue_.front();
+      } else if (remaining_ == 0) {
+        finished_ = true;
+        slot_.reset();
+        final_status = ToGrpcStatus(status_);
+      } else {
+        return;
+      }
+    }
+    if (next != nullptr) {
+      StartWrite(next);
       return;
     }
-    if (remaining_ == 0) {
-      finished_ = true;
-      slot_.reset();
-      const grpc::Status g = ToGrpcStatus(status_);
-      sc_->Record("GenerateStream", tenant_, g, start_, "inputs=" + std::to_string(outputs_.size()));
-      Finish(g);
-    }
+    sc_->Record("GenerateStream", tenant_, final_status, start_, "inputs=" + std::to_string(outputs_.size()));
+    Finish(final_status);
   }
 
   void FinishNow(const core::Status& s) {

@@ -1,7 +1,10 @@
 // softserve-server: loads the model, the tokenizer and the prompt store, starts the engine and
 // the gRPC services, reports readiness after a warm-up batch, and drains on SIGTERM.
-#include <pthread.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <chrono>
 #include <condition_variable>
@@ -28,6 +31,34 @@ namespace {
 
 const char* const kServices[] = {"softserve.v1.InferenceService", "softserve.v1.PromptService",
                                  "softserve.v1.ModelService"};
+
+// SIGTERM/SIGINT write one byte here; the main thread waits on the read end. A handler (rather
+// than sigwait) because library constructors start threads (OpenBLAS's pool) before main can
+// block signals, and the kernel may deliver the signal to any of them.
+int g_signal_pipe[2] = {-1, -1};
+
+void OnSignal(int sig) {
+  const char b = static_cast<char>(sig);
+  (void)!::write(g_signal_pipe[1], &b, 1);
+}
+
+int InstallSignalHandlers() {
+  if (g_signal_pipe[0] < 0 && ::pipe2(g_signal_pipe, O_CLOEXEC) != 0) return -1;
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  return 0;
+}
+
+int WaitForSignal() {
+  char b = 0;
+  while (::read(g_signal_pipe[0], &b, 1) < 0 && errno == EINTR) {
+  }
+  return b;
+}
 
 int Fail(int code, const std::string& msg) {
   std::fprintf(stderr, "softserve-server: %s\n", msg.c_str());
@@ -80,12 +111,7 @@ core::Status WarmUp(core::Engine* engine, const core::T5Config& config) {
 }
 
 int Run(int argc, char** argv) {
-  // Signals are taken synchronously by the main thread (sigwait); every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  if (InstallSignalHandlers() != 0) return Fail(1, "cannot install signal handlers");
 
   std::string help;
   auto loaded = LoadServerConfig(argc, argv, &help);
@@ -189,6 +215,9 @@ int Run(int argc, char** argv) {
   if (!config.port_file.empty()) (void)core::WriteFileDurably(config.port_file, std::to_string(port));
 
   if (core::Status s = WarmUp(&engine, model->config()); !s.ok()) return Fail(1, "warm-up batch failed: " + s.ToString());
+  // Again: libraries loaded since (glog via libtorch installs a SIGTERM handler that re-raises)
+  // may have replaced ours.
+  if (InstallSignalHandlers() != 0) return Fail(1, "cannot install signal handlers");
   SetHealth(server.get(), true);
   spdlog::info("softserve ready: gRPC on port {} ({}), metrics on port {}, {} tenants", port,
                config.tls_cert_file.empty() ? "plaintext" : "TLS", (*metrics)->port(), config.tenants.size());
@@ -205,14 +234,15 @@ int Run(int argc, char** argv) {
     }
   });
 
-  int sig = 0;
-  sigwait(&signals, &sig);
+  const int sig = WaitForSignal();
   spdlog::info("signal {}: draining (NOT_SERVING; running requests get up to {} s)", sig, config.drain_seconds);
   draining = true;
   SetHealth(server.get(), false);
   const auto grace = std::chrono::duration_cast<core::Clock::duration>(std::chrono::duration<double>(config.drain_seconds));
   engine.Shutdown(core::Clock::now() + grace);
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Every inference RPC has completed by now (the engine finished or failed it). gRPC's
+  // Shutdown waits out its deadline in this configuration even when idle, so keep it short.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   {
     std::lock_guard<std::mutex> l(gauges_mu);
     stop_gauges = true;

@@ -86,6 +86,7 @@ ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options
 
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) Terminate(30);
+  if (std::getenv("SOFTSERVE_E2E_SHOW_LOG")) std::fprintf(stderr, "%s\n", Log().c_str());
   std::system(("rm -rf " + dir_).c_str());
 }
 
