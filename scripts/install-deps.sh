@@ -22,14 +22,19 @@ packages=(
   # fuzzing the safetensors reader (libFuzzer ships with clang's runtime)
   clang-14 libclang-rt-14-dev
   # deploy manifest checks
-  yamllint
+  yamllint python3-yaml
 )
 if [[ "${1:-}" == "--with-rehearsal" ]]; then
   packages+=(debootstrap)
 fi
+# A CUDA libtorch supplied by the caller (GPU images) replaces Debian's CPU-only one.
+if [[ "${SOFTSERVE_SKIP_LIBTORCH:-0}" == "1" ]]; then
+  packages=("${packages[@]/libtorch-dev}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
+  [[ -z "$p" ]] && continue
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi

@@ -1,10 +1,28 @@
 #!/usr/bin/env bash
-# Fresh machine to a running job in one command: installs dependencies, builds, creates the
-# default model and runs the offline generator on it.
+# Fresh Debian 12 machine to a running softserve in one command: installs dependencies, builds,
+# creates the default model (t5-small's architecture and real tokenizer with RANDOM weights,
+# unless scripts/download-model.sh fetched real ones) and starts the server on it, ready for the
+# CLI. Extra arguments go to softserve-server (see `build/bin/softserve-server --help`).
+#
+# Without --tenants-file a development key is used (SOFTSERVE_DEV_KEY, default
+# "softserve-dev-key") and the server listens on 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh
 bash scripts/make-default-model.sh
-exec "${BUILD_DIR:-build}/bin/softserve-generate" --model var/models/t5-small-random \
-  --text "translate English to German: The house is wonderful." --max-new-tokens 16 "$@"
+model=var/models/t5-small-random
+[[ -f var/models/t5-small/model.safetensors || -f var/models/t5-small/model.safetensors.index.json ]] && model=var/models/t5-small
+args=(--model-dir "$model" --store-dir var/prompts)
+if [[ " $* " != *" --tenants-file "* && " $* " != *" --config "* ]]; then
+  key=${SOFTSERVE_DEV_KEY:-softserve-dev-key}
+  args+=(--dev-api-key "$key" --listen 127.0.0.1:50051 --metrics-listen 127.0.0.1:9090)
+  cat <<MSG
+softserve is starting on 127.0.0.1:50051 (metrics on 127.0.0.1:9090) with the development key.
+In another terminal:
+  export SOFTSERVE_API_KEY=$key
+  build/bin/softserve health
+  build/bin/softserve generate --text "translate English to German: The house is wonderful."
+MSG
+fi
+exec "${BUILD_DIR:-build}/bin/softserve-server" "${args[@]}" "$@"

@@ -1,5 +1,7 @@
 #include "server/server_config.h"
 
+#include <algorithm>
+
 #include "core/common/file_util.h"
 #include "core/common/json.h"
 #include "core/prompts/prompt_names.h"
@@ -44,8 +46,22 @@ bool IsHex64(const std::string& s) {
   return true;
 }
 
+Status CheckKnownKeys(const JsonValue& o, const std::vector<std::string>& known, const std::string& where) {
+  for (const auto& member : o.object()) {
+    if (std::find(known.begin(), known.end(), member.first) == known.end()) {
+      return InvalidArgumentError("unknown option '" + member.first + "' in " + where + " (see --help for the names)");
+    }
+  }
+  return core::OkStatus();
+}
+
 Status ApplyConfigJson(const JsonValue& root, ServerConfig* c) {
   if (!root.is_object()) return InvalidArgumentError("the config file is not a JSON object");
+  SOFTSERVE_RETURN_IF_ERROR(CheckKnownKeys(
+      root, {"listen", "metrics_listen", "model_dir", "tokenizer", "device", "dtype", "threads", "store_dir",
+             "drain_seconds", "log_level", "tenants_file", "tls_cert_file", "tls_key_file", "tls_client_ca_file",
+             "limits", "tenants"},
+      "the config"));
   SOFTSERVE_RETURN_IF_ERROR(ReadString(root, "listen", &c->listen));
   SOFTSERVE_RETURN_IF_ERROR(ReadString(root, "metrics_listen", &c->metrics_listen));
   SOFTSERVE_RETURN_IF_ERROR(ReadString(root, "model_dir", &c->model_dir));
@@ -62,6 +78,11 @@ Status ApplyConfigJson(const JsonValue& root, ServerConfig* c) {
   SOFTSERVE_RETURN_IF_ERROR(ReadString(root, "tls_client_ca_file", &c->tls_client_ca_file));
   if (const JsonValue* l = root.Find("limits"); l != nullptr) {
     if (!l->is_object()) return InvalidArgumentError("'limits' must be an object");
+    SOFTSERVE_RETURN_IF_ERROR(CheckKnownKeys(
+        *l, {"max_batch_rows", "max_tokens_in_flight", "max_prefill_tokens", "max_queue", "max_input_tokens",
+             "max_prompt_rows", "max_new_tokens", "max_beams", "max_score_targets", "max_ensemble_prompts",
+             "max_inputs_per_request", "max_upload_bytes", "max_message_bytes"},
+        "'limits'"));
     core::EngineLimits& e = c->engine;
     SOFTSERVE_RETURN_IF_ERROR(ReadInt(*l, "max_batch_rows", &e.max_rows));
     SOFTSERVE_RETURN_IF_ERROR(ReadInt(*l, "max_tokens_in_flight", &e.max_tokens_in_flight));

@@ -1,0 +1,79 @@
+"""Offline validation of deploy/: yamllint on every YAML file, then structural checks of the
+Kubernetes manifests and the compose file against what the server needs (no cluster, no
+container engine): native gRPC probes on the gRPC port (readiness "", liveness "liveness"), a
+termination grace period longer than the server's drain, the tenant Secret mounted where the
+config points, the prompt store on a PersistentVolumeClaim, a GPU request, non-root, and a JSON
+config the server's option names accept. Exit 0 when everything holds."""
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+
+root = sys.argv[1]
+deploy = os.path.join(root, "deploy")
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+yaml_files = []
+for dirpath, _, files in os.walk(deploy):
+    yaml_files += [os.path.join(dirpath, f) for f in files if f.endswith((".yaml", ".yml"))]
+lint = subprocess.run(["yamllint", "-d", "{extends: default, rules: {line-length: {max: 120}, document-start: disable}}"]
+                      + yaml_files, capture_output=True, text=True)
+check(lint.returncode == 0, "yamllint:\n" + lint.stdout + lint.stderr)
+
+docs = {}
+for f in yaml_files:
+    if os.path.basename(os.path.dirname(f)) == "k8s" and not f.endswith("kustomization.yaml"):
+        for d in yaml.safe_load_all(open(f)):
+            check("apiVersion" in d and "kind" in d and "metadata" in d, f + ": missing apiVersion/kind/metadata")
+            docs[d["kind"]] = d
+
+for kind in ["Deployment", "Service", "ConfigMap", "Secret", "PersistentVolumeClaim"]:
+    check(kind in docs, "no " + kind)
+dep = docs["Deployment"]
+pod = dep["spec"]["template"]["spec"]
+c = pod["containers"][0]
+ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+check(c["readinessProbe"]["grpc"]["port"] == ports["grpc"], "readiness probe is not a gRPC probe on the gRPC port")
+check(c["readinessProbe"]["grpc"].get("service", "") == "", "readiness must check service \"\"")
+check(c["livenessProbe"]["grpc"]["service"] == "liveness", "liveness must check service \"liveness\"")
+config = json.loads(docs["ConfigMap"]["data"]["softserve.json"])
+check(pod["terminationGracePeriodSeconds"] > config["drain_seconds"] + 1,
+      "terminationGracePeriodSeconds must exceed drain_seconds + the 1 s gRPC shutdown")
+check(c["resources"]["requests"].get("nvidia.com/gpu") == 1, "no GPU request")
+check(pod["securityContext"]["runAsNonRoot"] is True, "pod may run as root")
+mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+vols = {v["name"]: v for v in pod["volumes"]}
+check(vols[[n for n in mounts if mounts[n] == "/var/lib/softserve"][0]].get("persistentVolumeClaim", {}).get("claimName")
+      == docs["PersistentVolumeClaim"]["metadata"]["name"], "prompt store is not on the PVC")
+tenant_dir = os.path.dirname(config["tenants_file"])
+tenant_vol = [n for n in mounts if mounts[n] == tenant_dir]
+check(tenant_vol and vols[tenant_vol[0]].get("secret", {}).get("secretName") == docs["Secret"]["metadata"]["name"],
+      "tenants_file is not read from the Secret")
+tenants = json.loads(docs["Secret"]["stringData"]["tenants.json"])
+check(all(len(t["api_key_sha256"]) == 64 for t in tenants["tenants"]), "Secret holds something other than SHA-256 digests")
+svc = docs["Service"]
+check(svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"], "Service selector does not match the pods")
+check(dep["spec"]["strategy"]["type"] == "Recreate", "a RWO prompt volume needs the Recreate strategy")
+
+compose = yaml.safe_load(open(os.path.join(deploy, "compose.yaml")))
+s = compose["services"]["softserve"]
+check(any(v.endswith(":/var/lib/softserve") for v in s["volumes"]), "compose: no prompt-store volume")
+check(any(v.endswith(":/models") for v in s["volumes"]), "compose: no model volume")
+check("prometheus" in compose["services"], "compose: no Prometheus")
+prom = yaml.safe_load(open(os.path.join(deploy, "prometheus.yml")))
+check(prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["softserve:9090"], "Prometheus does not scrape softserve")
+for f in ["softserve.json", "tenants.example.json"]:
+    json.load(open(os.path.join(deploy, "config", f)))
+
+if failures:
+    print("\n".join(failures))
+    sys.exit(1)
+print("deploy manifests OK (%d YAML files)" % len(yaml_files))

@@ -1,0 +1,66 @@
+#include "server/server_config.h"
+
+#include <gtest/gtest.h>
+
+#include "core/common/file_util.h"
+#include "core/common/sha256.h"
+#include "server/auth.h"
+
+namespace softserve::server {
+namespace {
+
+core::StatusOr<ServerConfig> Load(std::vector<std::string> args, std::string* help = nullptr) {
+  std::string unused;
+  std::vector<char*> argv = {const_cast<char*>("softserve-server")};
+  for (auto& a : args) argv.push_back(a.data());
+  return LoadServerConfig(static_cast<int>(argv.size()), argv.data(), help ? help : &unused);
+}
+
+TEST(ServerConfigTest, FileThenFlagsOnTopAndHelpListsDefaults) {
+  const std::string path = ::testing::TempDir() + "/cfg.json";
+  ASSERT_TRUE(core::WriteFileDurably(path, R"({"listen": "1.2.3.4:5", "limits": {"max_batch_rows": 7, "max_queue": 9}})").ok());
+  auto c = Load({"--config", path, "--max-queue", "11"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->listen, "1.2.3.4:5");
+  EXPECT_EQ(c->engine.max_rows, 7);
+  EXPECT_EQ(c->engine.max_queue, 11);  // the flag wins
+  std::string help;
+  ASSERT_TRUE(Load({"--help"}, &help).ok());
+  for (const char* opt : {"--listen", "--model-dir", "--store-dir", "--tenants-file", "--drain-seconds", "--max-batch-rows",
+                          "--tls-cert-file", "--dtype", "--device"}) {
+    EXPECT_NE(help.find(opt), std::string::npos) << opt;
+  }
+  EXPECT_NE(help.find("(default: \"0.0.0.0:50051\")"), std::string::npos);
+}
+
+TEST(ServerConfigTest, RejectsTyposBadTenantsAndHalfTls) {
+  const std::string path = ::testing::TempDir() + "/bad.json";
+  ASSERT_TRUE(core::WriteFileDurably(path, R"({"limits": {"max_batchrows": 7}})").ok());
+  EXPECT_NE(Load({"--config", path}).status().message().find("max_batchrows"), std::string::npos);
+  EXPECT_FALSE(Load({"--frobnicate"}).ok());
+  EXPECT_NE(Load({"--tls-cert-file", "x"}).status().message().find("go together"), std::string::npos);
+  std::vector<TenantConfig> t;
+  EXPECT_NE(ParseTenants(R"({"tenants": [{"name": "a", "api_key_sha256": "secret-in-clear"}]})", &t).message().find("64 lower-case hex"),
+            std::string::npos);
+  t.clear();
+  const std::string h = core::Sha256Hex("k");
+  EXPECT_NE(ParseTenants(R"({"tenants": [{"name": "a", "api_key_sha256": ")" + h + R"("}, {"name": "b", "api_key_sha256": ")" + h + R"("}]})", &t)
+                .message()
+                .find("share an API key"),
+            std::string::npos);
+  t.clear();
+  EXPECT_FALSE(ParseTenants(R"({"tenants": [{"name": "../x", "api_key_sha256": ")" + h + R"("}]})", &t).ok());
+}
+
+TEST(AuthenticatorTest, TargetTenantRules) {
+  Authenticator auth({{"alice", core::Sha256Hex("a"), false}, {"root", core::Sha256Hex("r"), true}});
+  Caller alice{auth.Find("alice")}, root{auth.Find("root")};
+  EXPECT_EQ(*auth.TargetTenant(alice, ""), "alice");
+  EXPECT_EQ(*auth.TargetTenant(alice, "alice"), "alice");
+  EXPECT_EQ(auth.TargetTenant(alice, "root").status().code(), core::StatusCode::kPermissionDenied);
+  EXPECT_EQ(*auth.TargetTenant(root, "alice"), "alice");
+  EXPECT_EQ(auth.TargetTenant(root, "nobody").status().code(), core::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace softserve::server
