@@ -27,16 +27,32 @@ StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<Runni
   }
   const bool same_key = limits.policy == BatchPolicy::kSameKey;
 
-  // Per-tenant FIFOs of live jobs, tenants in name order.
+  // Per-tenant FIFOs of live jobs, tenants in name order. Under kSameKey only jobs with the
+  // batch's key take part (the first live job in fairness order picks it for an empty batch);
+  // the others wait without blocking their tenant's matching jobs.
   std::map<std::string, std::deque<const PendingWork*>> by_tenant;
+  std::vector<const PendingWork*> live;
   for (const PendingWork& w : queue) {
     if (w.cancelled) {
       plan.cancelled_queued.push_back(w.id);
     } else if (w.deadline <= now) {
       plan.expired_queued.push_back(w.id);
     } else {
-      by_tenant[w.tenant].push_back(&w);
+      live.push_back(&w);
     }
+  }
+  if (same_key && !key_set && !live.empty()) {
+    // Round-robin order: tenants after the cursor first, then the rest; FIFO within a tenant.
+    auto rank = [&](const PendingWork* w) { return std::make_pair(w->tenant <= tenant_cursor, w->tenant); };
+    const PendingWork* first = live.front();
+    for (const PendingWork* w : live) {
+      if (rank(w) < rank(first)) first = w;
+    }
+    key_set = true;
+    key = first->batch_key;
+  }
+  for (const PendingWork* w : live) {
+    if (!same_key || w->batch_key == key) by_tenant[w->tenant].push_back(w);
   }
   if (by_tenant.empty()) return plan;
 
@@ -54,10 +70,6 @@ StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<Runni
     for (size_t t = 0; t < order.size(); ++t) {
       if (blocked[t] || order[t]->empty()) continue;
       const PendingWork& w = *order[t]->front();
-      if (same_key && key_set && w.batch_key != key) {
-        blocked[t] = true;
-        continue;
-      }
       const bool fits_rows = rows + w.rows <= limits.max_rows;
       const bool fits_kv = kv_tokens + w.kv_tokens <= limits.max_tokens_in_flight;
       const bool fits_prefill =
@@ -68,8 +80,6 @@ StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<Runni
       }
       plan.admit.push_back(w.id);
       plan.tenant_cursor = w.tenant;
-      key_set = true;
-      key = w.batch_key;
       rows += w.rows;
       kv_tokens += w.kv_tokens;
       prefill += w.prefill_tokens;

@@ -1,6 +1,8 @@
 #include "core/common/file_util.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/testing/temp_dir.h"
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,13 +12,8 @@ namespace {
 
 class FileUtilTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/softserve_file_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
-  std::string dir_;
+  testing::ScopedTempDir temp_{"softserve_file_test"};
+  const std::string dir_ = temp_.path();
 };
 
 TEST_F(FileUtilTest, DurableWriteReplacesAtomically) {

@@ -103,6 +103,12 @@ TEST(SchedulerTest, SameKeyPolicyAdmitsOnlyTheBatchPrompt) {
   EXPECT_THAT(PlanStep(q, running, limits, kNow, "").admit, ElementsAre(2));
   limits.policy = BatchPolicy::kMixed;
   EXPECT_THAT(PlanStep(q, running, limits, kNow, "").admit, ElementsAre(1, 2, 3, 4));
+  // One tenant, prompts interleaved: every queued job of the chosen prompt joins, not just a
+  // same-prompt prefix of the queue.
+  limits.policy = BatchPolicy::kSameKey;
+  std::vector<PendingWork> one = {Job(1, "t"), Job(2, "t"), Job(3, "t"), Job(4, "t"), Job(5, "t")};
+  for (size_t i = 0; i < one.size(); ++i) one[i].batch_key = i % 2 == 0 ? 7 : 8;
+  EXPECT_THAT(PlanStep(one, {}, limits, kNow, "").admit, ElementsAre(1, 3, 5));
 }
 
 }  // namespace

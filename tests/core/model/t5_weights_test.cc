@@ -7,6 +7,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "tests/testing/temp_dir.h"
+
 #include <cstdlib>
 
 #include "core/common/file_util.h"
@@ -27,9 +29,6 @@ using ::softserve::testing::ReferenceModelDir;
 class T5WeightsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/softserve_weights_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     auto f = SafetensorsFile::Open(ReferenceModelDir("t5-tiny-v1_0") + "/model.safetensors");
     ASSERT_TRUE(f.ok());
     for (const TensorView& v : (*f)->contents().tensors()) {
@@ -40,7 +39,6 @@ class T5WeightsTest : public ::testing::Test {
     ASSERT_TRUE(cfg.ok());
     config_json_ = *cfg;
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
 
   std::string Write(const std::string& name, const std::vector<TensorToWrite>& tensors) {
     const std::string d = JoinPath(dir_, name);
@@ -73,7 +71,8 @@ class T5WeightsTest : public ::testing::Test {
     EXPECT_TRUE(AllCloseRef(out[0], expected, atol, rtol));
   }
 
-  std::string dir_;
+  testing::ScopedTempDir temp_{"softserve_weights_test"};
+  const std::string dir_ = temp_.path();
   std::string config_json_;
   std::vector<TensorToWrite> tensors_;
 };

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/testing/temp_dir.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <thread>
@@ -23,12 +25,8 @@ NewPrompt Matrix(int64_t rows, int64_t dim, float fill) {
 class PromptRegistryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/softserve_registry_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     registry_ = Open();
   }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
   std::unique_ptr<PromptRegistry> Open() {
     auto store = PromptStore::Open(dir_);
     EXPECT_TRUE(store.ok());
@@ -37,7 +35,8 @@ class PromptRegistryTest : public ::testing::Test {
     EXPECT_TRUE(report.ok());
     return r;
   }
-  std::string dir_;
+  testing::ScopedTempDir temp_{"softserve_registry_test"};
+  const std::string dir_ = temp_.path();
   std::unique_ptr<PromptRegistry> registry_;
 };
 

@@ -4,6 +4,8 @@
 #include "core/prompts/prompt_store.h"
 
 #include <gtest/gtest.h>
+
+#include "tests/testing/temp_dir.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,12 +31,6 @@ NewPrompt Matrix(int64_t rows, float fill) {
 
 class PromptStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/softserve_store_test_XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
   StoreLoadReport Load() {
     auto store = PromptStore::Open(dir_);
     EXPECT_TRUE(store.ok());
@@ -48,7 +44,8 @@ class PromptStoreTest : public ::testing::Test {
     }
     return false;
   }
-  std::string dir_;
+  testing::ScopedTempDir temp_{"softserve_store_test"};
+  const std::string dir_ = temp_.path();
 };
 
 TEST_F(PromptStoreTest, CorruptTruncatedTornAndMisplacedFilesAreSkippedAndReported) {
