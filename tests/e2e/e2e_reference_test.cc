@@ -10,6 +10,7 @@
 #include "tests/e2e/server_fixture.h"
 #include "tests/testing/peft_fixture.h"
 #include "tests/testing/reference_data.h"
+#include "tests/testing/temp_dir.h"
 
 namespace softserve {
 namespace {
@@ -56,7 +57,8 @@ TEST_P(E2eReferenceTest, UploadsInEveryFormatAndEveryRpcMatchesHuggingFace) {
   EXPECT_EQ(residual.format, v1::PROMPT_FORMAT_RESIDUAL);
   ASSERT_TRUE(alice->UploadPrompt(residual).ok());
   at::Tensor b = cases.Float("prompt.b");
-  const std::string peft_dir = ::testing::TempDir() + "/peft_b_" + GetParam();
+  testing::ScopedTempDir tmp;
+  const std::string peft_dir = tmp.File("peft_b");
   ASSERT_TRUE(core::MakeDirectories(peft_dir).ok());
   ASSERT_TRUE(core::WriteFileDurably(peft_dir + "/adapter_config.json", testing::PeftAdapterConfig(b.size(0), 64)).ok());
   ASSERT_TRUE(core::WriteFileDurably(peft_dir + "/adapter_model.safetensors", testing::PeftAdapterWeights(b)).ok());

@@ -114,6 +114,9 @@ std::shared_ptr<client::Client> ServerProcess::ClientWithKey(const std::string& 
   o.api_key = key;
   o.timeout = timeout;
   o.max_attempts = 1;  // tests assert exact codes
+  o.tls_root_ca_file = options_.tls_ca_file;
+  o.tls_client_cert_file = options_.tls_client_cert_file;
+  o.tls_client_key_file = options_.tls_client_key_file;
   return client::Client::Connect(o).value;
 }
 

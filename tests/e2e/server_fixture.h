@@ -28,6 +28,8 @@ struct ServerOptions {
   std::vector<TenantSpec> tenants = {{"alice", "alice-key"}, {"bob", "bob-key"}, {"root", "root-key", true}};
   std::vector<std::string> extra_args;
   std::string store_dir;  // empty: a fresh temp dir
+  // When the server uses TLS: how the fixture's own clients (readiness checks, ClientFor) connect.
+  std::string tls_ca_file, tls_client_cert_file, tls_client_key_file;
 };
 
 class ServerProcess {

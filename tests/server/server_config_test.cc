@@ -5,6 +5,7 @@
 #include "core/common/file_util.h"
 #include "core/common/sha256.h"
 #include "server/auth.h"
+#include "tests/testing/temp_dir.h"
 
 namespace softserve::server {
 namespace {
@@ -17,7 +18,8 @@ core::StatusOr<ServerConfig> Load(std::vector<std::string> args, std::string* he
 }
 
 TEST(ServerConfigTest, FileThenFlagsOnTopAndHelpListsDefaults) {
-  const std::string path = ::testing::TempDir() + "/cfg.json";
+  testing::ScopedTempDir dir;
+  const std::string path = dir.File("cfg.json");
   ASSERT_TRUE(core::WriteFileDurably(path, R"({"listen": "1.2.3.4:5", "limits": {"max_batch_rows": 7, "max_queue": 9}})").ok());
   auto c = Load({"--config", path, "--max-queue", "11"});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -34,7 +36,8 @@ TEST(ServerConfigTest, FileThenFlagsOnTopAndHelpListsDefaults) {
 }
 
 TEST(ServerConfigTest, RejectsTyposBadTenantsAndHalfTls) {
-  const std::string path = ::testing::TempDir() + "/bad.json";
+  testing::ScopedTempDir dir;
+  const std::string path = dir.File("bad.json");
   ASSERT_TRUE(core::WriteFileDurably(path, R"({"limits": {"max_batchrows": 7}})").ok());
   EXPECT_NE(Load({"--config", path}).status().message().find("max_batchrows"), std::string::npos);
   EXPECT_FALSE(Load({"--frobnicate"}).ok());

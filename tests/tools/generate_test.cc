@@ -3,6 +3,7 @@
 // non-zero exit.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "core/common/json.h"
 #include "tests/testing/peft_fixture.h"
 #include "tests/testing/reference_data.h"
+#include "tests/testing/temp_dir.h"
 
 namespace softserve {
 namespace {
@@ -28,7 +30,10 @@ struct RunResult {
 };
 
 RunResult RunGenerate(const std::string& args) {
-  const std::string err_file = ::testing::TempDir() + "/generate_stderr.txt";
+  // Test programs run in parallel under ctest: each call gets its own stderr file.
+  static int calls = 0;
+  const std::string err_file = ::testing::TempDir() + "/generate_stderr." + std::to_string(::getpid()) + "." +
+                               std::to_string(calls++) + ".txt";
   const std::string cmd = std::string(SOFTSERVE_BIN_DIR) + "/softserve-generate " + args + " 2>" + err_file;
   FILE* p = ::popen(cmd.c_str(), "r");
   RunResult r{-1, "", ""};
@@ -39,6 +44,7 @@ RunResult RunGenerate(const std::string& args) {
   int status = ::pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.err = core::ReadFileToString(err_file).value();
+  std::remove(err_file.c_str());
   return r;
 }
 
@@ -81,7 +87,8 @@ TEST_P(GenerateCliTest, JsonGreedyBeamPromptAndScoresMatchReference) {
     EXPECT_EQ(JsonIds(*b->Find("output_ids")), Expected(cases, row + ".beam4"));
   }
   // Soft prompt a from a safetensors file, plus the rank candidates as score targets.
-  const std::string prompt_file = ::testing::TempDir() + "/prompt_a_" + GetParam() + ".safetensors";
+  testing::ScopedTempDir dir;
+  const std::string prompt_file = dir.File("prompt_a.safetensors");
   ASSERT_TRUE(core::WriteFileDurably(prompt_file, testing::RawPromptFile(cases.Float("prompt.a"))).ok());
   at::Tensor cands = cases.Int("rank.candidates");
   at::Tensor mask = cases.Int("rank.candidates_mask");
@@ -108,7 +115,8 @@ INSTANTIATE_TEST_SUITE_P(References, GenerateCliTest,
 
 TEST(GenerateCliErrorsTest, BadArgumentsAndFilesGiveOneLineErrors) {
   const std::string model = "--model " + ReferenceModelDir("t5-tiny-v1_0");
-  const std::string bad_prompt = ::testing::TempDir() + "/bad_prompt.safetensors";
+  testing::ScopedTempDir dir;
+  const std::string bad_prompt = dir.File("bad_prompt.safetensors");
   ASSERT_TRUE(core::WriteFileDurably(bad_prompt, "not a safetensors file").ok());
   struct Case { std::string args; int code; std::string needle; };
   for (const Case& c : std::vector<Case>{
