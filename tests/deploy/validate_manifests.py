@@ -6,6 +6,7 @@ config points, the prompt store on a PersistentVolumeClaim, a GPU request, non-r
 config the server's option names accept. Exit 0 when everything holds."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -73,7 +74,18 @@ check(prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["softserve:9
 for f in ["softserve.json", "tenants.example.json"]:
     json.load(open(os.path.join(deploy, "config", f)))
 
+# Where kubectl is installed, its own kustomize renderer must accept deploy/k8s and produce the
+# same resources. (`kubectl apply --dry-run=client` needs API discovery from a server, so it
+# cannot run without a cluster.)
+kubectl = shutil.which("kubectl")
+if kubectl:
+    rendered = subprocess.run([kubectl, "kustomize", os.path.join(deploy, "k8s")], capture_output=True, text=True)
+    check(rendered.returncode == 0, "kubectl kustomize deploy/k8s failed:\n" + rendered.stderr)
+    if rendered.returncode == 0:
+        kinds = sorted(d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d)
+        check(kinds == sorted(docs), "kubectl kustomize rendered %s, the files hold %s" % (kinds, sorted(docs)))
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)
-print("deploy manifests OK (%d YAML files)" % len(yaml_files))
+print("deploy manifests OK (%d YAML files%s)" % (len(yaml_files), ", kubectl kustomize" if kubectl else ", no kubectl here"))
