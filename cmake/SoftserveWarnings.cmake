@@ -1,6 +1,8 @@
 # softserve_warnings(<target>): the warning set every first-party target compiles with.
 function(softserve_warnings target)
-  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+  # Partial aggregate initialisation ({a, b} leaving later members at their defaults) is idiomatic
+  # for option structs here, so -Wextra's missing-field-initializers is off.
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
 endfunction()
 
 # softserve_library(<name> SOURCES ... DEPS ...): a first-party static library whose include

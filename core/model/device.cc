@@ -2,7 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
-#include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/cuda.h>
 
 #include <dlfcn.h>
 #include <malloc.h>
@@ -90,11 +90,12 @@ CpuRuntime ConfigureCpuRuntime(int num_threads) {
 
 Status CheckDeviceAvailable(const DeviceSpec& device) {
   if (device.kind == DeviceKind::kCpu) return OkStatus();
-  if (!at::hasCUDA()) {
+  // torch::cuda is the public API in both libtorch 1.13 and 2.x (the hooks interface changed).
+  if (!torch::cuda::is_available()) {
     return UnavailableError("device " + device.ToString() +
                             " requested but this build of libtorch has no usable CUDA device");
   }
-  const int count = at::detail::getCUDAHooks().getNumGPUs();
+  const int count = static_cast<int>(torch::cuda::device_count());
   if (device.index >= count) {
     return UnavailableError("device " + device.ToString() + " requested but only " +
                             std::to_string(count) + " CUDA device(s) are visible");
