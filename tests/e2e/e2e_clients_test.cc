@@ -1,14 +1,18 @@
 // The server as users reach it: tokenization inside the real server process (next to gRPC,
 // protobuf and libtorch), the `softserve` CLI binary, and a Python client built from our protos
-// with Debian's stock gRPC tooling.
+// with Debian's stock gRPC tooling; server reflection as grpcurl uses it.
+#include <google/protobuf/descriptor.pb.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 
 #include "core/common/file_util.h"
 #include "core/common/json.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/e2e/server_fixture.h"
 #include "tests/testing/reference_data.h"
 
@@ -137,6 +141,61 @@ TEST(E2eClientsTest, PythonClientFromStockToolingUploadsAndGenerates) {
   ShellResult py = Shell(cmd);
   EXPECT_EQ(py.code, 0) << py.out;
   EXPECT_NE(py.out.find("python client OK"), std::string::npos) << py.out;
+}
+
+// What grpcurl does first: list the services over reflection, then fetch the file that defines
+// one. The answer must describe the API exactly as proto/softserve/v1/softserve.proto does.
+TEST(E2eClientsTest, ServerReflectionListsAndDescribesEveryService) {
+  namespace refl = ::grpc::reflection::v1alpha;
+  testing::ServerProcess server({testing::ReferenceModelDir("t5-tiny-v1_0")});
+  auto stub = refl::ServerReflection::NewStub(grpc::CreateChannel(server.target(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto stream = stub->ServerReflectionInfo(&ctx);
+  refl::ServerReflectionRequest list;
+  list.set_list_services("");
+  ASSERT_TRUE(stream->Write(list));
+  refl::ServerReflectionResponse listed;
+  ASSERT_TRUE(stream->Read(&listed));
+  std::vector<std::string> services;
+  for (const auto& sv : listed.list_services_response().service()) services.push_back(sv.name());
+  for (const char* want : {"softserve.v1.PromptService", "softserve.v1.InferenceService", "softserve.v1.ModelService",
+                           "grpc.health.v1.Health"}) {
+    EXPECT_NE(std::find(services.begin(), services.end(), want), services.end()) << want;
+  }
+
+  refl::ServerReflectionRequest symbol;
+  symbol.set_file_containing_symbol("softserve.v1.InferenceService");
+  ASSERT_TRUE(stream->Write(symbol));
+  refl::ServerReflectionResponse described;
+  ASSERT_TRUE(stream->Read(&described));
+  ASSERT_TRUE(described.has_file_descriptor_response()) << described.error_response().error_message();
+  bool found = false;
+  for (const std::string& bytes : described.file_descriptor_response().file_descriptor_proto()) {
+    google::protobuf::FileDescriptorProto file;
+    ASSERT_TRUE(file.ParseFromString(bytes));
+    if (file.name() != "softserve/v1/softserve.proto") continue;
+    found = true;
+    EXPECT_EQ(file.package(), "softserve.v1");
+    std::vector<std::string> methods;
+    for (const auto& svc : file.service()) {
+      if (svc.name() != "InferenceService") continue;
+      for (const auto& m : svc.method()) methods.push_back(m.name() + (m.server_streaming() ? " stream" : ""));
+    }
+    for (const char* want : {"Generate", "GenerateStream stream", "Score", "Ensemble", "Explain"}) {
+      EXPECT_NE(std::find(methods.begin(), methods.end(), want), methods.end()) << want;
+    }
+  }
+  EXPECT_TRUE(found) << "softserve/v1/softserve.proto not among the returned descriptors";
+
+  refl::ServerReflectionRequest unknown;
+  unknown.set_file_containing_symbol("softserve.v1.NoSuchService");
+  ASSERT_TRUE(stream->Write(unknown));
+  refl::ServerReflectionResponse error;
+  ASSERT_TRUE(stream->Read(&error));
+  EXPECT_EQ(error.error_response().error_code(), static_cast<int>(grpc::StatusCode::NOT_FOUND));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 }  // namespace
