@@ -102,11 +102,15 @@ if [[ $readme -eq 1 ]]; then
   # README's two commands on the fresh build root: the first (scripts/run.sh) must leave a
   # server that answers the CLI; the second (scripts/test.sh, what CI runs) must pass.
   step "README first command in the build root: scripts/run.sh"
-  in_root "$work/build-root" bash -c 'cd /src && (bash scripts/run.sh --listen 127.0.0.1:50152 --metrics-listen 127.0.0.1:9192 > /tmp/run.log 2>&1 &) ;
+  # run.sh ends in `exec softserve-server`, so $! is the server itself (no pkill: the chroot
+  # shares this machine's process table).
+  in_root "$work/build-root" bash -c 'cd /src && bash scripts/run.sh --listen 127.0.0.1:50152 --metrics-listen 127.0.0.1:9192 > /tmp/run.log 2>&1 &
+    pid=$!;
     for i in $(seq 1 1800); do build/bin/softserve --server 127.0.0.1:50152 health >/dev/null 2>&1 && break; sleep 2; done;
     build/bin/softserve --server 127.0.0.1:50152 health &&
-    SOFTSERVE_API_KEY=softserve-dev-key build/bin/softserve --server 127.0.0.1:50152 generate --text "Hello" --max-new-tokens 4 &&
-    pkill -TERM -f softserve-server; sleep 2; tail -n 5 /tmp/run.log'
+    SOFTSERVE_API_KEY=softserve-dev-key build/bin/softserve --server 127.0.0.1:50152 generate --text "Hello" --max-new-tokens 4;
+    ok=$?; kill -TERM $pid; wait $pid; rc=$?; tail -n 5 /tmp/run.log; echo "server exit status $rc";
+    [[ $ok -eq 0 && $rc -eq 0 ]]'
   step "README test command in the build root: scripts/test.sh"
   in_root "$work/build-root" bash -c 'cd /src && bash scripts/test.sh 2>&1 | tail -n 25; exit ${PIPESTATUS[0]}'
 fi
