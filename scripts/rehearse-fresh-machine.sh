@@ -104,9 +104,11 @@ if [[ $readme -eq 1 ]]; then
   step "README first command in the build root: scripts/run.sh"
   # run.sh ends in `exec softserve-server`, so $! is the server itself (no pkill: the chroot
   # shares this machine's process table).
-  in_root "$work/build-root" bash -c 'cd /src && bash scripts/run.sh --listen 127.0.0.1:50152 --metrics-listen 127.0.0.1:9192 > /tmp/run.log 2>&1 &
+  in_root "$work/build-root" bash -c 'cd /src || exit 1;
+    bash scripts/run.sh --listen 127.0.0.1:50152 --metrics-listen 127.0.0.1:9192 > /tmp/run.log 2>&1 &
     pid=$!;
-    for i in $(seq 1 1800); do build/bin/softserve --server 127.0.0.1:50152 health >/dev/null 2>&1 && break; sleep 2; done;
+    for i in $(seq 1 1800); do build/bin/softserve --server 127.0.0.1:50152 health >/dev/null 2>&1 && break;
+      kill -0 $pid 2>/dev/null || { echo "run.sh exited"; tail -n 20 /tmp/run.log; exit 1; }; sleep 2; done;
     build/bin/softserve --server 127.0.0.1:50152 health &&
     SOFTSERVE_API_KEY=softserve-dev-key build/bin/softserve --server 127.0.0.1:50152 generate --text "Hello" --max-new-tokens 4;
     ok=$?; kill -TERM $pid; wait $pid; rc=$?; tail -n 5 /tmp/run.log; echo "server exit status $rc";
