@@ -1,6 +1,8 @@
 #include "core/prompts/prompt_store.h"
 
+#include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "core/common/file_util.h"
 #include "core/common/sha256.h"
@@ -195,6 +197,10 @@ void PromptStore::LoadNameDir(const std::string& dir, const std::string& tenant,
 
 StatusOr<StoreLoadReport> PromptStore::LoadAll() {
   StoreLoadReport report;
+  struct NameDirWork {
+    std::string dir, tenant, name;
+  };
+  std::vector<NameDirWork> work;
   SOFTSERVE_ASSIGN_OR_RETURN(auto tenants, ListDirectory(root_));
   for (const std::string& t : tenants) {
     std::string tenant;
@@ -217,9 +223,31 @@ StatusOr<StoreLoadReport> PromptStore::LoadAll() {
         report.skipped.push_back({ndir, "not a prompt directory"});
         continue;
       }
-      LoadNameDir(ndir, tenant, name, &report);
+      work.push_back({ndir, tenant, name});
     }
   }
+  // Reading and checksumming every byte dominates start-up with many prompts: name directories
+  // are independent, so they load in parallel, each worker into its own report.
+  const size_t workers = std::max<size_t>(1, std::min<size_t>({work.size(), 8, std::thread::hardware_concurrency()}));
+  std::vector<StoreLoadReport> parts(workers);
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      for (size_t i = w; i < work.size(); i += workers) {
+        LoadNameDir(work[i].dir, work[i].tenant, work[i].name, &parts[w]);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (StoreLoadReport& part : parts) {
+    for (PromptPtr& p : part.prompts) report.prompts.push_back(std::move(p));
+    for (auto& sk : part.skipped) report.skipped.push_back(std::move(sk));
+    for (const auto& [key, high] : part.high_water) {
+      int64_t& h = report.high_water[key];
+      h = std::max(h, high);
+    }
+  }
+  std::sort(report.skipped.begin(), report.skipped.end());
   return report;
 }
 

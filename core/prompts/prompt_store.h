@@ -41,7 +41,8 @@ class PromptStore {
   // had) in the name's tombstone, so that no later upload reuses a deleted version number even
   // after a restart. NotFound if absent.
   Status Delete(const PromptKey& key, int64_t high_water);
-  // Reads every stored prompt. Never fails on bad files: they are listed in `skipped`.
+  // Reads every stored prompt (name directories in parallel, up to one thread per core). Never
+  // fails on bad files: they are listed in `skipped`, sorted by path.
   StatusOr<StoreLoadReport> LoadAll();
 
   const std::string& root() const { return root_; }
