@@ -93,11 +93,7 @@ int Main(int argc, char** argv) {
   flags.AddString("device", &o.device, "cpu or cuda");
   flags.AddString("dtype", &o.dtype, "float32 or bfloat16");
   flags.AddString("json", &o.json_out, "also write the figures to this JSON file");
-  bool help = false;
-  if (Status s = flags.Parse(argc, argv, &help); !s.ok() || help) {
-    std::fputs(help ? flags.Usage().c_str() : (s.message() + "\n").c_str(), help ? stdout : stderr);
-    return help ? 0 : 2;
-  }
+  if (int code = flags.ParseOrExitCode(argc, argv); code >= 0) return code;
   auto batches = tools::ParseIdList(o.batches);
   auto device = ParseDevice(o.device);
   auto dtype = ParseDType(o.dtype);

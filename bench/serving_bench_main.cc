@@ -168,11 +168,7 @@ int Main(int argc, char** argv) {
   flags.AddInt("threads", &threads, "CPU threads");
   flags.AddInt("seed", &seed, "workload seed");
   flags.AddString("json", &json_out, "also write the figures to this JSON file");
-  bool help = false;
-  if (Status s = flags.Parse(argc, argv, &help); !s.ok() || help) {
-    std::fputs(help ? flags.Usage().c_str() : (s.message() + "\n").c_str(), help ? stdout : stderr);
-    return help ? 0 : 2;
-  }
+  if (int code = flags.ParseOrExitCode(argc, argv); code >= 0) return code;
   WorkloadSpec spec;
   auto tasks = tools::ParseIdList(task_counts);
   if (!tasks.ok() || !ParseArrival(arrival, &spec.arrival)) {
@@ -252,8 +248,8 @@ int Main(int argc, char** argv) {
     // so that drift of a shared machine hits both alike.
     spec.tasks = 64;
     std::vector<WorkItem> items = GenerateWorkload(spec, model->config().vocab_size);
-    auto small = registry_with(64);
-    auto large = registry_with(registered);
+    auto small = registry_repeats > 0 ? registry_with(64) : nullptr;
+    auto large = registry_repeats > 0 ? registry_with(registered) : nullptr;
     for (int64_t r = 0; r < registry_repeats; ++r) {
       report(64, "mixed (a), 64 prompts registered", Run(model, BatchPolicy::kMixed, max_rows, spec, items, *small));
       report(64, "mixed (a), " + std::to_string(registered) + " prompts registered",

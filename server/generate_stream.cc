@@ -32,10 +32,7 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
     lock.unlock();
     for (size_t i = 0; i < n; ++i) {
       core::GenerationRequest g;
-      g.common.tenant = tenant_;
-      g.common.input_ids = std::move(prepared->inputs[i]);
-      g.common.deadline = prepared->deadline;
-      g.common.cancel = cancel_;
+      g.common = {tenant_, std::move(prepared->inputs[i]), prepared->deadline, cancel_};
       g.prompt = prepared->prompt;
       g.params = prepared->params;
       const int index = static_cast<int>(i);

@@ -19,14 +19,22 @@ std::string Describe(const core::PromptPtr& p, size_t inputs) {
   return "inputs=" + std::to_string(inputs) + " prompt=" + (p ? p->key().name + "@" + std::to_string(p->key().version) : "-");
 }
 
-core::StatusOr<std::vector<std::vector<int64_t>>> TargetIds(const ServiceContext& sc,
-                                                           const google::protobuf::RepeatedPtrField<v1::Input>& targets) {
-  std::vector<std::vector<int64_t>> out;
+// What Score and Ensemble share: one input, candidate targets, and an in-flight slot that `call`
+// then holds. Returns the first error among them (in that order); on success fills `common`
+// and `target_ids`.
+core::Status PrepareScored(const ServiceContext& sc, UnaryCall* call, const v1::Input& input,
+                           const google::protobuf::RepeatedPtrField<v1::Input>& targets,
+                           const grpc::ServerContextBase& context, core::RequestCommon* common,
+                           std::vector<std::vector<int64_t>>* target_ids) {
+  SOFTSERVE_ASSIGN_OR_RETURN(auto input_ids, ToIds(input, sc.tokenizer, "the input"));
   for (int i = 0; i < targets.size(); ++i) {
     SOFTSERVE_ASSIGN_OR_RETURN(auto ids, ToIds(targets[i], sc.tokenizer, "a target"));
-    out.push_back(std::move(ids));
+    target_ids->push_back(std::move(ids));
   }
-  return out;
+  SOFTSERVE_ASSIGN_OR_RETURN(auto slot, sc.inflight->Acquire(call->caller().name(), call->caller().tenant->max_inflight));
+  call->HoldSlot(std::move(slot));
+  *common = {call->caller().name(), std::move(input_ids), DeadlineOf(context), call->cancel()};
+  return core::OkStatus();
 }
 
 }  // namespace
@@ -112,10 +120,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Generate(grpc::CallbackServerCon
   };
   for (size_t i = 0; i < n; ++i) {
     core::GenerationRequest g;
-    g.common.tenant = call->caller().name();
-    g.common.input_ids = std::move(prepared->inputs[i]);
-    g.common.deadline = prepared->deadline;
-    g.common.cancel = cancel;
+    g.common = {call->caller().name(), std::move(prepared->inputs[i]), prepared->deadline, cancel};
     g.prompt = prompt;
     g.params = prepared->params;
     sc_->engine->Submit(std::move(g), [finish_one, i](core::StatusOr<core::GenerationResult> r) {
@@ -132,22 +137,13 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Score(grpc::CallbackServerContex
   if (!call->Begin(context, true)) return call;
   core::ScoreRequest s;
   auto prompt = ResolvePrompt(*sc_, call->caller().name(), request->has_prompt() ? &request->prompt() : nullptr, false);
-  auto input = ToIds(request->input(), sc_->tokenizer, "the input");
-  auto targets = TargetIds(*sc_, request->targets());
-  auto slot = sc_->inflight->Acquire(call->caller().name(), call->caller().tenant->max_inflight);
-  for (const core::Status& st : {prompt.status(), input.status(), targets.status(), slot.status()}) {
-    if (!st.ok()) {
-      call->Complete(st);
-      return call;
-    }
+  core::Status st = prompt.status();
+  if (st.ok()) st = PrepareScored(*sc_, call, request->input(), request->targets(), *context, &s.common, &s.targets);
+  if (!st.ok()) {
+    call->Complete(st);
+    return call;
   }
-  call->HoldSlot(std::move(slot).value());
-  s.common.tenant = call->caller().name();
-  s.common.input_ids = std::move(input).value();
-  s.common.deadline = DeadlineOf(*context);
-  s.common.cancel = call->cancel();
   s.prompt = *prompt;
-  s.targets = *targets;
   const std::string detail = Describe(*prompt, 1) + " targets=" + std::to_string(s.targets.size());
   auto ids = std::make_shared<std::vector<std::vector<int64_t>>>(s.targets);
   core::PromptPtr used = *prompt;
@@ -175,22 +171,12 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Ensemble(grpc::CallbackServerCon
     }
     e.prompts.push_back(*p);
   }
-  auto input = ToIds(request->input(), sc_->tokenizer, "the input");
-  auto targets = TargetIds(*sc_, request->targets());
-  auto slot = sc_->inflight->Acquire(call->caller().name(), call->caller().tenant->max_inflight);
-  for (const core::Status& st : {input.status(), targets.status(), slot.status()}) {
-    if (!st.ok()) {
-      call->Complete(st);
-      return call;
-    }
+  if (core::Status st = PrepareScored(*sc_, call, request->input(), request->targets(), *context, &e.common, &e.targets);
+      !st.ok()) {
+    call->Complete(st);
+    return call;
   }
-  call->HoldSlot(std::move(slot).value());
-  e.common.tenant = call->caller().name();
-  e.common.input_ids = std::move(input).value();
-  e.common.deadline = DeadlineOf(*context);
-  e.common.cancel = call->cancel();
   e.params = ToDecodingParams(request->parameters());
-  e.targets = *targets;
   const int input_tokens = static_cast<int>(e.common.input_ids.size());
   auto prompts = std::make_shared<std::vector<core::PromptPtr>>(e.prompts);
   auto ids = std::make_shared<std::vector<std::vector<int64_t>>>(e.targets);

@@ -171,9 +171,9 @@ grpc::ServerUnaryReactor* PromptServiceImpl::DeletePrompt(grpc::CallbackServerCo
     call->Complete(tenant.status());
     return call;
   }
-  const size_t before = sc_->registry->Versions(*tenant, request->name()).size();
-  core::Status s = sc_->registry->Delete(*tenant, request->name(), request->version());
-  response->set_deleted_versions(static_cast<int64_t>(before - sc_->registry->Versions(*tenant, request->name()).size()));
+  int64_t deleted = 0;
+  core::Status s = sc_->registry->Delete(*tenant, request->name(), request->version(), &deleted);
+  response->set_deleted_versions(deleted);
   call->Complete(s, "prompt=" + request->name());
   return call;
 }

@@ -1,6 +1,7 @@
 #include "tools/flags.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -65,6 +66,19 @@ Status FlagParser::Assign(const std::string& name, Flag& flag, const std::string
       return OkStatus();
   }
   return OkStatus();
+}
+
+int FlagParser::ParseOrExitCode(int argc, char** argv) {
+  bool help = false;
+  if (Status s = Parse(argc, argv, &help); !s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program_.c_str(), s.message().c_str());
+    return 2;
+  }
+  if (help) {
+    std::fputs(Usage().c_str(), stdout);
+    return 0;
+  }
+  return -1;
 }
 
 Status FlagParser::Parse(int argc, char** argv, bool* help_requested) {

@@ -27,6 +27,10 @@ class FlagParser {
   // Parses argv. Returns InvalidArgument naming the flag for unknown flags, missing or
   // malformed values, and positional arguments. Sets *help_requested on --help / -h.
   core::Status Parse(int argc, char** argv, bool* help_requested);
+  // Parse for a program's main(): on --help prints Usage() to stdout and returns 0; on a bad
+  // command line prints "<program>: <message>" (one line) to stderr and returns 2; otherwise
+  // returns -1 and the program goes on.
+  int ParseOrExitCode(int argc, char** argv);
   bool IsSet(const std::string& name) const { return set_.count(name) > 0; }
   std::string Usage() const;
 

@@ -90,12 +90,7 @@ int Run(int argc, char** argv) {
   flags.AddString("device", &o.device, "cpu, cuda or cuda:N");
   flags.AddString("dtype", &o.dtype, "float32 or bfloat16");
   flags.AddInt("threads", &o.threads, "intra-op threads (0 = one per core)");
-  bool help = false;
-  if (Status s = flags.Parse(argc, argv, &help); !s.ok()) return Fail(2, s.message());
-  if (help) {
-    std::fputs(flags.Usage().c_str(), stdout);
-    return 0;
-  }
+  if (int code = flags.ParseOrExitCode(argc, argv); code >= 0) return code;
   if (o.model.empty()) return Fail(2, "--model is required");
   if (flags.IsSet("text") == flags.IsSet("input-ids")) return Fail(2, "give exactly one of --text and --input-ids");
   auto params = ToParams(o);

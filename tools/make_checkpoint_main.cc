@@ -21,16 +21,11 @@ int main(int argc, char** argv) {
   flags.AddString("dtype", &dtype, "stored dtype: F32, F16 or BF16");
   flags.AddBool("aliases", &aliases, "also write encoder/decoder.embed_tokens.weight aliases");
   flags.AddString("tokenizer", &tokenizer, "spiece.model to copy into the checkpoint directory");
-  bool help = false;
   auto fail = [](const std::string& m) {
     std::fprintf(stderr, "softserve-make-checkpoint: %s\n", m.c_str());
     return 1;
   };
-  if (core::Status s = flags.Parse(argc, argv, &help); !s.ok()) return fail(s.message());
-  if (help) {
-    std::fputs(flags.Usage().c_str(), stdout);
-    return 0;
-  }
+  if (int code = flags.ParseOrExitCode(argc, argv); code >= 0) return code;
   if (config_path.empty() || out.empty()) return fail("--config and --out are required");
   auto config = core::LoadT5Config(config_path);
   if (!config.ok()) return fail(config.status().ToString());

@@ -149,7 +149,8 @@ StatusOr<PromptListPage> PromptRegistry::List(const std::string& tenant, const s
   return page;
 }
 
-Status PromptRegistry::Delete(const std::string& tenant, const std::string& name, int64_t version) {
+Status PromptRegistry::Delete(const std::string& tenant, const std::string& name, int64_t version, int64_t* deleted) {
+  if (deleted != nullptr) *deleted = 0;
   std::lock_guard<std::mutex> lock(write_mu_);
   std::shared_ptr<const Snapshot> snap = Current();
   auto t = snap->tenants.find(tenant);
@@ -173,6 +174,7 @@ Status PromptRegistry::Delete(const std::string& tenant, const std::string& name
     versions.erase(std::find(versions.begin(), versions.end(), p));
     --mine.usage.prompts;
     mine.usage.bytes -= p->bytes();
+    if (deleted != nullptr) ++*deleted;
   }
   if (versions.empty()) mine.by_name.erase(name);
   Publish(*snap, tenant, std::move(mine));

@@ -74,7 +74,9 @@ class PromptRegistry {
                                 const std::string& page_token) const;
   // version 0 = every version. NotFound if absent; store errors leave the snapshot matching
   // what is on disk.
-  Status Delete(const std::string& tenant, const std::string& name, int64_t version = 0);
+  // `deleted`, when given, receives how many versions this call removed (also on a partial
+  // failure: the versions removed before the error stay removed).
+  Status Delete(const std::string& tenant, const std::string& name, int64_t version = 0, int64_t* deleted = nullptr);
 
   TenantUsage Usage(const std::string& tenant) const;
   int64_t total_prompts() const;

@@ -34,6 +34,33 @@ v1::GenerateRequest Gen(const std::string& prompt, std::vector<int64_t> ids = {5
   return r;
 }
 
+// An UploadPrompt stream as alice, written message by message: for the streams the client
+// library never produces (truncated, abandoned, corrupted).
+struct RawUploadStream {
+  explicit RawUploadStream(const std::string& target)
+      : stub(v1::PromptService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()))) {
+    context.AddMetadata("authorization", "Bearer alice-key");
+    writer = stub->UploadPrompt(&context, &response);
+  }
+  grpc::ClientContext context;
+  std::unique_ptr<v1::PromptService::Stub> stub;
+  v1::Prompt response;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadPromptRequest>> writer;
+};
+
+v1::UploadPromptRequest RawHeader(const std::string& name) {
+  v1::UploadPromptRequest header;
+  header.mutable_header()->set_name(name);
+  header.mutable_header()->set_format(v1::PROMPT_FORMAT_RAW);
+  return header;
+}
+
+v1::UploadPromptRequest Chunk(const std::string& bytes) {
+  v1::UploadPromptRequest chunk;
+  chunk.set_chunk(bytes);
+  return chunk;
+}
+
 void ExpectCode(const grpc::Status& s, grpc::StatusCode code, const std::string& needle) {
   EXPECT_EQ(s.error_code(), code) << s.error_message();
   EXPECT_NE(s.error_message().find(needle), std::string::npos) << "message: " << s.error_message();
@@ -212,56 +239,32 @@ TEST_F(E2eTenancyTest, BadInputGetsPreciseStatusesAndChangesNothing) {
 
   // A stream that ends early: the header promises more bytes than arrive.
   {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer alice-key");
-    auto channel = grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials());
-    auto stub = v1::PromptService::NewStub(channel);
-    v1::Prompt response;
-    auto writer = stub->UploadPrompt(&context, &response);
+    RawUploadStream up(server_->target());
     const std::string bytes = testing::RawPromptBytes(std::vector<float>(4 * kDim, 1.f), 4, kDim);
-    v1::UploadPromptRequest header;
-    header.mutable_header()->set_name("truncated");
-    header.mutable_header()->set_format(v1::PROMPT_FORMAT_RAW);
+    v1::UploadPromptRequest header = RawHeader("truncated");
     header.mutable_header()->set_total_bytes(static_cast<int64_t>(bytes.size()));
-    ASSERT_TRUE(writer->Write(header));
-    v1::UploadPromptRequest chunk;
-    chunk.set_chunk(bytes.substr(0, bytes.size() / 2));
-    ASSERT_TRUE(writer->Write(chunk));
-    writer->WritesDone();
-    ExpectCode(writer->Finish(), C::INVALID_ARGUMENT, "truncated");
+    ASSERT_TRUE(up.writer->Write(header));
+    ASSERT_TRUE(up.writer->Write(Chunk(bytes.substr(0, bytes.size() / 2))));
+    up.writer->WritesDone();
+    ExpectCode(up.writer->Finish(), C::INVALID_ARGUMENT, "truncated");
   }
   // A client that disconnects mid-upload.
   {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer alice-key");
-    auto stub = v1::PromptService::NewStub(grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials()));
-    v1::Prompt response;
-    auto writer = stub->UploadPrompt(&context, &response);
-    v1::UploadPromptRequest header;
-    header.mutable_header()->set_name("abandoned");
-    header.mutable_header()->set_format(v1::PROMPT_FORMAT_RAW);
-    ASSERT_TRUE(writer->Write(header));
-    context.TryCancel();
-    EXPECT_EQ(writer->Finish().error_code(), C::CANCELLED);
+    RawUploadStream up(server_->target());
+    ASSERT_TRUE(up.writer->Write(RawHeader("abandoned")));
+    up.context.TryCancel();
+    EXPECT_EQ(up.writer->Finish().error_code(), C::CANCELLED);
   }
   // A corrupted stream: the digest in the header does not match.
   PromptUpload digest = Raw("digest", 2);
   {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer alice-key");
-    auto stub = v1::PromptService::NewStub(grpc::CreateChannel(server_->target(), grpc::InsecureChannelCredentials()));
-    v1::Prompt response;
-    auto writer = stub->UploadPrompt(&context, &response);
-    v1::UploadPromptRequest header;
-    header.mutable_header()->set_name("digest");
-    header.mutable_header()->set_format(v1::PROMPT_FORMAT_RAW);
+    RawUploadStream up(server_->target());
+    v1::UploadPromptRequest header = RawHeader("digest");
     header.mutable_header()->set_sha256(core::Sha256Hex("something else"));
-    ASSERT_TRUE(writer->Write(header));
-    v1::UploadPromptRequest chunk;
-    chunk.set_chunk(digest.bytes);
-    ASSERT_TRUE(writer->Write(chunk));
-    writer->WritesDone();
-    ExpectCode(writer->Finish(), C::INVALID_ARGUMENT, "SHA-256");
+    ASSERT_TRUE(up.writer->Write(header));
+    ASSERT_TRUE(up.writer->Write(Chunk(digest.bytes)));
+    up.writer->WritesDone();
+    ExpectCode(up.writer->Finish(), C::INVALID_ARGUMENT, "SHA-256");
   }
 
   // Nothing that failed was stored: the only new name is the one valid upload.

@@ -174,7 +174,9 @@ TEST_F(PromptRegistryTest, ReadersNeverBlockOrSeeTornStateDuringWrites) {
   }
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(registry_->Create("acme", "churn", Matrix(1 + i % 5, 4, float(i))).ok());
-    if (i % 3 == 0) ASSERT_TRUE(registry_->Delete("acme", "churn").ok());
+    if (i % 3 == 0) {
+      ASSERT_TRUE(registry_->Delete("acme", "churn").ok());
+    }
   }
   stop = true;
   for (auto& t : readers) t.join();
