@@ -15,6 +15,15 @@ class SingleRowDecoder : public SequenceDecoder {
   int num_rows() const override { return 1; }
   void Inputs(std::vector<int64_t>* tokens) const override { tokens->push_back(last_); }
 
+  void Histories(std::vector<std::vector<int64_t>>* out) const override {
+    std::vector<int64_t> fed;
+    if (!result_.output_ids.empty()) {
+      fed.push_back(special_.decoder_start);
+      fed.insert(fed.end(), result_.output_ids.begin(), result_.output_ids.end() - 1);
+    }
+    out->push_back(std::move(fed));
+  }
+
   void Selections(std::vector<RowSelection>* out) override {
     RowSelection sel;
     sel.suppress_eos = static_cast<int>(result_.output_ids.size()) < params_.min_new_tokens;
@@ -74,6 +83,10 @@ class BeamDecoder : public SequenceDecoder {
 
   void Inputs(std::vector<int64_t>* tokens) const override {
     for (const Beam& b : beams_) tokens->push_back(b.tokens.back());
+  }
+
+  void Histories(std::vector<std::vector<int64_t>>* out) const override {
+    for (const Beam& b : beams_) out->emplace_back(b.tokens.begin(), b.tokens.end() - 1);
   }
 
   void Selections(std::vector<RowSelection>* out) override {

@@ -36,6 +36,10 @@ class SequenceDecoder {
   virtual int num_rows() const = 0;
   // Appends the token each row consumes this step.
   virtual void Inputs(std::vector<int64_t>* tokens) const = 0;
+  // Appends, per row, the tokens the row has already fed to the model (the decoder start token
+  // first); empty vectors before the first step. A runner that recomputes a row's decoder state
+  // from these (after preemption or a failed step) continues it exactly where it was.
+  virtual void Histories(std::vector<std::vector<int64_t>>* out) const = 0;
   // Appends each row's selection (sampling draws its uniform number here).
   virtual void Selections(std::vector<RowSelection>* out) = 0;
   // Consumes outputs[0, num_rows()). Fills reorder[r] = the row whose history row r continues

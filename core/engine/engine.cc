@@ -1,9 +1,11 @@
-// Engine: submission, validation, lifecycle and the loop. The per-step work (admission, the
-// decode step, retiring rows) is in engine_step.cc.
+// Engine: submission, validation, queue budgets, lifecycle and the loop. The per-step work is
+// in engine_step.cc (admission, decode step, retiring rows), engine_scoring.cc (scoring passes)
+// and engine_recovery.cc (preemption, failure isolation).
 #include "core/engine/engine.h"
 
 #include <cmath>
 
+#include "core/engine/cost.h"
 #include "core/engine/engine_job.h"
 
 namespace softserve::core {
@@ -11,7 +13,13 @@ namespace {
 
 std::string Str(int64_t v) { return std::to_string(v); }
 
+std::string MiB(int64_t bytes) { return std::to_string((bytes + (1 << 20) - 1) >> 20) + " MiB"; }
+
 int64_t PromptRows(const PromptPtr& p) { return p ? p->rows() : 0; }
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
 
 }  // namespace
 
@@ -20,13 +28,18 @@ Engine::Engine(std::unique_ptr<ModelRunner> runner, EngineLimits limits, EngineO
       config_(runner_->config()),
       limits_(limits),
       scheduler_limits_{limits.max_rows, limits.max_tokens_in_flight, limits.max_prefill_tokens,
-                        limits.batch_policy},
+                        limits.batch_policy, limits.preemption},
       observer_(observer),
       description_(runner_->Describe()) {
   thread_ = std::thread([this] { Run(); });
 }
 
 Engine::~Engine() { Shutdown(Clock::now()); }
+
+double Engine::busy_seconds() const {
+  const int64_t since = busy_since_ns_.load();
+  return since == 0 ? 0.0 : static_cast<double>(NowNs() - since) * 1e-9;
+}
 
 Status Engine::ValidateCommon(const RequestCommon& c, bool allow_empty_input) const {
   if (c.input_ids.empty() && !allow_empty_input) {
@@ -111,6 +124,23 @@ Status Engine::ValidateTargets(const std::vector<std::vector<int64_t>>& targets)
   return OkStatus();
 }
 
+Status Engine::ValidateScoringMemory(const std::vector<PromptPtr>& prompts, int64_t input_tokens,
+                                     const std::vector<std::vector<int64_t>>& targets) const {
+  for (const PromptPtr& p : prompts) {
+    const int64_t s = PromptRows(p) + input_tokens;
+    for (size_t t = 0; t < targets.size(); ++t) {
+      const int64_t bytes = ScoringBytes(config_, s, static_cast<int64_t>(targets[t].size()));
+      if (bytes > limits_.max_score_bytes) {
+        return InvalidArgumentError("scoring target " + Str(t) + " (" + Str(targets[t].size()) +
+                                    " tokens) against " + Str(s) + " input positions needs " + MiB(bytes) +
+                                    " of working memory, over the per-pass limit of " +
+                                    MiB(limits_.max_score_bytes) + " (max_score_bytes); shorten the input or target");
+      }
+    }
+  }
+  return OkStatus();
+}
+
 void Engine::Submit(GenerationRequest request, DoneCallback<GenerationResult> done) {
   const PromptPtr& prompt = request.prompt;
   Status s = ValidateCommon(request.common, prompt != nullptr);
@@ -119,25 +149,49 @@ void Engine::Submit(GenerationRequest request, DoneCallback<GenerationResult> do
   if (!s.ok()) return done(s);
   auto job = std::make_unique<Job>();
   job->kind = JobKind::kGenerate;
-  const int64_t rows = request.params.mode == DecodingMode::kBeam ? request.params.num_beams : 1;
   const int64_t input = PromptRows(prompt) + static_cast<int64_t>(request.common.input_ids.size());
-  job->rows = rows;
+  job->rows = GenerationRows(request.params);
   job->prefill_tokens = input;
-  job->kv_tokens = rows * (input + request.params.max_new_tokens);
+  job->kv_tokens = job->rows * (input + request.params.max_new_tokens);
+  job->cost_tokens = job->kv_tokens;
   job->generation = std::move(request);
   job->generation_done = std::move(done);
   Enqueue(std::move(job));
 }
 
+namespace {
+
+// The scoring units of a job: every target of every member, with its working memory.
+void BuildUnits(const T5Config& config, const std::vector<PromptPtr>& prompts, int64_t input_tokens,
+                const std::vector<std::vector<int64_t>>& targets, std::vector<ScoreResult>* results,
+                std::vector<int64_t>* prompt_rows, std::function<void(int, int, int64_t)> add) {
+  results->resize(prompts.size());
+  for (size_t m = 0; m < prompts.size(); ++m) {
+    const int64_t s = PromptRows(prompts[m]) + input_tokens;
+    prompt_rows->push_back(PromptRows(prompts[m]));
+    (*results)[m].total_logprobs.assign(targets.size(), 0.0);
+    (*results)[m].token_logprobs.resize(targets.size());
+    for (size_t t = 0; t < targets.size(); ++t) {
+      add(static_cast<int>(m), static_cast<int>(t), ScoringBytes(config, s, static_cast<int64_t>(targets[t].size())));
+    }
+  }
+}
+
+}  // namespace
+
 void Engine::SubmitScore(ScoreRequest request, DoneCallback<ScoreResult> done) {
   Status s = ValidateCommon(request.common, request.prompt != nullptr);
   if (s.ok()) s = ValidatePrompt(request.prompt);
   if (s.ok()) s = ValidateTargets(request.targets);
+  const int64_t input = static_cast<int64_t>(request.common.input_ids.size());
+  if (s.ok()) s = ValidateScoringMemory({request.prompt}, input, request.targets);
   if (!s.ok()) return done(s);
   auto job = std::make_unique<Job>();
   job->kind = JobKind::kScore;
-  job->prefill_tokens = PromptRows(request.prompt) + static_cast<int64_t>(request.common.input_ids.size());
-  for (const auto& t : request.targets) job->prefill_tokens += static_cast<int64_t>(t.size());
+  std::vector<int64_t> prompt_rows;
+  BuildUnits(config_, {request.prompt}, input, request.targets, &job->member_scores, &prompt_rows,
+             [&](int m, int t, int64_t bytes) { job->units.push_back({m, t, bytes}); });
+  job->cost_tokens = ScoringCostTokens(prompt_rows, input, request.targets);
   job->score = std::move(request);
   job->score_done = std::move(done);
   Enqueue(std::move(job));
@@ -156,18 +210,25 @@ void Engine::SubmitEnsemble(EnsembleRequest request, DoneCallback<EnsembleResult
     else s = ValidatePrompt(request.prompts[i]);
   }
   const bool scoring = !request.targets.empty();
+  const int64_t input = static_cast<int64_t>(request.common.input_ids.size());
   if (s.ok()) s = scoring ? ValidateTargets(request.targets) : ValidateParams(request.params, false);
+  if (s.ok() && scoring) s = ValidateScoringMemory(request.prompts, input, request.targets);
   if (!s.ok()) return done(s);
   auto job = std::make_unique<Job>();
   job->kind = scoring ? JobKind::kEnsembleScore : JobKind::kEnsembleGenerate;
-  const int64_t rows_each = request.params.mode == DecodingMode::kBeam ? request.params.num_beams : 1;
-  for (const PromptPtr& p : request.prompts) {
-    const int64_t input = p->rows() + static_cast<int64_t>(request.common.input_ids.size());
-    job->prefill_tokens += input;
-    if (!scoring) {
-      job->rows += rows_each;
-      job->kv_tokens += rows_each * (input + request.params.max_new_tokens);
+  if (scoring) {
+    std::vector<int64_t> prompt_rows;
+    BuildUnits(config_, request.prompts, input, request.targets, &job->member_scores, &prompt_rows,
+               [&](int m, int t, int64_t bytes) { job->units.push_back({m, t, bytes}); });
+    job->cost_tokens = ScoringCostTokens(prompt_rows, input, request.targets);
+  } else {
+    for (const PromptPtr& p : request.prompts) {
+      const int64_t rows = GenerationRows(request.params);
+      job->rows += rows;
+      job->prefill_tokens += p->rows() + input;
+      job->kv_tokens += GenerationCostTokens(p->rows(), input, request.params);
     }
+    job->cost_tokens = job->kv_tokens;
   }
   if (job->rows > limits_.max_rows) {
     return done(InvalidArgumentError("the ensemble needs " + Str(job->rows) +
@@ -190,40 +251,81 @@ void Engine::SubmitExplain(ExplainRequest request, DoneCallback<ExplainResult> d
   if (!s.ok()) return done(s);
   auto job = std::make_unique<Job>();
   job->kind = JobKind::kExplain;
+  job->cost_tokens = request.prompt->rows();
   job->explain = std::move(request);
   job->explain_done = std::move(done);
   Enqueue(std::move(job));
 }
 
-void Engine::Enqueue(std::unique_ptr<Job> job) {
+Status Engine::CheckQueueBudget(const Job& job) const {
+  const std::string& tenant = job.common().tenant;
+  if (static_cast<int64_t>(queue_.size()) >= limits_.max_queue) {
+    return ResourceExhaustedError("the request queue is full (" + Str(queue_.size()) +
+                                  " waiting, max_queue); retry later");
+  }
+  if (queue_tokens_ + job.cost_tokens > limits_.max_queue_tokens) {
+    return ResourceExhaustedError("the queue holds " + Str(queue_tokens_) + " tokens of work; this request adds " +
+                                  Str(job.cost_tokens) + ", over the server's limit of " +
+                                  Str(limits_.max_queue_tokens) + " (max_queue_tokens); retry later");
+  }
+  auto it = tenant_queue_tokens_.find(tenant);
+  const int64_t mine = it == tenant_queue_tokens_.end() ? 0 : it->second;
+  if (mine + job.cost_tokens > limits_.max_tenant_queue_tokens) {
+    return ResourceExhaustedError("your requests already queued hold " + Str(mine) + " tokens of work; this one adds " +
+                                  Str(job.cost_tokens) + ", over the per-tenant limit of " +
+                                  Str(limits_.max_tenant_queue_tokens) +
+                                  " (max_tenant_queue_tokens); wait for earlier requests to finish");
+  }
+  return OkStatus();
+}
+
+void Engine::Enqueue(JobPtr job) {
   if (job->rows > limits_.max_rows || job->kv_tokens > limits_.max_tokens_in_flight) {
     return job->Fail(InvalidArgumentError(
         "the request needs " + Str(job->rows) + " rows and " + Str(job->kv_tokens) +
         " KV tokens; the server allows " + Str(limits_.max_rows) + " rows and " +
         Str(limits_.max_tokens_in_flight) + " tokens in flight"));
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) {
-      job->Fail(UnavailableError("the server is shutting down"));
-      return;
-    }
-    if (static_cast<int64_t>(queue_.size()) >= limits_.max_queue) {
-      job->Fail(ResourceExhaustedError("the request queue is full (" + Str(queue_.size()) +
-                                       " waiting); retry later"));
-      return;
-    }
-    job->id = next_id_++;
-    job->enqueued = Clock::now();
-    queue_.push_back(std::move(job));
-    queue_depth_ = static_cast<int64_t>(queue_.size());
+  if (job->cost_tokens > limits_.max_tenant_queue_tokens || job->cost_tokens > limits_.max_queue_tokens) {
+    return job->Fail(InvalidArgumentError(
+        "the request costs " + Str(job->cost_tokens) + " tokens of work, more than a tenant may queue (" +
+        Str(std::min(limits_.max_tenant_queue_tokens, limits_.max_queue_tokens)) + ", max_tenant_queue_tokens)"));
   }
-  cv_.notify_one();
+  Status s;
+  {
+    MutexLock lock(&mu_);
+    if (stopping_) {
+      s = UnavailableError("the server is shutting down");
+    } else {
+      s = CheckQueueBudget(*job);
+    }
+    if (s.ok()) {
+      job->id = next_id_++;
+      job->enqueued = Clock::now();
+      queue_tokens_ += job->cost_tokens;
+      tenant_queue_tokens_[job->common().tenant] += job->cost_tokens;
+      queue_.push_back(std::move(job));
+      queue_depth_ = static_cast<int64_t>(queue_.size());
+    }
+  }
+  if (!s.ok()) return job->Fail(s);  // never under mu_
+  cv_.NotifyOne();
+}
+
+void Engine::PushFront(std::vector<JobPtr> jobs) {
+  if (jobs.empty()) return;
+  MutexLock lock(&mu_);
+  for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) {
+    queue_tokens_ += (*it)->cost_tokens;
+    tenant_queue_tokens_[(*it)->common().tenant] += (*it)->cost_tokens;
+    queue_.push_front(std::move(*it));
+  }
+  queue_depth_ = static_cast<int64_t>(queue_.size());
 }
 
 void Engine::Shutdown(TimePoint grace_deadline) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!stopping_) {
       stopping_ = true;
       grace_deadline_ = grace_deadline;
@@ -231,77 +333,124 @@ void Engine::Shutdown(TimePoint grace_deadline) {
       grace_deadline_ = std::min(grace_deadline_, grace_deadline);
     }
   }
-  cv_.notify_all();
-  std::lock_guard<std::mutex> join_lock(join_mu_);
+  cv_.NotifyAll();
+  MutexLock join_lock(&join_mu_);
   if (thread_.joinable()) thread_.join();
 }
 
-bool Engine::TakeWork(std::vector<std::unique_ptr<Job>>* admitted,
-                      std::vector<std::pair<std::unique_ptr<Job>, Status>>* ended) {
+std::vector<RunningWork> Engine::RunningSnapshot() const {
   std::vector<RunningWork> running;
   for (const auto& [id, job] : running_) {
-    running.push_back({id, job->BatchKey(), job->rows, job->kv_tokens, job->common().deadline, job->cancelled()});
+    running.push_back({id, job->common().tenant, job->BatchKey(), job->rows, job->kv_tokens,
+                       job->common().deadline, job->cancelled(), job->admit_order, true});
   }
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !queue_.empty() || !running_.empty() || stopping_; });
+  for (const auto& [id, job] : scoring_) {
+    running.push_back({id, job->common().tenant, job->BatchKey(), 0, 0, job->common().deadline,
+                       job->cancelled(), job->admit_order, false});
+  }
+  return running;
+}
+
+bool Engine::TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPtr, Status>>* ended,
+                      StepPlan* plan) {
+  const std::vector<RunningWork> running = RunningSnapshot();
+  const bool idle = running_.empty() && scoring_.empty();
+  MutexLock lock(&mu_);
+  while (queue_.empty() && idle && !stopping_) {
+    busy_since_ns_ = 0;
+    cv_.Wait(&mu_);
+  }
+  busy_since_ns_ = NowNs();
   const TimePoint now = Clock::now();
-  if (stopping_ && (now >= grace_deadline_ || (queue_.empty() && running_.empty()))) {
+  if (stopping_ && (now >= grace_deadline_ || (queue_.empty() && idle))) {
     for (auto& job : queue_) ended->push_back({std::move(job), UnavailableError("the server is shutting down")});
     queue_.clear();
+    queue_tokens_ = 0;
+    tenant_queue_tokens_.clear();
     queue_depth_ = 0;
     return false;
   }
   std::vector<PendingWork> pending;
   for (const auto& job : queue_) {
-    pending.push_back({job->id, job->common().tenant, job->rows, job->kv_tokens,
-                       job->prefill_tokens, job->common().deadline, job->cancelled(), job->BatchKey()});
+    pending.push_back({job->id, job->common().tenant, job->rows, job->kv_tokens, job->prefill_tokens,
+                       job->common().deadline, job->cancelled(), job->BatchKey()});
   }
-  StepPlan plan = PlanStep(pending, running, scheduler_limits_, now, tenant_cursor_);
-  tenant_cursor_ = plan.tenant_cursor;
+  *plan = PlanStep(pending, running, scheduler_limits_, now, tenant_cursor_);
+  tenant_cursor_ = plan->tenant_cursor;
   std::map<uint64_t, Status> end_queued;
-  for (uint64_t id : plan.expired_queued) end_queued[id] = DeadlineExceededError("deadline passed while queued");
-  for (uint64_t id : plan.cancelled_queued) end_queued[id] = CancelledError("cancelled while queued");
+  for (uint64_t id : plan->expired_queued) end_queued[id] = DeadlineExceededError("deadline passed while queued");
+  for (uint64_t id : plan->cancelled_queued) end_queued[id] = CancelledError("cancelled while queued");
   std::map<uint64_t, size_t> admit_order;
-  for (size_t i = 0; i < plan.admit.size(); ++i) admit_order[plan.admit[i]] = i;
-  admitted->resize(plan.admit.size());
-  std::deque<std::unique_ptr<Job>> keep;
+  for (size_t i = 0; i < plan->admit.size(); ++i) admit_order[plan->admit[i]] = i;
+  admitted->resize(plan->admit.size());
+  std::deque<JobPtr> keep;
   for (auto& job : queue_) {
-    if (auto it = end_queued.find(job->id); it != end_queued.end()) {
-      ended->push_back({std::move(job), it->second});
-    } else if (auto a = admit_order.find(job->id); a != admit_order.end()) {
-      (*admitted)[a->second] = std::move(job);
-    } else {
+    auto end = end_queued.find(job->id);
+    auto admit = admit_order.find(job->id);
+    if (end == end_queued.end() && admit == admit_order.end()) {
       keep.push_back(std::move(job));
+      continue;
     }
+    queue_tokens_ -= job->cost_tokens;
+    if ((tenant_queue_tokens_[job->common().tenant] -= job->cost_tokens) <= 0) {
+      tenant_queue_tokens_.erase(job->common().tenant);
+    }
+    if (end != end_queued.end()) ended->push_back({std::move(job), end->second});
+    else (*admitted)[admit->second] = std::move(job);
   }
   queue_ = std::move(keep);
   queue_depth_ = static_cast<int64_t>(queue_.size());
-  lock.unlock();
+  return true;
+}
 
-  EndRunning(plan.expired_running, DeadlineExceededError("deadline passed while generating"));
-  EndRunning(plan.cancelled_running, CancelledError("cancelled by the caller"));
+bool Engine::Iterate() {
+  std::vector<JobPtr> admitted;
+  std::vector<std::pair<JobPtr, Status>> ended;
+  StepPlan plan;
+  if (runner_broken_ && !ResetRunner().ok()) {
+    FailAll(InternalError("the model runner cannot be reset; failing every request"));
+  }
+  const bool keep_going = TakeWork(&admitted, &ended, &plan);
+  for (auto& [job, status] : ended) job->Fail(status);
+  if (!keep_going) {
+    FailAll(UnavailableError("the server is shutting down"));
+    return false;
+  }
+  const TimePoint start = Clock::now();
+  StepStats stats;
+  Status s = EndRunning(plan.expired_running, DeadlineExceededError("deadline passed while generating"));
+  if (s.ok()) s = EndRunning(plan.cancelled_running, CancelledError("cancelled by the caller"));
+  if (s.ok()) s = Preempt(plan.preempt);
+  stats.preempted_jobs = static_cast<int64_t>(plan.preempt.size());
+  if (!s.ok()) {
+    PushFront(std::move(admitted));  // planned against rows that are gone: plan them again
+    RecoverFromFailure(s);
+    return true;
+  }
+  Admit(std::move(admitted), &stats);
+  RunScoringPass(&stats);
+  if (runner_->num_rows() > 0) {
+    s = RunStep(&stats);
+    if (s.ok()) s = RetireFinished();
+    if (!s.ok()) RecoverFromFailure(s);
+  }
+  PublishRows();
+  stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (observer_ != nullptr && (stats.rows > 0 || stats.scored_targets > 0)) observer_->OnStep(stats);
   return true;
 }
 
 void Engine::Run() {
-  while (true) {
-    std::vector<std::unique_ptr<Job>> admitted;
-    std::vector<std::pair<std::unique_ptr<Job>, Status>> ended;
-    const bool keep_going = TakeWork(&admitted, &ended);
-    for (auto& [job, status] : ended) job->Fail(status);
-    if (!keep_going) {
-      FailAllRunning(UnavailableError("the server is shutting down"));
-      return;
+  for (bool keep_going = true; keep_going; ++iterations_) {
+    try {
+      keep_going = Iterate();
+    } catch (const std::exception& e) {
+      RecoverFromFailure(InternalError(std::string("the engine step threw: ") + e.what()));
+    } catch (...) {
+      RecoverFromFailure(InternalError("the engine step threw a non-standard exception"));
     }
-    const TimePoint start = Clock::now();
-    StepStats stats;
-    Admit(std::move(admitted), &stats);
-    if (runner_->num_rows() > 0) RunStep(&stats);
-    RetireFinished();
-    running_rows_ = runner_->num_rows();
-    stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    if (observer_ != nullptr && stats.rows > 0) observer_->OnStep(stats);
   }
+  busy_since_ns_ = 0;
 }
 
 }  // namespace softserve::core

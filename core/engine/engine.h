@@ -4,31 +4,49 @@
 //
 // Threading: exactly one engine thread owns the ModelRunner. Submit* may be called from any
 // thread; it validates, enqueues under a mutex held only to move the job, and returns at once.
-// Each request's `done` callback runs exactly once: on the caller's thread when the request is
-// rejected up front, otherwise on the engine thread (it must not block). Streaming callbacks
-// also run on the engine thread.
+// Each request's `done` callback runs exactly once and never under the engine's queue mutex:
+// on the caller's thread when the request is rejected up front, otherwise on the engine thread
+// (it must not block). Streaming callbacks also run on the engine thread.
+//
+// Isolation between tenants (see scheduler.h and docs/ARCHITECTURE.md):
+//   - budgets count cost, not calls: rows (beams count each), KV tokens, encoder tokens per
+//     step, scoring bytes per pass, and queued tokens per tenant and in total;
+//   - each active tenant has a fair share of rows and KV tokens; a tenant that arrives while
+//     others hold more than their share gets its share at the next step by *preemption*: the
+//     over-share tenant's newest jobs give their rows back and wait at the head of the queue;
+//     when admitted again their state is recomputed from their tokens (nothing is lost, outputs
+//     are what they would have been);
+//   - one loop iteration does bounded work: admissions within the encoder budget, at most one
+//     scoring pass within max_score_bytes, one decode step.
+//
+// Failure: every error or exception of a step is caught at the step boundary. The rows of the
+// failed step are retried in halves (recomputed from their tokens) until the jobs that fail
+// alone are found; only those get the error, the others continue. The engine thread never exits
+// before Shutdown.
 //
 // Errors delivered to `done`:
-//   InvalidArgument     bad ids, lengths, prompt width, decoding parameters, over a limit
-//   ResourceExhausted   the queue is full; device out of memory during the job's step
+//   InvalidArgument     bad ids, lengths, prompt width, decoding parameters, over a per-request
+//                       limit (the message names it)
+//   ResourceExhausted   the queue (or the tenant's share of it) is full; device out of memory
+//                       in a step the job failed alone
 //   DeadlineExceeded    the request's deadline passed (queued or running)
 //   Cancelled           the request's cancel flag was set
 //   Unavailable         the engine is shutting down
-//   Internal            the model failed; only the rows of the failing step are affected
+//   Internal            the model failed on this job alone (after isolation)
 #ifndef SOFTSERVE_CORE_ENGINE_ENGINE_H_
 #define SOFTSERVE_CORE_ENGINE_ENGINE_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "core/common/mutex.h"
 #include "core/common/thread_annotations.h"
 #include "core/engine/model_runner.h"
 #include "core/engine/request.h"
@@ -41,6 +59,9 @@ struct EngineLimits {
   int64_t max_tokens_in_flight = 1 << 17;   // KV tokens of everything running
   int64_t max_prefill_tokens = 4096;        // encoder tokens admitted per step
   int64_t max_queue = 1024;                 // waiting jobs before ResourceExhausted
+  int64_t max_queue_tokens = 1 << 22;       // cost (cost.h) of everything waiting
+  int64_t max_tenant_queue_tokens = 1 << 20;  // cost one tenant may have waiting
+  int64_t max_score_bytes = 256 << 20;      // working memory of one scoring pass
   int64_t max_input_tokens = 512;
   int64_t max_prompt_rows = 256;
   int64_t max_new_tokens = 512;
@@ -49,6 +70,7 @@ struct EngineLimits {
   int64_t max_target_tokens = 256;
   int64_t max_ensemble_prompts = 16;
   int64_t max_explain_top_k = 100;
+  bool preemption = true;                   // give waiting tenants their share at once
   // kMixed serves every task in the same batch; kSameKey restricts each batch to one prompt
   // (only to measure, in bench/, what a server that cannot mix tasks would achieve).
   BatchPolicy batch_policy = BatchPolicy::kMixed;
@@ -60,7 +82,9 @@ struct StepStats {
   int64_t distinct_prompts = 0;  // distinct soft prompts among them (no prompt counts as one)
   int64_t prefill_rows = 0;      // rows that joined before this step
   int64_t new_tokens = 0;        // tokens chosen in this step (all rows)
-  double seconds = 0;            // wall time of admission + step
+  int64_t preempted_jobs = 0;    // jobs that gave their rows back before this step
+  int64_t scored_targets = 0;    // targets scored in this iteration's scoring pass
+  double seconds = 0;            // wall time of admission + scoring + step
 };
 
 // Hooks called on the engine thread; implementations must be cheap and not block.
@@ -68,6 +92,8 @@ class EngineObserver {
  public:
   virtual ~EngineObserver() = default;
   virtual void OnStep(const StepStats& stats) {}
+  // A step failed or threw; `jobs` of its jobs were retried in halves (see the header).
+  virtual void OnStepFailure(const Status& status, int64_t jobs) {}
 };
 
 class Engine {
@@ -96,6 +122,11 @@ class Engine {
   bool accepting() const { return !stopping_.load(); }
   int64_t queue_depth() const { return queue_depth_.load(); }
   int64_t running_rows() const { return running_rows_.load(); }
+  // Seconds the current loop iteration has been running; 0 while the engine waits for work.
+  // A watchdog reads it to tell a stuck engine (a step that never returns) from a busy one.
+  double busy_seconds() const;
+  // Loop iterations completed since start.
+  int64_t iterations() const { return iterations_.load(); }
   const T5Config& config() const { return config_; }
   const EngineLimits& limits() const { return limits_; }
   std::string Describe() const { return description_; }
@@ -103,27 +134,50 @@ class Engine {
  private:
   struct Job;
   struct Sequence;
+  struct ScoreUnit;
+  using JobPtr = std::unique_ptr<Job>;
 
-  // Submission.
+  // Submission (engine.cc).
   Status ValidateCommon(const RequestCommon& common, bool allow_empty_input) const;
   Status ValidatePrompt(const PromptPtr& prompt) const;
   Status ValidateParams(const DecodingParams& params, bool streaming) const;
   Status ValidateTargets(const std::vector<std::vector<int64_t>>& targets) const;
-  void Enqueue(std::unique_ptr<Job> job);
+  Status ValidateScoringMemory(const std::vector<PromptPtr>& prompts, int64_t input_tokens,
+                               const std::vector<std::vector<int64_t>>& targets) const;
+  void Enqueue(JobPtr job);
+  Status CheckQueueBudget(const Job& job) const SOFTSERVE_REQUIRES(mu_);
+  void PushFront(std::vector<JobPtr> jobs) SOFTSERVE_EXCLUDES(mu_);
 
-  // The loop, as named steps.
+  // The loop, as named steps (engine.cc).
   void Run();
-  bool TakeWork(std::vector<std::unique_ptr<Job>>* admitted,
-                std::vector<std::pair<std::unique_ptr<Job>, Status>>* ended);
-  void EndRunning(const std::vector<uint64_t>& ids, const Status& status);
-  void Admit(std::vector<std::unique_ptr<Job>> jobs, StepStats* stats);
+  bool Iterate();
+  bool TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPtr, Status>>* ended,
+                StepPlan* plan) SOFTSERVE_EXCLUDES(mu_);
+  std::vector<RunningWork> RunningSnapshot() const;
+
+  // Admission, decode step, retiring (engine_step.cc).
+  void Admit(std::vector<JobPtr> jobs, StepStats* stats);
   void AdmitDecoding(std::vector<Job*> jobs, StepStats* stats);
-  void RunScoring(std::vector<Job*> jobs);
-  void RunStep(StepStats* stats);
-  void RetireFinished();
+  Status RunStep(StepStats* stats);
+  Status RetireFinished();
   void FinishSequence(Sequence* seq);
-  void FailAllRunning(const Status& status);
-  void RemoveRows(const std::vector<bool>& dead);
+  Status RemoveRows(const std::vector<bool>& dead);
+  Status EndRunning(const std::vector<uint64_t>& ids, const Status& status);
+  void PublishRows();
+
+  // Scoring passes and explain (engine_scoring.cc).
+  void StartScoring(Job* job);
+  void RunScoringPass(StepStats* stats);
+  void EndScoring(const std::vector<uint64_t>& ids, const Status& status);
+
+  // Preemption and failure recovery (engine_recovery.cc).
+  Status Preempt(const std::vector<uint64_t>& ids);
+  std::vector<JobPtr> DetachAllRunning();
+  void RecoverFromFailure(const Status& status);
+  void Isolate(std::vector<JobPtr> group, const Status& status, std::vector<JobPtr>* survivors);
+  Status Probe(std::vector<JobPtr>* group);
+  Status ResetRunner();
+  void FailAll(const Status& status);
 
   std::unique_ptr<ModelRunner> runner_;
   const T5Config config_;
@@ -132,21 +186,29 @@ class Engine {
   EngineObserver* const observer_;
   const std::string description_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::unique_ptr<Job>> queue_ SOFTSERVE_GUARDED_BY(mu_);
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::deque<JobPtr> queue_ SOFTSERVE_GUARDED_BY(mu_);
+  std::map<std::string, int64_t> tenant_queue_tokens_ SOFTSERVE_GUARDED_BY(mu_);
+  int64_t queue_tokens_ SOFTSERVE_GUARDED_BY(mu_) = 0;
   TimePoint grace_deadline_ SOFTSERVE_GUARDED_BY(mu_) = NoDeadline();
   uint64_t next_id_ SOFTSERVE_GUARDED_BY(mu_) = 1;
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> queue_depth_{0};
   std::atomic<int64_t> running_rows_{0};
+  std::atomic<int64_t> busy_since_ns_{0};  // steady-clock time the iteration began; 0 idle
+  std::atomic<int64_t> iterations_{0};
 
   // Engine-thread state.
-  std::map<uint64_t, std::unique_ptr<Job>> running_;
+  std::map<uint64_t, JobPtr> running_;   // generation jobs whose rows are in the runner
+  std::map<uint64_t, JobPtr> scoring_;   // scoring jobs with targets left to score
   std::vector<std::pair<Sequence*, int>> slots_;  // runner row -> (sequence, its row)
   std::string tenant_cursor_;
+  uint64_t next_admit_order_ = 1;
+  uint64_t scoring_cursor_ = 0;          // scoring jobs take turns, one pass at a time
+  bool runner_broken_ = false;           // Reset failed: no work until it succeeds
 
-  std::mutex join_mu_;
+  Mutex join_mu_;
   std::thread thread_;
 };
 

@@ -40,13 +40,31 @@ uint64_t Engine::Job::BatchKey() const {
   return p != nullptr && *p ? (*p)->uid() : 0;
 }
 
+std::vector<PromptPtr> Engine::Job::MemberPrompts() const {
+  switch (kind) {
+    case JobKind::kGenerate: return {generation.prompt};
+    case JobKind::kScore: return {score.prompt};
+    case JobKind::kEnsembleGenerate:
+    case JobKind::kEnsembleScore: return ensemble.prompts;
+    case JobKind::kExplain: return {explain.prompt};
+  }
+  return {};
+}
+
+const std::vector<std::vector<int64_t>>& Engine::Job::Targets() const {
+  static const std::vector<std::vector<int64_t>> kNone;
+  if (kind == JobKind::kScore) return score.targets;
+  if (kind == JobKind::kEnsembleScore) return ensemble.targets;
+  return kNone;
+}
+
 void Engine::Job::Fail(const Status& status) {
   switch (kind) {
-    case JobKind::kGenerate: generation_done(status); break;
-    case JobKind::kScore: score_done(status); break;
+    case JobKind::kGenerate: SafeCall(generation_done, status); break;
+    case JobKind::kScore: SafeCall(score_done, status); break;
     case JobKind::kEnsembleGenerate:
-    case JobKind::kEnsembleScore: ensemble_done(status); break;
-    case JobKind::kExplain: explain_done(status); break;
+    case JobKind::kEnsembleScore: SafeCall(ensemble_done, status); break;
+    case JobKind::kExplain: SafeCall(explain_done, status); break;
   }
 }
 
@@ -57,13 +75,30 @@ void Engine::Job::Complete(TimePoint now) {
     r.total_seconds = Seconds(enqueued, now);
   }
   if (kind == JobKind::kGenerate) {
-    generation_done(std::move(member_results[0]));
+    SafeCall(generation_done, std::move(member_results[0]));
     return;
   }
   EnsembleResult result;
   result.members = std::move(member_results);
   VoteEnsemble(text_of, &result);
-  ensemble_done(std::move(result));
+  SafeCall(ensemble_done, std::move(result));
+}
+
+void Engine::Job::CompleteScoring() {
+  for (ScoreResult& r : member_scores) {
+    r.best = -1;
+    for (size_t t = 0; t < r.total_logprobs.size(); ++t) {
+      if (r.best < 0 || r.total_logprobs[t] > r.total_logprobs[r.best]) r.best = static_cast<int>(t);
+    }
+  }
+  if (kind == JobKind::kScore) {
+    SafeCall(score_done, std::move(member_scores[0]));
+    return;
+  }
+  EnsembleResult result;
+  result.member_scores = std::move(member_scores);
+  SumEnsembleScores(&result);
+  SafeCall(ensemble_done, std::move(result));
 }
 
 void VoteEnsemble(const std::function<std::string(const std::vector<int64_t>&)>& text_of,

@@ -1,10 +1,12 @@
 // Internal to the engine (included by engine*.cc only): a job is one submitted request from the
 // moment it is queued until its callback ran; a sequence is one decoding stream of a job (a
-// generation has one, a generation ensemble one per prompt).
+// generation has one, a generation ensemble one per prompt). A preempted job keeps its
+// sequences (their decoders hold every token so far) and waits in the queue without rows.
 #ifndef SOFTSERVE_CORE_ENGINE_ENGINE_JOB_H_
 #define SOFTSERVE_CORE_ENGINE_ENGINE_JOB_H_
 
 #include <functional>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,8 +23,15 @@ struct Engine::Sequence {
   int member = 0;  // ensemble member (prompt index)
   PromptPtr prompt;
   std::unique_ptr<SequenceDecoder> decoder;
-  std::vector<int64_t> slots;  // runner row of each decoder row
+  std::vector<int64_t> slots;  // runner row of each decoder row; empty while not in the runner
   bool finished = false;
+};
+
+// One target of one scoring member: the unit a scoring pass is made of.
+struct Engine::ScoreUnit {
+  int member = 0;
+  int target = 0;
+  int64_t bytes = 0;  // ScoringBytes of this unit
 };
 
 struct Engine::Job {
@@ -35,6 +44,9 @@ struct Engine::Job {
   int64_t rows = 0;
   int64_t kv_tokens = 0;
   int64_t prefill_tokens = 0;
+  int64_t cost_tokens = 0;     // counted against the queue budgets (cost.h)
+  uint64_t admit_order = 0;    // the scheduler preempts the most recently admitted first
+  int preemptions = 0;         // times this job gave its rows back
 
   GenerationRequest generation;
   ScoreRequest score;
@@ -50,15 +62,49 @@ struct Engine::Job {
   std::vector<GenerationResult> member_results;
   int unfinished = 0;
 
+  // Scoring: the units left to score (in order) and the results so far, one per member.
+  std::vector<ScoreUnit> units;
+  size_t next_unit = 0;
+  std::vector<ScoreResult> member_scores;
+
   const RequestCommon& common() const;
   // The prompt that BatchPolicy::kSameKey groups by (0 for none).
   uint64_t BatchKey() const;
+  bool decoding() const { return kind == JobKind::kGenerate || kind == JobKind::kEnsembleGenerate; }
+  // Prompts of the job's members (one for generation and scoring, K for ensembles).
+  std::vector<PromptPtr> MemberPrompts() const;
+  // The targets a scoring job scores (empty for others).
+  const std::vector<std::vector<int64_t>>& Targets() const;
   bool cancelled() const { return common().cancel && common().cancel->load(); }
   // Runs the job's callback with `status` (not OK).
   void Fail(const Status& status);
   // Generation and generation-ensemble completion, once every sequence finished.
   void Complete(TimePoint now);
+  // Scoring and scoring-ensemble completion, once every unit is scored.
+  void CompleteScoring();
 };
+
+// Runs a callback the engine does not own; an exception it throws is swallowed, so that the
+// engine thread survives a buggy caller (the callback has run: "exactly once" holds).
+template <typename F, typename... Args>
+void SafeCall(F& f, Args&&... args) {
+  try {
+    f(std::forward<Args>(args)...);
+  } catch (...) {
+  }
+}
+
+// Calls a ModelRunner operation, turning an exception that escapes it into Internal.
+template <typename F>
+Status GuardRunner(const char* what, F f) {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    return InternalError(std::string(what) + " threw: " + e.what());
+  } catch (...) {
+    return InternalError(std::string(what) + " threw a non-standard exception");
+  }
+}
 
 // Majority vote over member outputs (by `text_of` when set, else by ids); ties go to the
 // earliest member among the most frequent outputs. Exposed for unit tests.

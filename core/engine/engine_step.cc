@@ -1,43 +1,35 @@
 // Engine: the work of one loop iteration — admitting jobs (one batched encoder pass for all
-// new rows, one batched scoring pass), the decode step over every running row, and retiring
-// finished rows so that waiting work can take their place.
+// new and recomputed rows), the decode step over every running row, and retiring finished rows
+// so that waiting work can take their place. Runner failures are returned, not handled here:
+// the loop hands them to RecoverFromFailure (engine_recovery.cc).
 #include <set>
 
 #include "core/engine/engine.h"
 #include "core/engine/engine_job.h"
 
 namespace softserve::core {
-namespace {
 
-ScoreResult ToScoreResult(ScoreOutput out) {
-  ScoreResult r;
-  r.total_logprobs = std::move(out.totals);
-  r.token_logprobs = std::move(out.token_logprobs);
-  for (size_t t = 0; t < r.total_logprobs.size(); ++t) {
-    if (r.best < 0 || r.total_logprobs[t] > r.total_logprobs[r.best]) r.best = static_cast<int>(t);
-  }
-  return r;
-}
-
-}  // namespace
-
-void Engine::Admit(std::vector<std::unique_ptr<Job>> jobs, StepStats* stats) {
+void Engine::Admit(std::vector<JobPtr> jobs, StepStats* stats) {
   const TimePoint now = Clock::now();
-  std::vector<std::unique_ptr<Job>> one_shot;
-  std::vector<Job*> decoding, scoring;
+  std::vector<Job*> decoding;
   for (auto& job : jobs) {
-    job->admitted = now;
+    if (job->preemptions == 0) job->admitted = now;
+    job->admit_order = next_admit_order_++;
     switch (job->kind) {
       case JobKind::kExplain: {
-        auto result = runner_->Explain(*job->explain.prompt, job->explain.top_k);
-        if (result.ok()) job->explain_done(std::move(result).value());
-        else job->Fail(result.status());
+        StatusOr<ExplainResult> result = InternalError("explain did not run");
+        const Status s = GuardRunner("explain", [&] {
+          result = runner_->Explain(*job->explain.prompt, job->explain.top_k);
+          return result.status();
+        });
+        if (s.ok()) SafeCall(job->explain_done, std::move(result).value());
+        else job->Fail(s);
         break;
       }
       case JobKind::kScore:
       case JobKind::kEnsembleScore:
-        scoring.push_back(job.get());
-        one_shot.push_back(std::move(job));
+        StartScoring(job.get());
+        scoring_[job->id] = std::move(job);
         break;
       case JobKind::kGenerate:
       case JobKind::kEnsembleGenerate:
@@ -46,87 +38,53 @@ void Engine::Admit(std::vector<std::unique_ptr<Job>> jobs, StepStats* stats) {
         break;
     }
   }
-  RunScoring(scoring);
   AdmitDecoding(decoding, stats);
-}
-
-void Engine::RunScoring(std::vector<Job*> jobs) {
-  if (jobs.empty()) return;
-  std::vector<ScoreItem> items;
-  for (Job* job : jobs) {
-    if (job->kind == JobKind::kScore) {
-      items.push_back({&job->score.common.input_ids, job->score.prompt.get(), &job->score.targets});
-    } else {
-      for (const PromptPtr& p : job->ensemble.prompts) {
-        items.push_back({&job->ensemble.common.input_ids, p.get(), &job->ensemble.targets});
-      }
-    }
-  }
-  auto outputs = runner_->Score(items);
-  if (!outputs.ok()) {
-    // Isolate the failure: rerun each job alone so only the failing one gets the error.
-    if (jobs.size() > 1) {
-      for (Job* job : jobs) RunScoring({job});
-    } else {
-      jobs[0]->Fail(outputs.status());
-    }
-    return;
-  }
-  size_t next = 0;
-  for (Job* job : jobs) {
-    if (job->kind == JobKind::kScore) {
-      job->score_done(ToScoreResult(std::move((*outputs)[next++])));
-      continue;
-    }
-    EnsembleResult result;
-    for (size_t k = 0; k < job->ensemble.prompts.size(); ++k) {
-      result.member_scores.push_back(ToScoreResult(std::move((*outputs)[next++])));
-    }
-    SumEnsembleScores(&result);
-    job->ensemble_done(std::move(result));
-  }
 }
 
 void Engine::AdmitDecoding(std::vector<Job*> jobs, StepStats* stats) {
   if (jobs.empty()) return;
   const SpecialTokens special{config_.eos_token_id, config_.decoder_start_token_id};
   std::vector<PrefillItem> items;
+  std::deque<std::vector<std::vector<int64_t>>> histories;  // stable addresses for the items
   for (Job* job : jobs) {
     const bool ensemble = job->kind == JobKind::kEnsembleGenerate;
-    const RequestCommon& common = job->common();
-    const DecodingParams& params = ensemble ? job->ensemble.params : job->generation.params;
-    const size_t members = ensemble ? job->ensemble.prompts.size() : 1;
-    job->member_results.resize(members);
-    for (size_t m = 0; m < members; ++m) {
-      auto seq = std::make_unique<Sequence>();
-      seq->job = job;
-      seq->member = static_cast<int>(m);
-      seq->prompt = ensemble ? job->ensemble.prompts[m] : job->generation.prompt;
-      seq->decoder = SequenceDecoder::Create(params, special);
-      items.push_back({&common.input_ids, seq->prompt.get(), seq->decoder->num_rows()});
-      job->sequences.push_back(std::move(seq));
-      ++job->unfinished;
+    if (job->sequences.empty()) {  // first admission; a preempted job keeps its sequences
+      const DecodingParams& params = ensemble ? job->ensemble.params : job->generation.params;
+      const size_t members = ensemble ? job->ensemble.prompts.size() : 1;
+      job->member_results.resize(members);
+      for (size_t m = 0; m < members; ++m) {
+        auto seq = std::make_unique<Sequence>();
+        seq->job = job;
+        seq->member = static_cast<int>(m);
+        seq->prompt = ensemble ? job->ensemble.prompts[m] : job->generation.prompt;
+        seq->decoder = SequenceDecoder::Create(params, special);
+        job->sequences.push_back(std::move(seq));
+        ++job->unfinished;
+      }
+    }
+    for (auto& seq : job->sequences) {
+      if (seq->finished) continue;
+      histories.emplace_back();
+      seq->decoder->Histories(&histories.back());
+      const bool fresh = histories.back().empty() || histories.back()[0].empty();
+      items.push_back({&job->common().input_ids, seq->prompt.get(), seq->decoder->num_rows(),
+                       fresh ? nullptr : &histories.back()});
     }
   }
-  Status s = runner_->Prefill(items);
+  const Status s = GuardRunner("encoder pass", [&] { return runner_->Prefill(items); });
   if (!s.ok()) {
     if (jobs.size() > 1) {
-      // Isolate the failure: admit each job on its own.
-      for (Job* job : jobs) {
-        job->sequences.clear();
-        job->unfinished = 0;
-        AdmitDecoding({job}, stats);
-      }
+      for (Job* job : jobs) AdmitDecoding({job}, stats);  // isolate: only the bad job fails
       return;
     }
-    Job* job = jobs[0];
-    job->sequences.clear();
-    auto node = running_.extract(job->id);
-    job->Fail(s);
+    auto node = running_.extract(jobs[0]->id);
+    node.mapped()->Fail(s);
     return;
   }
   for (Job* job : jobs) {
     for (auto& seq : job->sequences) {
+      if (seq->finished) continue;
+      seq->slots.clear();
       for (int r = 0; r < seq->decoder->num_rows(); ++r) {
         seq->slots.push_back(static_cast<int64_t>(slots_.size()));
         slots_.push_back({seq.get(), r});
@@ -136,7 +94,7 @@ void Engine::AdmitDecoding(std::vector<Job*> jobs, StepStats* stats) {
   }
 }
 
-void Engine::RunStep(StepStats* stats) {
+Status Engine::RunStep(StepStats* stats) {
   const int64_t n = runner_->num_rows();
   std::vector<int64_t> tokens(n);
   std::vector<RowSelection> selections(n);
@@ -161,11 +119,7 @@ void Engine::RunStep(StepStats* stats) {
   stats->distinct_prompts = static_cast<int64_t>(prompts.size());
 
   std::vector<RowOutput> outputs;
-  Status s = runner_->Step(tokens, selections, &outputs);
-  if (!s.ok()) {
-    FailAllRunning(s);
-    return;
-  }
+  SOFTSERVE_RETURN_IF_ERROR(GuardRunner("decoder step", [&] { return runner_->Step(tokens, selections, &outputs); }));
   const TimePoint now = Clock::now();
   std::vector<int64_t> copy_dst, copy_src;
   std::vector<RowOutput> seq_outputs;
@@ -190,12 +144,13 @@ void Engine::RunStep(StepStats* stats) {
         job->first_token = now;
       }
       if (job->kind == JobKind::kGenerate && job->generation.on_token) {
-        for (const TokenLogprob& t : emitted) job->generation.on_token(t.token, t.logprob);
+        for (const TokenLogprob& t : emitted) SafeCall(job->generation.on_token, t.token, t.logprob);
       }
       if (seq->decoder->done()) FinishSequence(seq.get());
     }
   }
-  runner_->CopyHistory(copy_dst, copy_src);
+  if (copy_dst.empty()) return OkStatus();
+  return GuardRunner("beam reorder", [&] { return runner_->CopyHistory(copy_dst, copy_src); });
 }
 
 void Engine::FinishSequence(Sequence* seq) {
@@ -204,7 +159,7 @@ void Engine::FinishSequence(Sequence* seq) {
   --seq->job->unfinished;
 }
 
-void Engine::RemoveRows(const std::vector<bool>& dead) {
+Status Engine::RemoveRows(const std::vector<bool>& dead) {
   // Swap-remove: holes are filled from the tail, so only tail rows move.
   std::vector<int64_t> keep(slots_.size());
   for (size_t i = 0; i < keep.size(); ++i) keep[i] = static_cast<int64_t>(i);
@@ -218,39 +173,53 @@ void Engine::RemoveRows(const std::vector<bool>& dead) {
     --n;
   }
   keep.resize(n);
-  if (n == static_cast<int64_t>(slots_.size())) return;
-  runner_->Compact(keep);
+  if (n == static_cast<int64_t>(slots_.size())) return OkStatus();
+  const Status s = GuardRunner("row compaction", [&] { return runner_->Compact(keep); });
+  if (!s.ok()) {
+    // The runner's rows are undefined now; the caller recovers every running job.
+    for (auto& entry : slots_) entry.first->slots.clear();
+    slots_.clear();
+    return s;
+  }
   std::vector<std::pair<Sequence*, int>> slots;
   for (int64_t i = 0; i < n; ++i) {
     auto [seq, row] = slots_[keep[i]];
     seq->slots[row] = i;
     slots.push_back({seq, row});
   }
+  for (size_t i = 0; i < dead.size(); ++i) {
+    if (dead[i]) slots_[i].first->slots.clear();
+  }
   slots_ = std::move(slots);
+  return OkStatus();
 }
 
-void Engine::RetireFinished() {
+Status Engine::RetireFinished() {
   std::vector<bool> dead(slots_.size(), false);
   bool any = false;
   for (size_t i = 0; i < slots_.size(); ++i) {
     dead[i] = slots_[i].first->finished;
     any = any || dead[i];
   }
-  if (any) RemoveRows(dead);
+  const Status s = any ? RemoveRows(dead) : OkStatus();
+  // Finished jobs complete whether or not the compaction worked: their results are final.
   const TimePoint now = Clock::now();
   for (auto it = running_.begin(); it != running_.end();) {
     if (it->second->unfinished == 0) {
-      it->second->Complete(now);
+      JobPtr job = std::move(it->second);
       it = running_.erase(it);
+      job->Complete(now);
     } else {
       ++it;
     }
   }
+  return s;
 }
 
-void Engine::EndRunning(const std::vector<uint64_t>& ids, const Status& status) {
-  if (ids.empty()) return;
-  std::vector<std::unique_ptr<Job>> ended;
+Status Engine::EndRunning(const std::vector<uint64_t>& ids, const Status& status) {
+  if (ids.empty()) return OkStatus();
+  EndScoring(ids, status);
+  std::vector<JobPtr> ended;
   for (uint64_t id : ids) {
     auto it = running_.find(id);
     if (it == running_.end()) continue;
@@ -260,17 +229,11 @@ void Engine::EndRunning(const std::vector<uint64_t>& ids, const Status& status) 
   }
   std::vector<bool> dead(slots_.size(), false);
   for (size_t i = 0; i < slots_.size(); ++i) dead[i] = slots_[i].first->finished;
-  RemoveRows(dead);
+  const Status s = RemoveRows(dead);
   for (auto& job : ended) job->Fail(status);
+  return s;
 }
 
-void Engine::FailAllRunning(const Status& status) {
-  runner_->Reset();
-  slots_.clear();
-  auto running = std::move(running_);
-  running_.clear();
-  for (auto& [id, job] : running) job->Fail(status);
-  running_rows_ = 0;
-}
+void Engine::PublishRows() { running_rows_ = runner_->num_rows(); }
 
 }  // namespace softserve::core

@@ -2,9 +2,14 @@
 // engine can be tested with a fake runner and no weights. T5Runner is the real implementation.
 //
 // A runner holds a batch of decode rows [0, num_rows()) (each with its own encoder output and
-// decoder history). The engine appends rows with Prefill, advances all of them with Step,
-// removes finished ones with Compact and reorders beams with CopyHistory.
-// Not thread-safe: used only from the engine thread.
+// decoder history). The engine appends rows with Prefill (fresh, or recomputed from the tokens
+// a preempted row had already fed), advances all of them with Step, removes finished ones with
+// Compact and reorders beams with CopyHistory.
+// Errors: every operation returns a Status (libtorch errors are caught inside: out of memory is
+// ResourceExhausted, anything else Internal). After a failed Step, Compact or CopyHistory the
+// rows' state is undefined and the engine calls Reset. The engine also catches exceptions that
+// escape a runner (fault-injection tests throw on purpose).
+// Not thread-safe: used only from the engine thread, except config() and Describe().
 #ifndef SOFTSERVE_CORE_ENGINE_MODEL_RUNNER_H_
 #define SOFTSERVE_CORE_ENGINE_MODEL_RUNNER_H_
 
@@ -50,7 +55,11 @@ struct RowOutput {
 struct PrefillItem {
   const std::vector<int64_t>* input_ids = nullptr;
   const Prompt* prompt = nullptr;  // may be null
-  int copies = 1;                  // identical rows to create (beam search)
+  int copies = 1;                  // rows to create (beam search)
+  // Recomputing preempted rows: for each copy, the decoder tokens the row had already fed
+  // (starting with the decoder start token); its next Step continues from there exactly as if
+  // it had never left. Null: fresh rows with no decoder history.
+  const std::vector<std::vector<int64_t>>* histories = nullptr;
 };
 
 struct ScoreItem {
@@ -74,8 +83,10 @@ class ModelRunner {
   virtual int64_t num_rows() const = 0;
 
   // Encodes all items in one batched pass and appends item i's `copies` rows after the
-  // existing rows, in item order. On error nothing is appended.
-  // REQUIRES: inputs validated (ids in vocab, prompt width == d_model, non-empty).
+  // existing rows, in item order; rows with histories get their decoder state recomputed in
+  // one teacher-forced pass. On error nothing is appended.
+  // REQUIRES: inputs validated (ids in vocab, prompt width == d_model, non-empty); histories,
+  // when given, hold `copies` non-empty vectors.
   virtual Status Prefill(const std::vector<PrefillItem>& items) = 0;
 
   // Feeds tokens[r] to row r and selects each row's next token as selections[r] says.
@@ -86,16 +97,18 @@ class ModelRunner {
                       std::vector<RowOutput>* outputs) = 0;
 
   // Afterwards row i is what row keep[i] was. REQUIRES: keep[i] == i or keep[i] >= keep.size().
-  virtual void Compact(const std::vector<int64_t>& keep) = 0;
+  virtual Status Compact(const std::vector<int64_t>& keep) = 0;
   // Row dst[i] continues the decoder history of row src[i] (sources read first).
-  virtual void CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) = 0;
-  // Drops every row.
-  virtual void Reset() = 0;
+  virtual Status CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) = 0;
+  // Drops every row. On error the runner is unusable until a later Reset succeeds.
+  virtual Status Reset() = 0;
 
-  // Log-likelihood of each target given the input, teacher-forced, all items batched.
+  // Log-likelihood of each target given the input, teacher-forced, all items batched. The
+  // engine sizes each call to EngineLimits::max_score_bytes using ScoringBytes (cost.h).
   virtual StatusOr<std::vector<ScoreOutput>> Score(const std::vector<ScoreItem>& items) = 0;
 
-  // For each prompt row, the top_k vocabulary tokens by cosine similarity to the embedding table.
+  // For each prompt row, the top_k vocabulary tokens by cosine similarity to the embedding table
+  // (normalized once per runner, not per call).
   virtual StatusOr<ExplainResult> Explain(const Prompt& prompt, int top_k) = 0;
 };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/engine/cost.h"
 #include "core/model/tensor_convert.h"
 
 namespace softserve::core {
@@ -81,6 +82,7 @@ EncoderBatch T5Runner::Embed(
 
 Status T5Runner::Prefill(const std::vector<PrefillItem>& items) {
   if (items.empty()) return OkStatus();
+  const int64_t before = cache_.size();
   try {
     c10::InferenceMode guard;
     std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>> rows;
@@ -92,8 +94,23 @@ Status T5Runner::Prefill(const std::vector<PrefillItem>& items) {
     EncoderBatch batch = Embed(rows);
     at::Tensor kv = model_->ComputeCrossKv(model_->Encode(batch));
     cache_.Append(kv, batch.lengths, sources);
+    // Recomputed rows: one teacher-forced pass per run of consecutive items with histories.
+    std::vector<std::vector<int64_t>> run;
+    int64_t run_first = before, row = before;
+    for (const PrefillItem& item : items) {
+      if (item.histories == nullptr) {
+        if (!run.empty()) model_->RecomputeHistory(run_first, run, &cache_);
+        run.clear();
+        run_first = row + item.copies;
+      } else {
+        run.insert(run.end(), item.histories->begin(), item.histories->end());
+      }
+      row += item.copies;
+    }
+    if (!run.empty()) model_->RecomputeHistory(run_first, run, &cache_);
     return OkStatus();
   } catch (const c10::Error& e) {
+    TruncateTo(before);
     return FromTorchError(e, "encoder pass");
   }
 }
@@ -163,13 +180,43 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
   }
 }
 
-void T5Runner::Compact(const std::vector<int64_t>& keep) { cache_.Compact(keep); }
-
-void T5Runner::CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) {
-  cache_.CopyHistory(dst, src);
+void T5Runner::TruncateTo(int64_t rows) {
+  if (cache_.size() <= rows) return;
+  std::vector<int64_t> keep(rows);
+  for (int64_t i = 0; i < rows; ++i) keep[i] = i;
+  try {
+    cache_.Compact(keep);
+  } catch (const c10::Error&) {
+    cache_ = model_->NewCache();  // the engine resets after any failed operation anyway
+  }
 }
 
-void T5Runner::Reset() { cache_ = model_->NewCache(); }
+Status T5Runner::Compact(const std::vector<int64_t>& keep) {
+  try {
+    cache_.Compact(keep);
+    return OkStatus();
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "row compaction");
+  }
+}
+
+Status T5Runner::CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) {
+  try {
+    cache_.CopyHistory(dst, src);
+    return OkStatus();
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "beam reorder");
+  }
+}
+
+Status T5Runner::Reset() {
+  try {
+    cache_ = model_->NewCache();
+    return OkStatus();
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "cache reset");
+  }
+}
 
 StatusOr<std::vector<ScoreOutput>> T5Runner::Score(const std::vector<ScoreItem>& items) {
   std::vector<ScoreOutput> out(items.size());
@@ -190,40 +237,40 @@ StatusOr<std::vector<ScoreOutput>> T5Runner::Score(const std::vector<ScoreItem>&
     at::Tensor enc = model_->Encode(batch);
     const int64_t c = static_cast<int64_t>(item_of_target.size());
     // Teacher forcing: decoder input = [start] + target[:-1], labels = target.
-    at::Tensor dec_in = at::zeros({c, t_max}, at::kLong);
-    at::Tensor labels = at::zeros({c, t_max}, at::kLong);
-    at::Tensor dec_mask = at::zeros({c, t_max}, at::kBool);
+    std::vector<int64_t> dec_in(c * t_max, 0), labels;
+    std::vector<uint8_t> dec_mask(c * t_max, 0);
+    std::vector<int64_t> positions;  // flat indices of real target positions
     int64_t row = 0;
     for (const ScoreItem& item : items) {
       for (const auto& target : *item.targets) {
         const int64_t len = static_cast<int64_t>(target.size());
-        std::vector<int64_t> in = {config().decoder_start_token_id};
-        in.insert(in.end(), target.begin(), target.end() - 1);
-        dec_in[row].narrow(0, 0, len).copy_(at::tensor(in, at::kLong));
-        labels[row].narrow(0, 0, len).copy_(at::tensor(target, at::kLong));
-        dec_mask[row].narrow(0, 0, len).fill_(true);
+        for (int64_t j = 0; j < len; ++j) {
+          dec_in[row * t_max + j] = j == 0 ? config().decoder_start_token_id : target[j - 1];
+          dec_mask[row * t_max + j] = 1;
+          positions.push_back(row * t_max + j);
+          labels.push_back(target[j]);
+        }
         ++row;
       }
     }
     const c10::Device device = model_->tensor_options().device();
-    at::Tensor idx = at::tensor(item_of_target, at::kLong).to(device);
-    at::Tensor logits = model_->DecodeTeacherForced(enc.index_select(0, idx),
-                                                    batch.mask.index_select(0, idx), dec_in, dec_mask);
-    at::Tensor lp = at::log_softmax(logits.to(at::kFloat), -1)
-                        .gather(-1, labels.to(device).unsqueeze(-1))
-                        .squeeze(-1)
-                        .masked_fill(dec_mask.to(device).logical_not(), 0.0);
-    std::vector<float> flat = ToFloats(lp);
-    row = 0;
+    const auto long_opt = at::TensorOptions().dtype(at::kLong);
+    at::Tensor idx = at::tensor(item_of_target, long_opt).to(device);
+    at::Tensor in = at::tensor(dec_in, long_opt).view({c, t_max});
+    at::Tensor mask = at::tensor(dec_mask, at::TensorOptions().dtype(at::kByte)).view({c, t_max}).to(at::kBool);
+    at::Tensor hidden = model_->DecodeTeacherForcedHidden(enc.index_select(0, idx), batch.mask.index_select(0, idx),
+                                                          in, mask);  // [C, T, d]
+    at::Tensor real = hidden.reshape({c * t_max, -1}).index_select(0, at::tensor(positions, long_opt).to(device));
+    std::vector<float> flat = ToFloats(model_->LabelLogProbs(real, at::tensor(labels, long_opt), kScoreLogitRows));
+    size_t k = 0;
     for (size_t i = 0; i < items.size(); ++i) {
       for (const auto& target : *items[i].targets) {
-        std::vector<float> per_token(flat.begin() + row * t_max,
-                                     flat.begin() + row * t_max + static_cast<int64_t>(target.size()));
+        std::vector<float> per_token(flat.begin() + static_cast<int64_t>(k), flat.begin() + static_cast<int64_t>(k + target.size()));
+        k += target.size();
         double total = 0;
         for (float v : per_token) total += v;
         out[i].totals.push_back(total);
         out[i].token_logprobs.push_back(std::move(per_token));
-        ++row;
       }
     }
     return out;
@@ -232,13 +279,19 @@ StatusOr<std::vector<ScoreOutput>> T5Runner::Score(const std::vector<ScoreItem>&
   }
 }
 
+const at::Tensor& T5Runner::NormalizedEmbedding() {
+  if (!normalized_embedding_.defined()) {
+    at::Tensor e = model_->weights().embedding.to(at::kFloat);
+    normalized_embedding_ = (e / e.norm(2, -1, true).clamp_min(1e-12)).t().contiguous();  // [d, V]
+  }
+  return normalized_embedding_;
+}
+
 StatusOr<ExplainResult> T5Runner::Explain(const Prompt& prompt, int top_k) {
   try {
     c10::InferenceMode guard;
     at::Tensor p = PromptTensor(&prompt).to(at::kFloat);
-    at::Tensor e = model_->weights().embedding.to(at::kFloat);
-    at::Tensor sim = at::matmul(p / p.norm(2, -1, true).clamp_min(1e-12),
-                                (e / e.norm(2, -1, true).clamp_min(1e-12)).t());  // [rows, V]
+    at::Tensor sim = at::matmul(p / p.norm(2, -1, true).clamp_min(1e-12), NormalizedEmbedding());  // [rows, V]
     const int64_t k = std::min<int64_t>(top_k, sim.size(1));
     auto [values, indices] = at::topk(sim, k, -1, true, true);
     std::vector<float> vals = ToFloats(values);

@@ -1,8 +1,11 @@
 // T5Runner: the ModelRunner over the real libtorch T5Model and its KvCache.
 //
 // Prefill embeds each item's prompt and ids, runs one encoder pass for all items and one GEMM
-// for every layer's cross keys/values, then appends rows to the cache. Step runs one decoder
+// for every layer's cross keys/values, then appends rows to the cache; preempted rows get their
+// decoder state back in one teacher-forced pass over their histories. Step runs one decoder
 // step for all rows (any mix of prompts, lengths and positions) and selects tokens per row.
+// Score computes log-probabilities over at most kScoreLogitRows positions at a time (never a
+// full [targets, T, vocab] logits copy).
 // libtorch errors (c10::Error) are caught here: out-of-memory becomes ResourceExhausted,
 // anything else Internal. Not thread-safe: engine thread only.
 #ifndef SOFTSERVE_CORE_ENGINE_T5_RUNNER_H_
@@ -30,9 +33,9 @@ class T5Runner : public ModelRunner {
   Status Prefill(const std::vector<PrefillItem>& items) override;
   Status Step(const std::vector<int64_t>& tokens, const std::vector<RowSelection>& selections,
               std::vector<RowOutput>* outputs) override;
-  void Compact(const std::vector<int64_t>& keep) override;
-  void CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) override;
-  void Reset() override;
+  Status Compact(const std::vector<int64_t>& keep) override;
+  Status CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) override;
+  Status Reset() override;
   StatusOr<std::vector<ScoreOutput>> Score(const std::vector<ScoreItem>& items) override;
   StatusOr<ExplainResult> Explain(const Prompt& prompt, int top_k) override;
 
@@ -41,9 +44,14 @@ class T5Runner : public ModelRunner {
  private:
   at::Tensor PromptTensor(const Prompt* prompt) const;
   EncoderBatch Embed(const std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>>& rows) const;
+  // Drops rows appended by a Prefill that failed half-way.
+  void TruncateTo(int64_t rows);
+  // The embedding table with unit-norm rows, for Explain; computed on first use.
+  const at::Tensor& NormalizedEmbedding();
 
   std::shared_ptr<const T5Model> model_;
   KvCache cache_;
+  at::Tensor normalized_embedding_;
 };
 
 }  // namespace softserve::core

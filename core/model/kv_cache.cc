@@ -162,6 +162,14 @@ void KvCache::CopyHistory(const std::vector<int64_t>& dst, const std::vector<int
   self_lengths_ = std::move(lengths);
 }
 
+void KvCache::SetHistoryLengths(int64_t first, const std::vector<int64_t>& lengths) {
+  c10::InferenceMode guard;
+  int64_t t = 0;
+  for (int64_t len : lengths) t = std::max(t, len);
+  EnsureDecoderCapacity(t);
+  for (size_t i = 0; i < lengths.size(); ++i) self_lengths_[first + static_cast<int64_t>(i)] = lengths[i];
+}
+
 int64_t KvCache::ReserveStep() {
   c10::InferenceMode guard;
   int64_t t = 0;

@@ -46,6 +46,11 @@ class KvCache {
   // request share it. REQUIRES: equal sizes, indices < size().
   void CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src);
 
+  // For T5Model's recompute: gives rows [first, first + lengths.size()) decoder histories of
+  // the given lengths (capacity grows as needed); the caller then writes their keys/values into
+  // self_k_storage/self_v_storage at positions [0, length).
+  void SetHistoryLengths(int64_t first, const std::vector<int64_t>& lengths);
+
   // For T5Model: make room for one more token in every row; returns the step's view length.
   int64_t ReserveStep();
   void AdvanceAll();

@@ -192,6 +192,28 @@ at::Tensor T5Model::DecodeTeacherForced(const at::Tensor& encoder_states,
                                         const at::Tensor& decoder_input_ids,
                                         const at::Tensor& decoder_mask) const {
   c10::InferenceMode guard;
+  return LmHead(DecodeTeacherForcedHidden(encoder_states, encoder_mask, decoder_input_ids, decoder_mask));
+}
+
+at::Tensor T5Model::LabelLogProbs(const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk_rows) const {
+  c10::InferenceMode guard;
+  const int64_t n = hidden.size(0);
+  at::Tensor out = at::empty({n}, hidden.options().dtype(at::kFloat));
+  const at::Tensor l = labels.to(hidden.device());
+  for (int64_t begin = 0; begin < n; begin += chunk_rows) {
+    const int64_t len = std::min(chunk_rows, n - begin);
+    at::Tensor logits = LmHead(hidden.narrow(0, begin, len)).to(at::kFloat);  // [len, V]
+    at::Tensor picked = logits.gather(1, l.narrow(0, begin, len).unsqueeze(1)).squeeze(1);
+    out.narrow(0, begin, len).copy_(picked - at::logsumexp(logits, -1));
+  }
+  return out;
+}
+
+at::Tensor T5Model::DecodeTeacherForcedHidden(const at::Tensor& encoder_states,
+                                              const at::Tensor& encoder_mask,
+                                              const at::Tensor& decoder_input_ids,
+                                              const at::Tensor& decoder_mask) const {
+  c10::InferenceMode guard;
   const auto opt = tensor_options();
   const int64_t b = decoder_input_ids.size(0), t = decoder_input_ids.size(1);
   const int64_t s = encoder_states.size(1), heads = config_.num_heads, dk = config_.d_kv;
@@ -224,7 +246,58 @@ at::Tensor T5Model::DecodeTeacherForced(const at::Tensor& encoder_states,
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
     x = x + FeedForward(h, layer.feed_forward);
   }
-  return LmHead(RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon));
+  return RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon);
+}
+
+void T5Model::RecomputeHistory(int64_t first, const std::vector<std::vector<int64_t>>& histories,
+                               KvCache* cache) const {
+  c10::InferenceMode guard;
+  const auto opt = tensor_options();
+  const auto long_opt = at::TensorOptions().dtype(at::kLong);
+  const int64_t r = static_cast<int64_t>(histories.size()), heads = config_.num_heads, dk = config_.d_kv;
+  std::vector<int64_t> lengths;
+  int64_t t = 0;
+  for (const auto& h : histories) {
+    lengths.push_back(static_cast<int64_t>(h.size()));
+    t = std::max<int64_t>(t, h.size());
+  }
+  at::Tensor ids = at::zeros({r, t}, long_opt);
+  at::Tensor mask = at::zeros({r, t}, at::TensorOptions().dtype(at::kBool));
+  for (int64_t i = 0; i < r; ++i) {
+    ids[i].narrow(0, 0, lengths[i]).copy_(at::tensor(histories[i], long_opt));
+    mask[i].narrow(0, 0, lengths[i]).fill_(true);
+  }
+  ids = ids.to(opt.device());
+  cache->SetHistoryLengths(first, lengths);
+
+  const at::Tensor lowest = at::full({}, MaskValue(opt), opt), zero = at::zeros({}, opt);
+  at::Tensor pos = at::arange(t, long_opt.device(opt.device()));
+  at::Tensor relative = pos.unsqueeze(0) - pos.unsqueeze(1);  // key - query
+  at::Tensor self_bias = RelativePositionBias(relative, /*bidirectional=*/false, weights_.decoder_relative_bias)
+                             .permute({2, 0, 1})
+                             .unsqueeze(0);  // [1, H, T, T]
+  at::Tensor allowed = (relative <= 0).view({1, 1, t, t}) & mask.to(opt.device()).view({r, 1, 1, t});
+  self_bias = self_bias + at::where(allowed, zero, lowest);
+  const int64_t s = cache->max_encoder_length();
+  const at::Tensor cross_bias = cache->cross_bias().narrow(0, first, r);
+
+  at::Tensor x = weights_.embedding.index_select(0, ids.reshape({-1})).view({r, t, config_.d_model});
+  for (size_t j = 0; j < weights_.decoder.size(); ++j) {
+    const DecoderLayerWeights& layer = weights_.decoder[j];
+    const int64_t li = static_cast<int64_t>(j);
+    at::Tensor h = RmsNorm(x, layer.self_attention_norm, config_.layer_norm_epsilon);
+    auto [q, k, v] = SplitHeads3(Linear(h, layer.self_attention.qkv), heads, dk);
+    cache->self_k_storage(li).narrow(0, first, r).narrow(2, 0, t).copy_(k);
+    cache->self_v_storage(li).narrow(0, first, r).narrow(2, 0, t).copy_(v);
+    x = x + Linear(Attend(q, k, v, self_bias), layer.self_attention.o);
+    h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
+    at::Tensor cq = SplitHeads(Linear(h, layer.cross_attention.q), heads, dk);
+    x = x + Linear(Attend(cq, cache->cross_k(li).narrow(0, first, r).narrow(2, 0, s),
+                          cache->cross_v(li).narrow(0, first, r).narrow(2, 0, s), cross_bias),
+                   layer.cross_attention.o);
+    h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
+    x = x + FeedForward(h, layer.feed_forward);
+  }
 }
 
 at::Tensor T5Model::DecodeStep(const std::vector<int64_t>& tokens, KvCache* cache) const {

@@ -72,11 +72,27 @@ class T5Model {
   at::Tensor DecodeTeacherForced(const at::Tensor& encoder_states, const at::Tensor& encoder_mask,
                                  const at::Tensor& decoder_input_ids,
                                  const at::Tensor& decoder_mask) const;
+  // As DecodeTeacherForced, stopping before the output layer: the decoder's final hidden
+  // states [B, T, d_model] (after the final norm).
+  at::Tensor DecodeTeacherForcedHidden(const at::Tensor& encoder_states, const at::Tensor& encoder_mask,
+                                       const at::Tensor& decoder_input_ids,
+                                       const at::Tensor& decoder_mask) const;
+  // log-softmax(output layer(hidden[i]))[labels[i]] for hidden [N, d_model], labels [N] (int64),
+  // as float32 [N]; the output layer runs over at most `chunk_rows` rows at a time, so no more
+  // than chunk_rows x vocab logits exist at once.
+  at::Tensor LabelLogProbs(const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk_rows) const;
 
   // One incremental step: feeds tokens[i] to row i of `cache` (REQUIRES tokens.size() ==
   // cache->size()), appends its keys/values and returns the next-token logits [n, V]
   // (model dtype).
   at::Tensor DecodeStep(const std::vector<int64_t>& tokens, KvCache* cache) const;
+
+  // Recompute: rebuilds the decoder self-attention state of rows [first, first + n) of `cache`
+  // (rows appended without history) from histories[i], the tokens row i had fed (decoder start
+  // token first), in one teacher-forced pass; the rows then continue as if they had decoded
+  // those tokens step by step. REQUIRES: non-empty histories, rows within the cache.
+  void RecomputeHistory(int64_t first, const std::vector<std::vector<int64_t>>& histories,
+                        KvCache* cache) const;
 
   // A fresh, empty cache for this model.
   KvCache NewCache() const;

@@ -8,12 +8,14 @@
 #include <future>
 #include <random>
 
+#include "core/engine/cost.h"
 #include "core/engine/engine.h"
 #include "core/engine/t5_runner.h"
 #include "core/common/file_util.h"
 #include "core/prompts/prompt_formats.h"
 #include "tests/testing/peft_fixture.h"
 #include "tests/testing/engine_testing.h"
+#include "tests/testing/gated_runner.h"
 #include "tests/testing/reference_data.h"
 
 namespace softserve::core {
@@ -142,6 +144,82 @@ TEST_P(EngineReferenceTest, RandomizedMixesAndArrivalsMatch) {
       ASSERT_TRUE(r.ok()) << cases[i].key << ": " << r.status().ToString();
       ExpectMatches(cases[i], *r);
     }
+  }
+}
+
+class PreemptionCounter : public EngineObserver {
+ public:
+  void OnStep(const StepStats& s) override { preempted += s.preempted_jobs; }
+  std::atomic<int64_t> preempted{0};
+};
+
+// Preemption by recompute: tenant "flood" fills a small batch with beam requests; the other
+// tenants' requests arrive while it runs and take their share back by preempting its newest
+// jobs. Every request, preempted or not, must still produce Hugging Face's ids and scores.
+TEST_P(EngineReferenceTest, PreemptedAndRecomputedRequestsStillMatchHuggingFace) {
+  auto model = T5Model::Load(ReferenceModelDir(GetParam()), ModelOptions{});
+  ASSERT_TRUE(model.ok());
+  EngineLimits limits;
+  limits.max_rows = 8;
+  PreemptionCounter counter;
+  auto gate = std::make_shared<testing::GatedRunner::Gate>();
+  gate->Close();
+  Engine engine(std::make_unique<testing::GatedRunner>(std::make_unique<T5Runner>(std::move(model).value()), gate),
+                limits, &counter);
+  std::vector<Case> flood, others;
+  for (const Case& c : AllCases()) (c.beam ? flood : others).push_back(c);
+  std::vector<std::future<StatusOr<GenerationResult>>> f_flood, f_others;
+  for (const Case& c : flood) {
+    GenerationRequest r = Request(c);
+    r.common.tenant = "flood";
+    f_flood.push_back(testing::GenerateAsync(&engine, std::move(r)));
+  }
+  // The flood holds all 8 rows (two beam-4 requests) and is two tokens in when the others
+  // arrive; they take their share back at the next step.
+  gate->Release(2);
+  gate->WaitSteps(2);
+  for (const Case& c : others) f_others.push_back(testing::GenerateAsync(&engine, Request(c)));
+  gate->Open();
+  for (size_t i = 0; i < flood.size(); ++i) {
+    auto r = f_flood[i].get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ExpectMatches(flood[i], *r);
+  }
+  for (size_t i = 0; i < others.size(); ++i) {
+    auto r = f_others[i].get();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ExpectMatches(others[i], *r);
+  }
+  EXPECT_GT(counter.preempted.load(), 0) << "the workload did not exercise preemption";
+}
+
+// Case (e) in passes of one target each (max_score_bytes below two targets' working memory):
+// the same totals as one batched pass.
+TEST_P(EngineReferenceTest, RankScoringInBoundedPassesMatchesReference) {
+  auto model = T5Model::Load(ReferenceModelDir(GetParam()), ModelOptions{});
+  ASSERT_TRUE(model.ok());
+  EngineLimits limits;
+  ScoreRequest req;
+  req.common.input_ids = cases_->Ids("rank.input_ids");
+  req.prompt = prompts_["a"];
+  at::Tensor cands = cases_->Int("rank.candidates");
+  at::Tensor mask = cases_->Int("rank.candidates_mask");
+  int64_t widest = 0;
+  for (int64_t c = 0; c < cands.size(0); ++c) {
+    const int64_t len = mask[c].sum().item<int64_t>();
+    std::vector<int64_t> t;
+    for (int64_t i = 0; i < len; ++i) t.push_back(cands[c][i].item<int64_t>());
+    req.targets.push_back(t);
+    widest = std::max(widest, ScoringBytes((*model)->config(),
+                                           prompts_["a"]->rows() + static_cast<int64_t>(req.common.input_ids.size()), len));
+  }
+  limits.max_score_bytes = widest;
+  Engine engine(std::make_unique<T5Runner>(std::move(model).value()), limits);
+  auto r = testing::ScoreSync(&engine, req);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  at::Tensor totals = cases_->Float("rank.total_logprob");
+  for (size_t c = 0; c < req.targets.size(); ++c) {
+    EXPECT_NEAR(r->total_logprobs[c], totals[c].item<double>(), 1e-3) << "candidate " << c;
   }
 }
 

@@ -42,7 +42,7 @@ TEST(SchedulerTest, RespectsRowsAndKvTokensBesideRunningWork) {
   SchedulerLimits limits;
   limits.max_rows = 8;
   limits.max_tokens_in_flight = 100;
-  std::vector<RunningWork> running = {{100, 0, 4, 60, NoDeadline(), false}};
+  std::vector<RunningWork> running = {{100, "", 0, 4, 60, NoDeadline(), false}};
   std::vector<PendingWork> q = {Job(1, "a", 4, 30), Job(2, "b", 1, 20), Job(3, "c", 1, 5)};
   StepPlan p = PlanStep(q, running, limits, kNow, "");
   // Job 1 fits rows (4+4) and KV (60+30); job 2 would exceed KV (110); job 3 fits only rows? 9 > 8.
@@ -70,8 +70,8 @@ TEST(SchedulerTest, DeadlinesAndCancellationEndWork) {
   std::vector<PendingWork> q = {Job(1, "a"), Job(2, "a"), Job(3, "b")};
   q[0].deadline = kNow - std::chrono::milliseconds(1);
   q[1].cancelled = true;
-  std::vector<RunningWork> running = {{10, 0, 1, 5, kNow, false}, {11, 0, 1, 5, NoDeadline(), true},
-                                      {12, 0, 1, 5, kNow + std::chrono::seconds(1), false}};
+  std::vector<RunningWork> running = {{10, "x", 0, 1, 5, kNow, false}, {11, "x", 0, 1, 5, NoDeadline(), true},
+                                      {12, "x", 0, 1, 5, kNow + std::chrono::seconds(1), false}};
   StepPlan p = PlanStep(q, running, SchedulerLimits{}, kNow, "");
   EXPECT_THAT(p.expired_queued, ElementsAre(1));
   EXPECT_THAT(p.cancelled_queued, ElementsAre(2));
@@ -83,7 +83,7 @@ TEST(SchedulerTest, DeadlinesAndCancellationEndWork) {
 TEST(SchedulerTest, EndedRunningWorkFreesItsRows) {
   SchedulerLimits limits;
   limits.max_rows = 2;
-  std::vector<RunningWork> running = {{10, 0, 2, 5, NoDeadline(), true}};
+  std::vector<RunningWork> running = {{10, "x", 0, 2, 5, NoDeadline(), true}};
   EXPECT_THAT(PlanStep({Job(1, "a", 2)}, running, limits, kNow, "").admit, ElementsAre(1));
   EXPECT_THAT(PlanStep({}, {}, limits, kNow, "").admit, IsEmpty());
 }
@@ -99,7 +99,7 @@ TEST(SchedulerTest, SameKeyPolicyAdmitsOnlyTheBatchPrompt) {
   // Empty batch: the first job chosen fixes the key; only jobs with key 7 join it.
   EXPECT_THAT(PlanStep(q, {}, limits, kNow, "").admit, ElementsAre(1, 3, 4));
   // A running batch of key 8 admits only key 8.
-  std::vector<RunningWork> running = {{50, 8, 1, 5, NoDeadline(), false}};
+  std::vector<RunningWork> running = {{50, "x", 8, 1, 5, NoDeadline(), false}};
   EXPECT_THAT(PlanStep(q, running, limits, kNow, "").admit, ElementsAre(2));
   limits.policy = BatchPolicy::kMixed;
   EXPECT_THAT(PlanStep(q, running, limits, kNow, "").admit, ElementsAre(1, 2, 3, 4));
@@ -109,6 +109,99 @@ TEST(SchedulerTest, SameKeyPolicyAdmitsOnlyTheBatchPrompt) {
   std::vector<PendingWork> one = {Job(1, "t"), Job(2, "t"), Job(3, "t"), Job(4, "t"), Job(5, "t")};
   for (size_t i = 0; i < one.size(); ++i) one[i].batch_key = i % 2 == 0 ? 7 : 8;
   EXPECT_THAT(PlanStep(one, {}, limits, kNow, "").admit, ElementsAre(1, 3, 5));
+}
+
+RunningWork Running(uint64_t id, const std::string& tenant, int64_t rows, uint64_t admit_order,
+                    int64_t kv = 10) {
+  RunningWork r;
+  r.id = id;
+  r.tenant = tenant;
+  r.rows = rows;
+  r.kv_tokens = kv;
+  r.admit_order = admit_order;
+  r.preemptible = true;
+  return r;
+}
+
+TEST(SchedulerTest, AnIdleServerGivesOneTenantEveryRow) {
+  SchedulerLimits limits;
+  limits.max_rows = 64;
+  std::vector<PendingWork> q;
+  for (uint64_t i = 1; i <= 4; ++i) q.push_back(Job(i, "flood", 16, 100));
+  StepPlan p = PlanStep(q, {}, limits, kNow, "");
+  EXPECT_THAT(p.admit, ElementsAre(1, 2, 3, 4));
+  EXPECT_THAT(p.preempt, IsEmpty());
+}
+
+TEST(SchedulerTest, ArrivingTenantPreemptsTheNewestJobOfTheTenantOverItsShare) {
+  SchedulerLimits limits;
+  limits.max_rows = 64;
+  std::vector<RunningWork> running = {Running(1, "flood", 16, 1), Running(2, "flood", 16, 2),
+                                      Running(3, "flood", 16, 3), Running(4, "flood", 16, 4)};
+  std::vector<PendingWork> q = {Job(10, "flood", 16), Job(20, "quiet", 1)};
+  StepPlan p = PlanStep(q, running, limits, kNow, "");
+  // Two active tenants: a share of 32 rows each. Freeing one row takes one job: the newest.
+  EXPECT_THAT(p.preempt, ElementsAre(4));
+  EXPECT_THAT(p.admit, ElementsAre(20));
+}
+
+TEST(SchedulerTest, PreemptsOnlyWhatTheArrivalNeedsAndNeverInVain) {
+  SchedulerLimits limits;
+  limits.max_rows = 8;
+  // a and b hold 4 rows each; c's arrival makes three tenants, a share of 2: a and b are equally
+  // far over it, so the newest job goes, and one job frees enough.
+  std::vector<RunningWork> fair = {Running(1, "a", 4, 1), Running(2, "b", 4, 2)};
+  StepPlan p = PlanStep({Job(10, "c", 1)}, fair, limits, kNow, "");
+  EXPECT_THAT(p.preempt, ElementsAre(2));
+  EXPECT_THAT(p.admit, ElementsAre(10));
+  // A job that could not fit even after preemption preempts nobody.
+  std::vector<RunningWork> one = {Running(1, "a", 6, 1)};
+  StepPlan big = PlanStep({Job(10, "c", 9)}, one, limits, kNow, "");
+  EXPECT_THAT(big.preempt, IsEmpty());
+  EXPECT_THAT(big.admit, IsEmpty());
+  limits.preemption = false;
+  StepPlan off = PlanStep({Job(10, "c", 1)}, fair, limits, kNow, "");
+  EXPECT_THAT(off.preempt, IsEmpty());
+  EXPECT_THAT(off.admit, IsEmpty());
+}
+
+TEST(SchedulerTest, PreemptsFromTheTenantFurthestOverItsShareAndCountsKvTokens) {
+  SchedulerLimits limits;
+  limits.max_rows = 12;
+  limits.max_tokens_in_flight = 1000;
+  std::vector<RunningWork> running = {Running(1, "a", 2, 1, 100), Running(2, "b", 4, 2, 100),
+                                      Running(3, "b", 4, 3, 100), Running(4, "a", 2, 4, 100)};
+  // Three tenants: share 4 rows. b holds 8 (4 over), a holds 4 (within).
+  StepPlan p = PlanStep({Job(10, "c", 4, 50)}, running, limits, kNow, "");
+  EXPECT_THAT(p.preempt, ElementsAre(3));
+  EXPECT_THAT(p.admit, ElementsAre(10));
+  // KV: rows are free but tokens are not; c is within its share of tokens (333).
+  std::vector<RunningWork> kv_heavy = {Running(1, "a", 1, 1, 500), Running(2, "a", 1, 2, 480)};
+  StepPlan q = PlanStep({Job(10, "c", 1, 300)}, kv_heavy, limits, kNow, "");
+  EXPECT_THAT(q.preempt, ElementsAre(2));
+  EXPECT_THAT(q.admit, ElementsAre(10));
+}
+
+TEST(SchedulerTest, OverShareWorkWaitsWhileAnotherTenantWaitsAndFillsIdleCapacityOtherwise) {
+  SchedulerLimits limits;
+  limits.max_rows = 4;
+  limits.preemption = false;
+  // "a" already holds 2 (its share); "b" waits for 3 rows that are not free: a's queued job
+  // must not take the last free rows while b's within-share head waits.
+  std::vector<RunningWork> running = {Running(1, "a", 2, 1)};
+  std::vector<PendingWork> q = {Job(10, "a", 1), Job(20, "b", 3)};
+  EXPECT_THAT(PlanStep(q, running, limits, kNow, "").admit, IsEmpty());
+  // Nobody else waits: the over-share job fills the free rows (work-conserving).
+  EXPECT_THAT(PlanStep({Job(10, "a", 1), Job(11, "a", 1)}, running, limits, kNow, "").admit, ElementsAre(10, 11));
+}
+
+TEST(SchedulerTest, SameKeyPolicyNeverPreempts) {
+  SchedulerLimits limits;
+  limits.max_rows = 2;
+  limits.policy = BatchPolicy::kSameKey;
+  std::vector<RunningWork> running = {Running(1, "a", 2, 1)};
+  StepPlan p = PlanStep({Job(10, "b", 1)}, running, limits, kNow, "");
+  EXPECT_THAT(p.preempt, IsEmpty());
 }
 
 }  // namespace

@@ -247,6 +247,41 @@ TEST_P(T5ModelReferenceTest, IncrementalDecodingWithStaggeredJoinsMatchesReferen
   }
 }
 
+// Recompute (preemption): rows re-admitted with the decoder tokens they had already fed get
+// their self-attention state rebuilt in one teacher-forced pass; the next incremental steps
+// must give HF's teacher-forced logits at the following positions.
+TEST_P(T5ModelReferenceTest, RecomputedRowsContinueLikeTheReference) {
+  struct Pair { const char* prompt; int row; size_t fed; };
+  const std::vector<Pair> pairs = {{"a", 1, 5}, {"b", 0, 2}, {"a", 2, 1}};
+  std::vector<EncoderRow> rows;
+  std::vector<std::vector<int64_t>> inputs, histories;
+  for (const Pair& p : pairs) {
+    rows.push_back(EncoderRow{Prompt(std::string("prompt.") + p.prompt), EncoderRowIds(p.row)});
+    inputs.push_back(ShiftRight(LabelIds(p.row)));
+    histories.emplace_back(inputs.back().begin(), inputs.back().begin() + p.fed);
+  }
+  KvCache cache = model_->NewCache();
+  // A fresh row first, so that the recomputed rows do not start at slot 0.
+  EncoderBatch first = model_->EmbedRows({EncoderRow{Prompt("prompt.b"), EncoderRowIds(1)}});
+  cache.Append(model_->ComputeCrossKv(model_->Encode(first)), first.lengths, {0});
+  EncoderBatch batch = model_->EmbedRows(rows);
+  cache.Append(model_->ComputeCrossKv(model_->Encode(batch)), batch.lengths, {0, 1, 2});
+  model_->RecomputeHistory(1, histories, &cache);
+  EXPECT_EQ(cache.self_lengths(), (std::vector<int64_t>{0, 5, 2, 1}));
+  const std::vector<int64_t> fresh_in = ShiftRight(LabelIds(1));
+  for (size_t step = 0; step < 3; ++step) {
+    std::vector<int64_t> tokens = {fresh_in[step]};
+    for (size_t k = 0; k < pairs.size(); ++k) tokens.push_back(inputs[k][pairs[k].fed + step]);
+    at::Tensor logits = model_->DecodeStep(tokens, &cache);
+    EXPECT_TRUE(AllCloseRef(logits[0].view({1, 1, -1}), cases_->Float("prompt.b.row1.logits").narrow(1, step, 1)));
+    for (size_t k = 0; k < pairs.size(); ++k) {
+      const std::string key = std::string("prompt.") + pairs[k].prompt + ".row" + std::to_string(pairs[k].row);
+      at::Tensor expected = cases_->Float(key + ".logits").narrow(1, static_cast<int64_t>(pairs[k].fed + step), 1);
+      EXPECT_TRUE(AllCloseRef(logits[static_cast<int64_t>(k) + 1].view({1, 1, -1}), expected)) << key << " step " << step;
+    }
+  }
+}
+
 // bfloat16 runs the same code paths; with 8-bit mantissas it can only be close to the float32
 // reference, so this checks a loose tolerance and that the logits still rank like HF's.
 TEST_P(T5ModelReferenceTest, BFloat16IsCloseToTheFloat32Reference) {
