@@ -32,7 +32,7 @@ core::StatusOr<std::string> Authenticator::TargetTenant(const Caller& caller, co
   if (!caller.admin()) {
     return core::PermissionDeniedError("only an admin key may act on another tenant; leave 'tenant' empty");
   }
-  if (by_name_.count(requested) == 0) return core::NotFoundError("no tenant named '" + requested + "'");
+  if (by_name_.count(requested) == 0) return core::NotFoundError("no tenant named " + core::QuoteForMessage(requested));
   return requested;
 }
 

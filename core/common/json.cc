@@ -190,7 +190,7 @@ class Parser {
     if (Consume("false")) { *out = JsonValue::Bool(false); return OkStatus(); }
     if (Consume("null")) { *out = JsonValue(); return OkStatus(); }
     if (c == '-' || (c >= '0' && c <= '9')) return ParseNumber(out);
-    return Error(std::string("unexpected character '") + c + "'");
+    return Error("unexpected character " + QuoteForMessage(std::string_view(&c, 1)));
   }
 
   Status ParseObject(int depth, JsonValue* out) {
@@ -208,7 +208,7 @@ class Parser {
       if (pos_ >= s_.size() || s_[pos_] != '"') return Error("expected a string key");
       std::string key;
       SOFTSERVE_RETURN_IF_ERROR(ParseString(&key));
-      if (!seen.insert(key).second) return Error("duplicate key \"" + key + "\"");
+      if (!seen.insert(key).second) return Error("duplicate key " + QuoteForMessage(key, 100));
       SkipWs();
       if (pos_ >= s_.size() || s_[pos_] != ':') return Error("expected ':'");
       ++pos_;

@@ -1,5 +1,7 @@
 #include "core/common/status.h"
 
+#include <algorithm>
+
 namespace softserve::core {
 
 const char* StatusCodeName(StatusCode code) {
@@ -68,6 +70,28 @@ Status UnavailableError(std::string m) { return Status(StatusCode::kUnavailable,
 Status DataLossError(std::string m) { return Status(StatusCode::kDataLoss, std::move(m)); }
 Status UnauthenticatedError(std::string m) {
   return Status(StatusCode::kUnauthenticated, std::move(m));
+}
+
+std::string QuoteForMessage(std::string_view text, size_t max_bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "'";
+  const size_t shown = std::min(text.size(), max_bytes);
+  for (size_t i = 0; i < shown; ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '\\' || c == '\'') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  out += "'";
+  if (shown < text.size()) out += "...(" + std::to_string(text.size() - shown) + " more bytes)";
+  return out;
 }
 
 }  // namespace softserve::core

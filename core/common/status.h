@@ -9,6 +9,7 @@
 #include <cassert>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace softserve::core {
@@ -77,6 +78,12 @@ Status InternalError(std::string message);
 Status UnavailableError(std::string message);
 Status DataLossError(std::string message);
 Status UnauthenticatedError(std::string message);
+
+// Quotes text a client sent for use inside an error message: single-quoted, at most
+// `max_bytes` bytes of it (then "...(N more bytes)"), and every byte that is not printable
+// ASCII, a quote or a backslash escaped as \xNN / \' / \\, so that a message never carries
+// control characters, broken UTF-8 or unbounded input back to the caller or into logs.
+std::string QuoteForMessage(std::string_view text, size_t max_bytes = 200);
 
 // Either a value or a non-OK Status.
 template <typename T>

@@ -112,7 +112,7 @@ StatusOr<SafetensorsContents> SafetensorsContents::Parse(const uint8_t* data, si
     if (name == "__metadata__") {
       if (!entry.is_object()) return bad("__metadata__ is not an object");
       for (const auto& [k, v] : entry.object()) {
-        if (!v.is_string()) return bad("__metadata__ value for '" + k + "' is not a string");
+        if (!v.is_string()) return bad("__metadata__ value for " + QuoteForMessage(k, 100) + " is not a string");
         out.metadata_[k] = v.string_value();
       }
       continue;
@@ -120,7 +120,7 @@ StatusOr<SafetensorsContents> SafetensorsContents::Parse(const uint8_t* data, si
     if (out.tensors_.size() >= limits.max_tensors) {
       return bad("more than " + std::to_string(limits.max_tensors) + " tensors");
     }
-    auto bad_tensor = [&](const std::string& msg) { return bad("tensor '" + name + "': " + msg); };
+    auto bad_tensor = [&](const std::string& msg) { return bad("tensor " + QuoteForMessage(name, 100) + ": " + msg); };
     if (!entry.is_object()) return bad_tensor("entry is not an object");
     const JsonValue* dtype = entry.Find("dtype");
     const JsonValue* shape = entry.Find("shape");
@@ -133,7 +133,7 @@ StatusOr<SafetensorsContents> SafetensorsContents::Parse(const uint8_t* data, si
     TensorView view;
     view.name = name;
     if (!ParseSafetensorsDtype(dtype->string_value(), &view.dtype)) {
-      return bad_tensor("unsupported dtype '" + dtype->string_value() + "'");
+      return bad_tensor("unsupported dtype " + QuoteForMessage(dtype->string_value(), 20));
     }
     if (shape->array().size() > limits.max_rank) {
       return bad_tensor("rank " + std::to_string(shape->array().size()) + " exceeds " +
@@ -179,13 +179,26 @@ StatusOr<SafetensorsContents> SafetensorsContents::Parse(const uint8_t* data, si
     out.index_[view.name] = out.tensors_.size();
     out.tensors_.push_back(std::move(view));
   }
+  // As the reference implementation: the tensors tile the data section exactly, in offset
+  // order, with no overlap, no gap and nothing after the last one.
   std::sort(extents.begin(), extents.end(),
-            [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
-  for (size_t i = 1; i < extents.size(); ++i) {
-    if (extents[i].begin < extents[i - 1].end) {
-      return bad("tensors '" + out.tensors_[extents[i - 1].index].name + "' and '" +
-                 out.tensors_[extents[i].index].name + "' overlap");
+            [](const Extent& a, const Extent& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
+  uint64_t expected = 0;
+  for (size_t i = 0; i < extents.size(); ++i) {
+    const std::string& name = out.tensors_[extents[i].index].name;
+    if (extents[i].begin < expected) {
+      return bad("tensors " + QuoteForMessage(out.tensors_[extents[i - 1].index].name, 100) + " and " +
+                 QuoteForMessage(name, 100) + " overlap");
     }
+    if (extents[i].begin > expected) {
+      return bad("a gap of " + std::to_string(extents[i].begin - expected) + " bytes precedes tensor " +
+                 QuoteForMessage(name, 100) + " (tensors must be contiguous)");
+    }
+    expected = extents[i].end;
+  }
+  if (expected != body_size) {
+    return bad(std::to_string(body_size - expected) + " bytes follow the last tensor (the data section must end "
+               "with it)");
   }
   return out;
 }

@@ -53,8 +53,9 @@ struct SafetensorsLimits {
 class SafetensorsContents {
  public:
   // Parses and validates `data[0, size)`. `what` names the source in error messages.
-  // Returns InvalidArgument for a malformed header, unknown dtype, bad shape/offset, overlap
-  // or size mismatch; DataLoss when the buffer is shorter than its header promises.
+  // Returns InvalidArgument for a malformed header, unknown dtype, bad shape/offset, tensors
+  // that overlap or leave a gap, bytes after the last tensor, or a size mismatch; DataLoss when
+  // the buffer is shorter than its header promises.
   static StatusOr<SafetensorsContents> Parse(const uint8_t* data, size_t size,
                                              const std::string& what,
                                              const SafetensorsLimits& limits = {});

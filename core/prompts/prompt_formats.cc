@@ -9,6 +9,7 @@
 
 #include "core/common/file_util.h"
 #include "core/common/json.h"
+#include "core/common/status.h"
 #include "core/model/safetensors.h"
 #include "core/model/tensor_convert.h"
 
@@ -20,8 +21,8 @@ std::string Str(int64_t v) { return std::to_string(v); }
 StatusOr<SafetensorsContents> ParseBytes(std::string_view bytes, const std::string& what,
                                          const PromptLimits& limits) {
   if (static_cast<int64_t>(bytes.size()) > limits.max_file_bytes) {
-    return InvalidArgumentError(what + " is " + Str(bytes.size()) + " bytes, over the limit of " +
-                                Str(limits.max_file_bytes));
+    return ResourceExhaustedError(what + " is " + Str(bytes.size()) + " bytes, over the limit of " +
+                                  Str(limits.max_file_bytes) + " (max_upload_bytes)");
   }
   SafetensorsLimits st;
   st.max_header_bytes = 1 << 20;
@@ -39,13 +40,13 @@ StatusOr<SafetensorsContents> ParseBytes(std::string_view bytes, const std::stri
 StatusOr<at::Tensor> FloatTensor(const SafetensorsContents& c, const std::string& name,
                                  std::vector<int64_t> shape, const std::string& what) {
   const TensorView* v = c.Find(name);
-  if (v == nullptr) return InvalidArgumentError(what + " has no tensor '" + name + "'");
+  if (v == nullptr) return InvalidArgumentError(what + " has no tensor " + QuoteForMessage(name));
   bool ok = v->shape.size() == shape.size();
   for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || shape[i] == v->shape[i];
   if (!ok) {
     std::string want = "[";
     for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + (shape[i] < 0 ? std::string("*") : Str(shape[i]));
-    return InvalidArgumentError(what + ": tensor '" + name + "' has shape " + v->ShapeString() +
+    return InvalidArgumentError(what + ": tensor " + QuoteForMessage(name) + " has shape " + v->ShapeString() +
                                 ", expected " + want + "]");
   }
   return FloatTensorFromView(*v, at::TensorOptions().dtype(at::kFloat), what);
@@ -94,6 +95,11 @@ Status ValidatePromptMatrix(const PromptMatrix& m, const PromptLimits& limits) {
       return InvalidArgumentError("prompt value " + std::to_string(v) + " at row " + Str(i / m.dim) +
                                   " overflows to Inf in " + DTypeName(limits.serving_dtype));
     }
+    if (std::fabs(v) > limits.max_abs_value) {
+      return InvalidArgumentError("prompt value " + std::to_string(v) + " at row " + Str(i / m.dim) + ", column " +
+                                  Str(i % m.dim) + " is beyond +-" + std::to_string(limits.max_abs_value) +
+                                  " (max_prompt_abs_value): soft prompts live on the scale of the embedding table");
+    }
   }
   return OkStatus();
 }
@@ -106,7 +112,7 @@ StatusOr<PromptMatrix> ParseRawPrompt(std::string_view bytes, const PromptLimits
   }
   const TensorView& v = contents.tensors()[0];
   if (v.shape.size() != 2) {
-    return InvalidArgumentError("raw prompt tensor '" + v.name + "' has shape " + v.ShapeString() +
+    return InvalidArgumentError("raw prompt tensor " + QuoteForMessage(v.name, 100) + " has shape " + v.ShapeString() +
                                 "; expected 2-D [rows, d_model]");
   }
   c10::InferenceMode guard;
@@ -127,7 +133,7 @@ StatusOr<PromptMatrix> ParsePeftPrompt(std::string_view config_json, std::string
   }
   const std::string& peft_type = type->string_value();
   if (peft_type != "PROMPT_TUNING" && peft_type != "P_TUNING") {
-    return InvalidArgumentError("peft_type " + peft_type + " is not served: softserve serves soft "
+    return InvalidArgumentError("peft_type " + QuoteForMessage(peft_type, 40) + " is not served: softserve serves soft "
                                 "prompts (PROMPT_TUNING, P_TUNING); LoRA and prefix tuning change "
                                 "the model's weights or every layer");
   }
@@ -146,8 +152,14 @@ StatusOr<PromptMatrix> ParsePeftPrompt(std::string_view config_json, std::string
     }
   }
   const JsonValue* task = json->Find("task_type");
-  const bool seq2seq = task != nullptr && task->is_string() && task->string_value() == "SEQ_2_SEQ_LM";
-  int64_t submodules = seq2seq ? 2 : 1;  // PEFT's default when the field is null
+  if (task == nullptr || !task->is_string() || task->string_value() != "SEQ_2_SEQ_LM") {
+    const std::string found = task == nullptr || task->is_null() ? "none" : task->is_string() ? task->string_value() : "not a string";
+    return InvalidArgumentError("adapter_config.json: task_type is " + QuoteForMessage(found) +
+                                "; softserve serves T5 encoder-decoder prompts, trained with task_type "
+                                "SEQ_2_SEQ_LM (a CAUSAL_LM or classification prompt was trained for another "
+                                "kind of model)");
+  }
+  int64_t submodules = 2;  // PEFT's default for seq2seq when the field is null
   if (const JsonValue* s = json->Find("num_transformer_submodules"); s != nullptr && !s->is_null()) {
     if (!s->is_int() || s->int_value() < 1 || s->int_value() > 2) {
       return InvalidArgumentError("adapter_config.json: 'num_transformer_submodules' must be 1 or 2");

@@ -12,7 +12,9 @@
 //
 // Every parser validates against PromptLimits and returns InvalidArgument with a message that
 // says what to fix (wrong width, too many rows, NaN/Inf — also after conversion to the serving
-// dtype —, missing or mis-shaped tensors, unsupported PEFT type). Thread-safe (pure functions).
+// dtype —, a value beyond max_abs_value, missing or mis-shaped tensors, an unsupported PEFT
+// type or a task_type other than SEQ_2_SEQ_LM), or ResourceExhausted for a file over
+// max_file_bytes. Floating tensors may be F32, F16, BF16 or F64. Thread-safe (pure functions).
 #ifndef SOFTSERVE_CORE_PROMPTS_PROMPT_FORMATS_H_
 #define SOFTSERVE_CORE_PROMPTS_PROMPT_FORMATS_H_
 
@@ -32,6 +34,10 @@ struct PromptLimits {
   int64_t max_rows = 256;     // 1 <= rows <= max_rows
   int64_t max_file_bytes = 256 << 20;
   DType serving_dtype = DType::kFloat32;  // values must stay finite after conversion to it
+  // |value| above this is refused: trained prompts live on the scale of the embedding table
+  // (T5's are in the tens to hundreds); values far beyond it only push the encoder into
+  // overflow and carry no meaning.
+  double max_abs_value = 1e4;
 };
 
 // A parsed matrix before it gets an identity.

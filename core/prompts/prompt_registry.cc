@@ -112,10 +112,10 @@ StatusOr<PromptPtr> PromptRegistry::Get(const std::string& tenant, const std::st
       for (const PromptPtr& p : n->second) {
         if (p->key().version == version) return p;
       }
-      return NotFoundError("prompt '" + name + "' has no version " + std::to_string(version));
+      return NotFoundError("prompt " + QuoteForMessage(name) + " has no version " + std::to_string(version));
     }
   }
-  return NotFoundError("no prompt named '" + name + "'");
+  return NotFoundError("no prompt named " + QuoteForMessage(name));
 }
 
 std::vector<PromptPtr> PromptRegistry::Versions(const std::string& tenant, const std::string& name) const {
@@ -155,7 +155,7 @@ Status PromptRegistry::Delete(const std::string& tenant, const std::string& name
   std::shared_ptr<const Snapshot> snap = Current();
   auto t = snap->tenants.find(tenant);
   if (t == snap->tenants.end() || t->second->by_name.count(name) == 0) {
-    return NotFoundError("no prompt named '" + name + "'");
+    return NotFoundError("no prompt named " + QuoteForMessage(name));
   }
   TenantPrompts mine = *t->second;
   std::vector<PromptPtr>& versions = mine.by_name[name];
@@ -163,7 +163,7 @@ Status PromptRegistry::Delete(const std::string& tenant, const std::string& name
   for (const PromptPtr& p : versions) {
     if (version == 0 || p->key().version == version) doomed.push_back(p);
   }
-  if (doomed.empty()) return NotFoundError("prompt '" + name + "' has no version " + std::to_string(version));
+  if (doomed.empty()) return NotFoundError("prompt " + QuoteForMessage(name) + " has no version " + std::to_string(version));
   const int64_t high = high_water_[{tenant, name}];
   Status result;
   for (const PromptPtr& p : doomed) {

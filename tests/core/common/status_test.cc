@@ -41,5 +41,12 @@ TEST(StatusTest, MacrosPropagateErrorsAndValues) {
   EXPECT_EQ(CheckEven(5).code(), StatusCode::kInvalidArgument);
 }
 
+TEST(StatusTest, QuoteForMessageEscapesAndTruncatesClientText) {
+  EXPECT_EQ(QuoteForMessage("plain"), "'plain'");
+  EXPECT_EQ(QuoteForMessage(std::string("a\nb\x01\xff'\\", 7)), "'a\\x0ab\\x01\\xff\\'\\\\'");
+  const std::string quoted = QuoteForMessage(std::string(10000, 'x'));
+  EXPECT_EQ(quoted, "'" + std::string(200, 'x') + "'...(9800 more bytes)");
+}
+
 }  // namespace
 }  // namespace softserve::core

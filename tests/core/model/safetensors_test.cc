@@ -87,6 +87,11 @@ TEST(SafetensorsTest, HostileInputsAreRejectedWithPreciseErrors) {
       {"missing fields", WithHeader(R"({"t":{"dtype":"F32"}})", ""), StatusCode::kInvalidArgument},
       {"metadata not strings", WithHeader(R"({"__metadata__":{"a":1}})", ""), StatusCode::kInvalidArgument},
       {"deep nesting", WithHeader(std::string(2000, '[') + std::string(2000, ']'), ""), StatusCode::kInvalidArgument},
+      // The reference implementation's rule: tensors tile the data section exactly.
+      {"trailing bytes", WithHeader("{" + ok_entry + "}", "12345678" + std::string(4096, 'x')), StatusCode::kInvalidArgument},
+      {"gap before a tensor", WithHeader(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", "123456789012"), StatusCode::kInvalidArgument},
+      {"gap between tensors", WithHeader(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", "123456789012"), StatusCode::kInvalidArgument},
+      {"bytes but no tensors", WithHeader("{}", "x"), StatusCode::kInvalidArgument},
   };
   for (const HostileCase& c : cases) {
     auto r = Parse(c.bytes);

@@ -105,6 +105,19 @@ TEST(PromptFormatsValidationTest, RejectsWrongShapesAndValues) {
   ExpectInvalid(ParseRawPrompt(*ids, Limits()), "floating");
   auto one_d = SerializeSafetensors({{"a", SafetensorsDtype::kF32, {64}, std::string(256, '\0')}}, {});
   ExpectInvalid(ParseRawPrompt(*one_d, Limits()), "2-D");
+  // Finite but absurd: beyond the documented magnitude.
+  at::Tensor huge = at::ones({2, 64});
+  huge[1][3] = -3e4;
+  ExpectInvalid(ParseRawPrompt(testing::RawPromptFile(huge), Limits()), "max_prompt_abs_value");
+  // A valid prompt followed by junk: the bytes after the last tensor are refused.
+  ExpectInvalid(ParseRawPrompt(testing::RawPromptFile(at::ones({2, 64})) + std::string(1000, 'j'), Limits()),
+                "follow the last tensor");
+  // Over the size limit: ResourceExhausted, as the server's streaming check answers.
+  PromptLimits small = Limits();
+  small.max_file_bytes = 100;
+  auto big = ParseRawPrompt(testing::RawPromptFile(at::ones({2, 64})), small);
+  EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(big.status().message().find("max_upload_bytes"), std::string::npos);
 }
 
 TEST(PromptFormatsValidationTest, RejectsBadPeftAdapters) {
@@ -120,6 +133,13 @@ TEST(PromptFormatsValidationTest, RejectsBadPeftAdapters) {
                 "num_virtual_tokens");
   ExpectInvalid(ParsePeftPrompt(testing::PeftAdapterConfig(4, 64), testing::RawPromptFile(p, "other"), Limits()),
                 "prompt_embeddings");
+  // Only seq2seq prompts fit T5: a decoder-only (or unspecified) task type is refused.
+  std::string causal = testing::PeftAdapterConfig(4, 64);
+  causal.replace(causal.find("SEQ_2_SEQ_LM"), 12, "CAUSAL_LM");
+  ExpectInvalid(ParsePeftPrompt(causal, testing::PeftAdapterWeights(p), Limits()), "CAUSAL_LM");
+  std::string none = testing::PeftAdapterConfig(4, 64);
+  none.replace(none.find("\"SEQ_2_SEQ_LM\""), 14, "null");
+  ExpectInvalid(ParsePeftPrompt(none, testing::PeftAdapterWeights(p), Limits()), "task_type is 'none'");
 }
 
 TEST(PromptFormatsValidationTest, RejectsBadResidualCheckpoints) {
