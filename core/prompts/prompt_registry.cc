@@ -60,7 +60,7 @@ StatusOr<StoreLoadReport> PromptRegistry::Load() {
     next->bytes += t.usage.bytes;
     next->tenants[tenant] = std::make_shared<const TenantPrompts>(std::move(t));
   }
-  high_water_ = report.high_water;
+  deleted_high_water_ = report.deleted_high_water;
   std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(std::move(next)));
   return report;
 }
@@ -88,12 +88,14 @@ StatusOr<PromptPtr> PromptRegistry::Create(const std::string& tenant, const std:
                                   " prompt bytes; this one adds " + std::to_string(bytes) +
                                   ", over its quota of " + std::to_string(quota.max_bytes) + " bytes");
   }
-  int64_t& high = high_water_[{tenant, name}];
+  int64_t high = deleted_high_water_.count(tenant) ? deleted_high_water_[tenant] : 0;
+  if (auto n = mine.by_name.find(name); n != mine.by_name.end() && !n->second.empty()) {
+    high = std::max(high, n->second.back()->key().version);
+  }
   auto created = std::make_shared<const Prompt>(PromptKey{tenant, name, high + 1}, prompt.rows, prompt.dim,
                                                 std::move(prompt.values), prompt.format, NowUnixMs(),
                                                 std::move(prompt.note));
   if (store_ != nullptr) SOFTSERVE_RETURN_IF_ERROR(store_->Put(*created));
-  ++high;
   mine.by_name[name].push_back(created);
   ++mine.usage.prompts;
   mine.usage.bytes += bytes;
@@ -164,13 +166,14 @@ Status PromptRegistry::Delete(const std::string& tenant, const std::string& name
     if (version == 0 || p->key().version == version) doomed.push_back(p);
   }
   if (doomed.empty()) return NotFoundError("prompt " + QuoteForMessage(name) + " has no version " + std::to_string(version));
-  const int64_t high = high_water_[{tenant, name}];
   Status result;
   for (const PromptPtr& p : doomed) {
+    const int64_t high = std::max(deleted_high_water_[tenant], p->key().version);
     if (store_ != nullptr) {
       result = store_->Delete(p->key(), high);
       if (!result.ok()) break;
     }
+    deleted_high_water_[tenant] = high;
     versions.erase(std::find(versions.begin(), versions.end(), p));
     --mine.usage.prompts;
     mine.usage.bytes -= p->bytes();

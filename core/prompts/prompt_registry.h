@@ -5,7 +5,10 @@
 // the store durably, then publish a new snapshot that shares every untouched tenant's map.
 // Prompts are handed out as shared_ptr<const Prompt>: a prompt deleted while requests use it
 // stays valid (and its memory held) until the last of them finishes, then it is freed.
-// Versions of a name count up from 1 and are never reused, not even after a delete.
+// Versions are never reused, not even after a delete: a new version of a name is 1 + the higher
+// of the name's latest stored version and the highest version its tenant ever deleted (so
+// versions count up from 1 until the tenant deletes something, and jump past deleted numbers
+// after that). The store keeps that high-water mark as one number per tenant.
 #ifndef SOFTSERVE_CORE_PROMPTS_PROMPT_REGISTRY_H_
 #define SOFTSERVE_CORE_PROMPTS_PROMPT_REGISTRY_H_
 
@@ -100,7 +103,7 @@ class PromptRegistry {
 
   std::unique_ptr<PromptStore> store_;
   std::mutex write_mu_;
-  std::map<std::pair<std::string, std::string>, int64_t> high_water_ SOFTSERVE_GUARDED_BY(write_mu_);
+  std::map<std::string, int64_t> deleted_high_water_ SOFTSERVE_GUARDED_BY(write_mu_);
   std::shared_ptr<const Snapshot> snapshot_;  // accessed only with std::atomic_load/store
 };
 

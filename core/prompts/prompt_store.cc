@@ -1,7 +1,10 @@
 #include "core/prompts/prompt_store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <thread>
 
 #include "core/common/file_util.h"
@@ -13,6 +16,13 @@ namespace softserve::core {
 namespace {
 
 constexpr char kRecordKind[] = "softserve.prompt/1";
+constexpr char kHighWaterFile[] = "deleted-high-water";
+constexpr char kLegacyTombstone[] = "deleted";
+
+int64_t ReadNumber(const std::string& path) {
+  auto text = ReadFileToString(path, 64);
+  return text.ok() ? std::max<int64_t>(0, std::strtoll(text->c_str(), nullptr, 10)) : 0;
+}
 
 PromptFormat FormatFromName(const std::string& s, bool* ok) {
   *ok = true;
@@ -123,8 +133,12 @@ StatusOr<std::unique_ptr<PromptStore>> PromptStore::Open(const std::string& root
   return std::unique_ptr<PromptStore>(new PromptStore(root));
 }
 
+std::string PromptStore::TenantDir(const std::string& tenant) const {
+  return JoinPath(root_, "t-" + HexEncode(tenant));
+}
+
 std::string PromptStore::NameDir(const std::string& tenant, const std::string& name) const {
-  return JoinPath(JoinPath(root_, "t-" + HexEncode(tenant)), "p-" + HexEncode(name));
+  return JoinPath(TenantDir(tenant), "p-" + HexEncode(name));
 }
 
 std::string PromptStore::PathOf(const PromptKey& key) const {
@@ -132,31 +146,49 @@ std::string PromptStore::PathOf(const PromptKey& key) const {
 }
 
 Status PromptStore::Put(const Prompt& prompt) {
-  const std::string tenant_dir = JoinPath(root_, "t-" + HexEncode(prompt.key().tenant));
+  const std::string tenant_dir = TenantDir(prompt.key().tenant);
   const std::string dir = NameDir(prompt.key().tenant, prompt.key().name);
   SOFTSERVE_RETURN_IF_ERROR(MakeDirectoryDurably(tenant_dir, root_));
   SOFTSERVE_RETURN_IF_ERROR(MakeDirectoryDurably(dir, tenant_dir));
   return WriteFileDurably(PathOf(prompt.key()), SerializePromptRecord(prompt));
 }
 
-Status PromptStore::Delete(const PromptKey& key, int64_t high_water) {
+Status PromptStore::Delete(const PromptKey& key, int64_t deleted_high_water) {
   const std::string path = PathOf(key);
   if (!PathExists(path)) return NotFoundError("prompt " + key.ToString() + " is not stored");
-  // The tombstone first: a crash between the two steps must not let a later upload reuse the
-  // version number.
-  SOFTSERVE_RETURN_IF_ERROR(WriteFileDurably(JoinPath(NameDir(key.tenant, key.name), "deleted"),
-                                             std::to_string(high_water)));
-  return RemoveFileDurably(path);
+  // The high-water mark first: a crash between the two steps must not let a later upload reuse
+  // the version number.
+  const std::string tenant_dir = TenantDir(key.tenant);
+  SOFTSERVE_RETURN_IF_ERROR(WriteFileDurably(JoinPath(tenant_dir, kHighWaterFile), std::to_string(deleted_high_water)));
+  SOFTSERVE_RETURN_IF_ERROR(RemoveFileDurably(path));
+  const std::string dir = NameDir(key.tenant, key.name);
+  auto left = ListDirectory(dir);
+  if (left.ok() && left->empty() && ::rmdir(dir.c_str()) == 0) (void)SyncDirectory(tenant_dir);
+  return OkStatus();
+}
+
+void PromptStore::CompactTombstones(const std::vector<std::string>& tombstones, StoreLoadReport* report) {
+  if (tombstones.empty()) return;
+  std::set<std::string> tenant_dirs;
+  for (const auto& [tenant, high] : report->deleted_high_water) {
+    if (!WriteFileDurably(JoinPath(TenantDir(tenant), kHighWaterFile), std::to_string(high)).ok()) return;
+  }
+  for (const std::string& path : tombstones) {
+    if (!RemoveFileDurably(path).ok()) continue;
+    const std::string dir = path.substr(0, path.rfind('/'));
+    auto left = ListDirectory(dir);
+    if (left.ok() && left->empty() && ::rmdir(dir.c_str()) == 0) tenant_dirs.insert(dir.substr(0, dir.rfind('/')));
+  }
+  for (const std::string& dir : tenant_dirs) (void)SyncDirectory(dir);
 }
 
 void PromptStore::LoadNameDir(const std::string& dir, const std::string& tenant, const std::string& name,
-                              StoreLoadReport* report) {
+                              StoreLoadReport* report, std::vector<std::string>* legacy_tombstones) {
   auto files = ListDirectory(dir);
   if (!files.ok()) {
     report->skipped.push_back({dir, files.status().message()});
     return;
   }
-  int64_t& high = report->high_water[{tenant, name}];
   for (const std::string& file : *files) {
     const std::string path = JoinPath(dir, file);
     int64_t version = 0;
@@ -166,16 +198,16 @@ void PromptStore::LoadNameDir(const std::string& dir, const std::string& tenant,
       (void)RemoveFileDurably(path);
       continue;
     }
-    if (file == "deleted") {
-      auto text = ReadFileToString(path, 64);
-      if (text.ok()) high = std::max<int64_t>(high, std::strtoll(text->c_str(), nullptr, 10));
+    if (file == kLegacyTombstone) {
+      int64_t& high = report->deleted_high_water[tenant];
+      high = std::max(high, ReadNumber(path));
+      legacy_tombstones->push_back(path);
       continue;
     }
     if (!ParseVersionFile(file, &version)) {
       report->skipped.push_back({path, "unexpected file"});
       continue;
     }
-    high = std::max(high, version);
     auto bytes = ReadFileToString(path);
     if (!bytes.ok()) {
       report->skipped.push_back({path, bytes.status().message()});
@@ -218,6 +250,16 @@ StatusOr<StoreLoadReport> PromptStore::LoadAll() {
     for (const std::string& n : *names) {
       std::string name;
       const std::string ndir = JoinPath(tdir, n);
+      if (n == kHighWaterFile) {
+        int64_t& high = report.deleted_high_water[tenant];
+        high = std::max(high, ReadNumber(ndir));
+        continue;
+      }
+      if (n.rfind(std::string(kHighWaterFile) + ".tmp.", 0) == 0) {
+        report.skipped.push_back({ndir, "incomplete write (temp file), removed"});
+        (void)RemoveFileDurably(ndir);
+        continue;
+      }
       if (n.rfind("p-", 0) != 0 || !HexDecode(n.substr(2), &name) || !ValidateName(name, "name").ok() ||
           !IsDirectory(ndir)) {
         report.skipped.push_back({ndir, "not a prompt directory"});
@@ -230,11 +272,12 @@ StatusOr<StoreLoadReport> PromptStore::LoadAll() {
   // are independent, so they load in parallel, each worker into its own report.
   const size_t workers = std::max<size_t>(1, std::min<size_t>({work.size(), 8, std::thread::hardware_concurrency()}));
   std::vector<StoreLoadReport> parts(workers);
+  std::vector<std::vector<std::string>> tombstones(workers);
   std::vector<std::thread> threads;
   for (size_t w = 0; w < workers; ++w) {
     threads.emplace_back([&, w] {
       for (size_t i = w; i < work.size(); i += workers) {
-        LoadNameDir(work[i].dir, work[i].tenant, work[i].name, &parts[w]);
+        LoadNameDir(work[i].dir, work[i].tenant, work[i].name, &parts[w], &tombstones[w]);
       }
     });
   }
@@ -242,11 +285,14 @@ StatusOr<StoreLoadReport> PromptStore::LoadAll() {
   for (StoreLoadReport& part : parts) {
     for (PromptPtr& p : part.prompts) report.prompts.push_back(std::move(p));
     for (auto& sk : part.skipped) report.skipped.push_back(std::move(sk));
-    for (const auto& [key, high] : part.high_water) {
-      int64_t& h = report.high_water[key];
+    for (const auto& [tenant, high] : part.deleted_high_water) {
+      int64_t& h = report.deleted_high_water[tenant];
       h = std::max(h, high);
     }
   }
+  std::vector<std::string> legacy;
+  for (auto& t : tombstones) legacy.insert(legacy.end(), t.begin(), t.end());
+  CompactTombstones(legacy, &report);
   std::sort(report.skipped.begin(), report.skipped.end());
   return report;
 }

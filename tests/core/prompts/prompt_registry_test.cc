@@ -139,6 +139,42 @@ TEST_F(PromptRegistryTest, VersionsAreNeverReusedEvenAcrossRestarts) {
   EXPECT_EQ((*again)->key().version, 4);
 }
 
+// Deletes leave no per-name residue: after a tenant creates and deletes many names, its store
+// directory holds one high-water file, and no deleted version number comes back.
+TEST_F(PromptRegistryTest, DeletesLeaveOnlyOneHighWaterFilePerTenant) {
+  for (int i = 0; i < 300; ++i) {
+    const std::string name = "gone-" + std::to_string(i);
+    ASSERT_TRUE(registry_->Create("acme", name, Matrix(1, 4, 1.f)).ok());
+    ASSERT_TRUE(registry_->Delete("acme", name).ok());
+  }
+  ASSERT_TRUE(registry_->Create("acme", "kept", Matrix(1, 4, 1.f)).ok());
+  const std::string tenant_dir = dir_ + "/t-" + std::string("61636d65");  // hex("acme")
+  auto entries = ListDirectory(tenant_dir);
+  ASSERT_TRUE(entries.ok());
+  EXPECT_THAT(*entries, ::testing::UnorderedElementsAre("deleted-high-water", "p-6b657074"));  // hex("kept")
+  registry_ = Open();
+  // Every name created after a delete starts above the tenant's highest deleted version (300).
+  EXPECT_EQ((*registry_->Get("acme", "kept"))->key().version, 301);
+  auto again = registry_->Create("acme", "gone-0", Matrix(1, 4, 2.f));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->key().version, 301);
+}
+
+// Stores written before the compaction kept a "deleted" tombstone per name: they are folded
+// into the tenant's high-water file at load and removed.
+TEST_F(PromptRegistryTest, OldPerNameTombstonesAreCompactedAtLoad) {
+  const std::string name_dir = dir_ + "/t-61636d65/p-6f6c64";  // acme / old
+  ASSERT_TRUE(MakeDirectories(name_dir).ok());
+  ASSERT_TRUE(WriteFileDurably(name_dir + "/deleted", "7").ok());
+  registry_ = Open();
+  EXPECT_FALSE(PathExists(name_dir));
+  auto p = registry_->Create("acme", "old", Matrix(1, 4, 1.f));
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)->key().version, 8);
+  registry_ = Open();
+  EXPECT_EQ((*registry_->Create("acme", "other", Matrix(1, 4, 1.f)))->key().version, 8);
+}
+
 TEST_F(PromptRegistryTest, RestartReloadsEverythingIdentically) {
   NewPrompt m = Matrix(3, 4, 0.f);
   for (size_t i = 0; i < m.values.size(); ++i) m.values[i] = 0.25f * static_cast<float>(i) - 1.f;
