@@ -9,9 +9,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <iostream>
 #include <mutex>
 #include <thread>
+
+#include <openssl/rand.h>
 
 #include "client/softserve_client.h"
 
@@ -178,6 +182,234 @@ int Bench(Client& client, const InputFlags& in, const DecodingFlags& dec, const 
   return failed ? 1 : 0;
 }
 
+// A subcommand: the CLI11 node that holds its flags, and what it does once parsed. Commands
+// that talk to a server get the connected client; keygen does not need one.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int(Client&)> run;
+  std::function<int()> run_offline;
+};
+
+void AddPromptCommands(CLI::App* app, const Globals& g, std::vector<Command>* commands) {
+  auto* prompt = app->add_subcommand("prompt", "manage soft prompts");
+  prompt->require_subcommand(1);
+  struct Flags {
+    std::string name, path, format = "auto", tenant, prefix, page_token;
+    int64_t version = 0;
+    int page_size = 100;
+    bool values = false;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* upload = prompt->add_subcommand("upload", "upload a raw safetensors file, a PEFT adapter directory or a residual checkpoint");
+  upload->add_option("name", f->name, "prompt name")->required();
+  upload->add_option("path", f->path, "file or PEFT adapter directory")->required();
+  upload->add_option("--format", f->format, "auto, raw, peft or residual")->capture_default_str();
+  auto* list = prompt->add_subcommand("list", "list prompts (latest version of each name)");
+  list->add_option("--prefix", f->prefix, "name prefix");
+  list->add_option("--page-size", f->page_size, "names per page")->capture_default_str();
+  list->add_option("--page-token", f->page_token, "from the previous page");
+  auto* get = prompt->add_subcommand("get", "show one prompt version");
+  get->add_option("name", f->name, "prompt name")->required();
+  get->add_option("--version", f->version, "0 = latest")->capture_default_str();
+  get->add_flag("--values", f->values, "include the matrix values");
+  auto* del = prompt->add_subcommand("delete", "delete one version, or all (version 0)");
+  del->add_option("name", f->name, "prompt name")->required();
+  del->add_option("--version", f->version, "0 = every version")->capture_default_str();
+  for (CLI::App* c : {upload, list, get, del}) c->add_option("--tenant", f->tenant, "admin keys: another tenant");
+
+  commands->push_back({upload, [f, &g](Client& client) {
+    PromptUpload u;
+    grpc::Status s = ReadPromptUpload(f->path, f->name, f->format, &u);
+    if (!s.ok()) return PrintStatus(s);
+    u.tenant = f->tenant;
+    auto r = client.UploadPrompt(u, [&](size_t sent, size_t total) {
+      if (!g.json) std::fprintf(stderr, "\ruploading %s: %zu/%zu bytes", f->path.c_str(), sent, total);
+    });
+    if (!g.json) std::fprintf(stderr, "\n");
+    if (!r.ok()) return PrintStatus(r.status);
+    if (g.json) PrintJson(r.value);
+    else std::printf("stored %s@%lld: [%lld, %lld] %s\n  %s\n", r.value.name().c_str(), (long long)r.value.version(),
+                     (long long)r.value.rows(), (long long)r.value.dim(), r.value.checksum_sha256().c_str(), r.value.note().c_str());
+    return 0;
+  }});
+  commands->push_back({list, [f, &g](Client& client) {
+    v1::ListPromptsRequest req;
+    req.set_name_prefix(f->prefix);
+    req.set_page_size(f->page_size);
+    req.set_page_token(f->page_token);
+    req.set_tenant(f->tenant);
+    auto r = client.ListPrompts(req);
+    if (!r.ok()) return PrintStatus(r.status);
+    if (g.json) return PrintJson(r.value), 0;
+    for (const auto& p : r.value.prompts()) std::printf("%s@%lld\t[%lld, %lld]\t%lld bytes\n", p.name().c_str(), (long long)p.version(), (long long)p.rows(), (long long)p.dim(), (long long)p.bytes());
+    if (!r.value.next_page_token().empty()) std::printf("next page: --page-token %s\n", r.value.next_page_token().c_str());
+    return 0;
+  }});
+  commands->push_back({get, [f](Client& client) {
+    v1::GetPromptRequest req;
+    req.set_name(f->name);
+    req.set_version(f->version);
+    req.set_include_values(f->values);
+    req.set_tenant(f->tenant);
+    auto r = client.GetPrompt(req);
+    if (!r.ok()) return PrintStatus(r.status);
+    PrintJson(r.value);
+    return 0;
+  }});
+  commands->push_back({del, [f, &g](Client& client) {
+    v1::DeletePromptRequest req;
+    req.set_name(f->name);
+    req.set_version(f->version);
+    req.set_tenant(f->tenant);
+    auto r = client.DeletePrompt(req);
+    if (!r.ok()) return PrintStatus(r.status);
+    if (g.json) PrintJson(r.value);
+    else std::printf("deleted %lld version(s) of %s\n", (long long)r.value.deleted_versions(), f->name.c_str());
+    return 0;
+  }});
+}
+
+int RunGenerate(Client& client, const Globals& g, const InputFlags& in, const DecodingFlags& dec,
+                const std::string& prompt_ref, bool stream) {
+  v1::GenerateRequest req;
+  if (!in.Fill(req.mutable_inputs())) return 2;
+  dec.Fill(req.mutable_parameters());
+  if (!prompt_ref.empty()) *req.mutable_prompt() = ParsePromptRef(prompt_ref);
+  if (stream) {
+    grpc::Status s = client.GenerateStream(req, [&](const v1::GenerateStreamResponse& m) {
+      if (g.json) {
+        PrintJson(m);
+        std::printf("\n");
+      } else if (m.has_final()) {
+        std::printf("\n");
+        PrintGeneration(m.final());
+      } else {
+        std::printf("%s", m.text_delta().c_str());  // the text as it grows
+      }
+      std::fflush(stdout);
+    });
+    return s.ok() ? 0 : PrintStatus(s);
+  }
+  auto r = client.Generate(req);
+  if (!r.ok()) return PrintStatus(r.status);
+  if (g.json) PrintJson(r.value);
+  else for (const auto& res : r.value.results()) PrintGeneration(res);
+  return 0;
+}
+
+void AddInferenceCommands(CLI::App* app, const Globals& g, std::vector<Command>* commands) {
+  struct Flags {
+    InputFlags in;
+    DecodingFlags dec;
+    std::string prompt_ref;
+    std::vector<std::string> prompt_refs, target_texts, target_ids;
+    bool stream = false;
+    int top_k = 5, requests = 100, concurrency = 8;
+    bool AddTargets(google::protobuf::RepeatedPtrField<v1::Input>* targets) const {
+      for (const auto& t : target_texts) targets->Add()->set_text(t);
+      for (const auto& t : target_ids) {
+        if (!ParseIds(t, targets->Add()->mutable_ids())) return false;
+      }
+      return true;
+    }
+  };
+  auto f = std::make_shared<Flags>();
+  auto* gen = app->add_subcommand("generate", "generate text for one or more inputs");
+  f->in.Add(gen);
+  f->dec.Add(gen);
+  gen->add_option("--prompt", f->prompt_ref, "soft prompt NAME or NAME@VERSION");
+  gen->add_flag("--stream", f->stream, "print the text as it is produced");
+  commands->push_back({gen, [f, &g](Client& c) { return RunGenerate(c, g, f->in, f->dec, f->prompt_ref, f->stream); }});
+
+  auto* score = app->add_subcommand("score", "log-likelihood of candidate targets");
+  f->in.Add(score, "input text");
+  score->add_option("--prompt", f->prompt_ref, "soft prompt NAME[@VERSION]");
+  score->add_option("--target", f->target_texts, "candidate text, eos appended (repeatable)");
+  score->add_option("--target-ids", f->target_ids, "candidate ids as given, e.g. 5,6,1 (repeatable)");
+  commands->push_back({score, [f, &g](Client& client) {
+    v1::ScoreRequest req;
+    google::protobuf::RepeatedPtrField<v1::Input> inputs;
+    if (!f->in.Fill(&inputs) || !f->AddTargets(req.mutable_targets())) return 2;
+    *req.mutable_input() = inputs[0];
+    if (!f->prompt_ref.empty()) *req.mutable_prompt() = ParsePromptRef(f->prompt_ref);
+    auto r = client.Score(req);
+    if (!r.ok()) return PrintStatus(r.status);
+    if (g.json) return PrintJson(r.value), 0;
+    for (int i = 0; i < r.value.scores_size(); ++i) std::printf("%s target %d: %.4f\n", i == r.value.best() ? "*" : " ", i, r.value.scores(i).total_logprob());
+    return 0;
+  }});
+
+  auto* ens = app->add_subcommand("ensemble", "one input, several prompts: majority vote or summed scores");
+  f->in.Add(ens, "input text");
+  f->dec.Add(ens);
+  ens->add_option("--prompt", f->prompt_refs, "soft prompt NAME[@VERSION] (repeat for each member)")->required();
+  ens->add_option("--target", f->target_texts, "score these candidates instead of generating (repeatable)");
+  commands->push_back({ens, [f, &g](Client& client) {
+    v1::EnsembleRequest req;
+    google::protobuf::RepeatedPtrField<v1::Input> inputs;
+    if (!f->in.Fill(&inputs) || !f->AddTargets(req.mutable_targets())) return 2;
+    *req.mutable_input() = inputs[0];
+    for (const auto& p : f->prompt_refs) *req.add_prompts() = ParsePromptRef(p);
+    f->dec.Fill(req.mutable_parameters());
+    auto r = client.Ensemble(req);
+    if (!r.ok()) return PrintStatus(r.status);
+    if (g.json) return PrintJson(r.value), 0;
+    if (r.value.members_size() > 0) {
+      std::printf("winner: prompt %d with %d of %d votes\n", r.value.winner(), r.value.votes(), r.value.members_size());
+      PrintGeneration(r.value.result());
+      return 0;
+    }
+    for (int i = 0; i < r.value.summed_logprobs_size(); ++i) std::printf("%s target %d: %.4f\n", i == r.value.best() ? "*" : " ", i, r.value.summed_logprobs(i));
+    return 0;
+  }});
+
+  auto* explain = app->add_subcommand("explain", "nearest vocabulary tokens of each prompt position");
+  explain->add_option("--prompt", f->prompt_ref, "soft prompt NAME[@VERSION]")->required();
+  explain->add_option("--top-k", f->top_k, "neighbours per position")->capture_default_str();
+  commands->push_back({explain, [f, &g](Client& client) {
+    v1::ExplainRequest req;
+    *req.mutable_prompt() = ParsePromptRef(f->prompt_ref);
+    req.set_top_k(f->top_k);
+    auto r = client.Explain(req);
+    if (!r.ok()) return PrintStatus(r.status);
+    if (g.json) return PrintJson(r.value), 0;
+    for (int i = 0; i < r.value.positions_size(); ++i) {
+      std::printf("position %d:", i);
+      for (const auto& n : r.value.positions(i).neighbors()) std::printf("  %s(%lld) %.3f", n.piece().c_str(), (long long)n.token_id(), n.similarity());
+      std::printf("\n");
+    }
+    return 0;
+  }});
+
+  auto* bench = app->add_subcommand("bench", "load generator against a running server");
+  f->in.Add(bench);
+  f->dec.Add(bench);
+  bench->add_option("--prompt", f->prompt_refs, "prompts to rotate through (repeatable)");
+  bench->add_option("--requests", f->requests, "requests to send")->capture_default_str();
+  bench->add_option("--concurrency", f->concurrency, "requests in flight")->capture_default_str();
+  commands->push_back({bench, [f, &g](Client& c) { return Bench(c, f->in, f->dec, f->prompt_refs, f->requests, f->concurrency, g.json); }});
+}
+
+// A new API key (32 random bytes, base64url) and the SHA-256 digest the server is configured
+// with: the key goes to the tenant, the digest into the tenants file.
+int KeyGen(const std::string& tenant) {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) return std::fprintf(stderr, "softserve: no randomness available\n"), 1;
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string key = "ss-";
+  for (size_t i = 0; i < sizeof(raw); i += 3) {
+    const uint32_t v = (uint32_t{raw[i]} << 16) | (i + 1 < sizeof(raw) ? uint32_t{raw[i + 1]} << 8 : 0) |
+                       (i + 2 < sizeof(raw) ? uint32_t{raw[i + 2]} : 0);
+    const size_t chars = i + 2 < sizeof(raw) ? 4 : i + 1 < sizeof(raw) ? 3 : 2;
+    for (size_t c = 0; c < chars; ++c) key += kAlphabet[(v >> (18 - 6 * c)) & 63];
+  }
+  const std::string hex = HexSha256(key);
+  std::printf("key:            %s\napi_key_sha256: %s\ntenants.json:   {\"name\": \"%s\", \"api_key_sha256\": \"%s\"}\n",
+              key.c_str(), hex.c_str(), tenant.c_str(), hex.c_str());
+  std::fprintf(stderr, "give the key to the tenant (it is shown once); the server keeps only the digest\n");
+  return 0;
+}
+
 int Main(int argc, char** argv) {
   Globals g;
   if (const char* key = std::getenv("SOFTSERVE_API_KEY")) g.options.api_key = key;
@@ -191,217 +423,37 @@ int Main(int argc, char** argv) {
   app.add_option("--tls-key", g.options.tls_client_key_file, "PEM client key (mTLS)");
   app.add_option("--timeout", g.timeout_s, "seconds per call")->capture_default_str();
   app.add_flag("--json", g.json, "print responses as JSON");
-
-  auto* prompt = app.add_subcommand("prompt", "manage soft prompts");
-  prompt->require_subcommand(1);
-  std::string name, path, format = "auto", tenant, prefix, page_token;
-  int64_t version = 0;
-  int page_size = 100;
-  bool values = false;
-  auto* upload = prompt->add_subcommand("upload", "upload a raw safetensors file, a PEFT adapter directory or a residual checkpoint");
-  upload->add_option("name", name, "prompt name")->required();
-  upload->add_option("path", path, "file or PEFT adapter directory")->required();
-  upload->add_option("--format", format, "auto, raw, peft or residual")->capture_default_str();
-  upload->add_option("--tenant", tenant, "admin keys: another tenant");
-  auto* list = prompt->add_subcommand("list", "list prompts (latest version of each name)");
-  list->add_option("--prefix", prefix, "name prefix");
-  list->add_option("--page-size", page_size, "names per page")->capture_default_str();
-  list->add_option("--page-token", page_token, "from the previous page");
-  list->add_option("--tenant", tenant, "admin keys: another tenant");
-  auto* get = prompt->add_subcommand("get", "show one prompt version");
-  get->add_option("name", name, "prompt name")->required();
-  get->add_option("--version", version, "0 = latest")->capture_default_str();
-  get->add_flag("--values", values, "include the matrix values");
-  get->add_option("--tenant", tenant, "admin keys: another tenant");
-  auto* del = prompt->add_subcommand("delete", "delete one version, or all (version 0)");
-  del->add_option("name", name, "prompt name")->required();
-  del->add_option("--version", version, "0 = every version")->capture_default_str();
-  del->add_option("--tenant", tenant, "admin keys: another tenant");
-
-  InputFlags in;
-  DecodingFlags dec;
-  std::string prompt_ref;
-  std::vector<std::string> prompt_refs, target_texts, target_ids;
-  bool stream = false;
-  int top_k = 5, requests = 100, concurrency = 8;
-  std::string service;
-  auto* gen = app.add_subcommand("generate", "generate text for one or more inputs");
-  in.Add(gen);
-  dec.Add(gen);
-  gen->add_option("--prompt", prompt_ref, "soft prompt NAME or NAME@VERSION");
-  gen->add_flag("--stream", stream, "print tokens as they are produced");
-  auto* score = app.add_subcommand("score", "log-likelihood of candidate targets");
-  in.Add(score, "input text");
-  score->add_option("--prompt", prompt_ref, "soft prompt NAME[@VERSION]");
-  score->add_option("--target", target_texts, "candidate text, eos appended (repeatable)");
-  score->add_option("--target-ids", target_ids, "candidate ids as given, e.g. 5,6,1 (repeatable)");
-  auto* ens = app.add_subcommand("ensemble", "one input, several prompts: majority vote or summed scores");
-  in.Add(ens, "input text");
-  dec.Add(ens);
-  ens->add_option("--prompt", prompt_refs, "soft prompt NAME[@VERSION] (repeat for each member)")->required();
-  ens->add_option("--target", target_texts, "score these candidates instead of generating (repeatable)");
-  auto* explain = app.add_subcommand("explain", "nearest vocabulary tokens of each prompt position");
-  explain->add_option("--prompt", prompt_ref, "soft prompt NAME[@VERSION]")->required();
-  explain->add_option("--top-k", top_k, "neighbours per position")->capture_default_str();
+  std::vector<Command> commands;
+  AddPromptCommands(&app, g, &commands);
+  AddInferenceCommands(&app, g, &commands);
   auto* model = app.add_subcommand("model", "model, device and limits");
+  commands.push_back({model, [](Client& client) {
+    auto r = client.GetModelInfo();
+    if (!r.ok()) return PrintStatus(r.status);
+    return PrintJson(r.value), 0;
+  }});
+  std::string service, tenant = "NAME";
   auto* health = app.add_subcommand("health", "grpc.health.v1 check (exit 0 only when SERVING)");
   health->add_option("--service", service, "\"\" = readiness, \"liveness\" = liveness");
-  auto* bench = app.add_subcommand("bench", "load generator against a running server");
-  in.Add(bench);
-  dec.Add(bench);
-  bench->add_option("--prompt", prompt_refs, "prompts to rotate through (repeatable)");
-  bench->add_option("--requests", requests, "requests to send")->capture_default_str();
-  bench->add_option("--concurrency", concurrency, "requests in flight")->capture_default_str();
+  commands.push_back({health, [&service](Client& client) {
+    auto r = client.Health(service);
+    if (!r.ok()) return PrintStatus(r.status);
+    std::printf("%s\n", ::grpc::health::v1::HealthCheckResponse::ServingStatus_Name(r.value.status()).c_str());
+    return r.value.status() == ::grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+  }});
+  auto* keygen = app.add_subcommand("keygen", "make a new API key and the digest for the server's tenants file");
+  keygen->add_option("--tenant", tenant, "tenant name for the printed tenants.json entry");
+  commands.push_back({keygen, nullptr, [&tenant] { return KeyGen(tenant); }});
 
   CLI11_PARSE(app, argc, argv);
   g.options.timeout = std::chrono::milliseconds(static_cast<int64_t>(g.timeout_s * 1000));
-  auto connected = Client::Connect(g.options);
-  if (!connected.ok()) return PrintStatus(connected.status);
-  Client& client = *connected.value;
-
-  if (*upload) {
-    PromptUpload u;
-    grpc::Status s = ReadPromptUpload(path, name, format, &u);
-    if (!s.ok()) return PrintStatus(s);
-    u.tenant = tenant;
-    auto r = client.UploadPrompt(u, [&](size_t sent, size_t total) {
-      if (!g.json) std::fprintf(stderr, "\ruploading %s: %zu/%zu bytes", path.c_str(), sent, total);
-    });
-    if (!g.json) std::fprintf(stderr, "\n");
-    if (!r.ok()) return PrintStatus(r.status);
-    if (g.json) PrintJson(r.value);
-    else std::printf("stored %s@%lld: [%lld, %lld] %s\n  %s\n", r.value.name().c_str(), (long long)r.value.version(),
-                     (long long)r.value.rows(), (long long)r.value.dim(), r.value.checksum_sha256().c_str(), r.value.note().c_str());
-    return 0;
+  for (const Command& c : commands) {
+    if (!c.app->parsed()) continue;
+    if (c.run_offline) return c.run_offline();
+    auto connected = Client::Connect(g.options);
+    if (!connected.ok()) return PrintStatus(connected.status);
+    return c.run(*connected.value);
   }
-  if (*list) {
-    v1::ListPromptsRequest req;
-    req.set_name_prefix(prefix);
-    req.set_page_size(page_size);
-    req.set_page_token(page_token);
-    req.set_tenant(tenant);
-    auto r = client.ListPrompts(req);
-    if (!r.ok()) return PrintStatus(r.status);
-    if (g.json) PrintJson(r.value);
-    else {
-      for (const auto& p : r.value.prompts()) std::printf("%s@%lld\t[%lld, %lld]\t%lld bytes\n", p.name().c_str(), (long long)p.version(), (long long)p.rows(), (long long)p.dim(), (long long)p.bytes());
-      if (!r.value.next_page_token().empty()) std::printf("next page: --page-token %s\n", r.value.next_page_token().c_str());
-    }
-    return 0;
-  }
-  if (*get) {
-    v1::GetPromptRequest req;
-    req.set_name(name);
-    req.set_version(version);
-    req.set_include_values(values);
-    req.set_tenant(tenant);
-    auto r = client.GetPrompt(req);
-    if (!r.ok()) return PrintStatus(r.status);
-    PrintJson(r.value);
-    return 0;
-  }
-  if (*del) {
-    v1::DeletePromptRequest req;
-    req.set_name(name);
-    req.set_version(version);
-    req.set_tenant(tenant);
-    auto r = client.DeletePrompt(req);
-    if (!r.ok()) return PrintStatus(r.status);
-    if (g.json) PrintJson(r.value);
-    else std::printf("deleted %lld version(s) of %s\n", (long long)r.value.deleted_versions(), name.c_str());
-    return 0;
-  }
-  if (*gen) {
-    v1::GenerateRequest req;
-    if (!in.Fill(req.mutable_inputs())) return 2;
-    dec.Fill(req.mutable_parameters());
-    if (!prompt_ref.empty()) *req.mutable_prompt() = ParsePromptRef(prompt_ref);
-    if (stream) {
-      grpc::Status s = client.GenerateStream(req, [&](const v1::GenerateStreamResponse& m) {
-        if (g.json) {
-          PrintJson(m);
-          std::printf("\n");
-        } else if (m.has_final()) {
-          std::printf("\n");
-          PrintGeneration(m.final());
-        } else {
-          std::printf("[%d] %lld %s\n", m.input_index(), (long long)m.token_id(), m.text().c_str());
-        }
-        std::fflush(stdout);
-      });
-      return s.ok() ? 0 : PrintStatus(s);
-    }
-    auto r = client.Generate(req);
-    if (!r.ok()) return PrintStatus(r.status);
-    if (g.json) PrintJson(r.value);
-    else for (const auto& res : r.value.results()) PrintGeneration(res);
-    return 0;
-  }
-  auto add_targets = [&](google::protobuf::RepeatedPtrField<v1::Input>* targets) {
-    for (const auto& t : target_texts) targets->Add()->set_text(t);
-    for (const auto& t : target_ids) {
-      if (!ParseIds(t, targets->Add()->mutable_ids())) return false;
-    }
-    return true;
-  };
-  if (*score) {
-    v1::ScoreRequest req;
-    google::protobuf::RepeatedPtrField<v1::Input> inputs;
-    if (!in.Fill(&inputs) || !add_targets(req.mutable_targets())) return 2;
-    *req.mutable_input() = inputs[0];
-    if (!prompt_ref.empty()) *req.mutable_prompt() = ParsePromptRef(prompt_ref);
-    auto r = client.Score(req);
-    if (!r.ok()) return PrintStatus(r.status);
-    if (g.json) PrintJson(r.value);
-    else for (int i = 0; i < r.value.scores_size(); ++i) std::printf("%s target %d: %.4f\n", i == r.value.best() ? "*" : " ", i, r.value.scores(i).total_logprob());
-    return 0;
-  }
-  if (*ens) {
-    v1::EnsembleRequest req;
-    google::protobuf::RepeatedPtrField<v1::Input> inputs;
-    if (!in.Fill(&inputs) || !add_targets(req.mutable_targets())) return 2;
-    *req.mutable_input() = inputs[0];
-    for (const auto& p : prompt_refs) *req.add_prompts() = ParsePromptRef(p);
-    dec.Fill(req.mutable_parameters());
-    auto r = client.Ensemble(req);
-    if (!r.ok()) return PrintStatus(r.status);
-    if (g.json) PrintJson(r.value);
-    else if (r.value.members_size() > 0) {
-      std::printf("winner: prompt %d with %d of %d votes\n", r.value.winner(), r.value.votes(), r.value.members_size());
-      PrintGeneration(r.value.result());
-    } else {
-      for (int i = 0; i < r.value.summed_logprobs_size(); ++i) std::printf("%s target %d: %.4f\n", i == r.value.best() ? "*" : " ", i, r.value.summed_logprobs(i));
-    }
-    return 0;
-  }
-  if (*explain) {
-    v1::ExplainRequest req;
-    *req.mutable_prompt() = ParsePromptRef(prompt_ref);
-    req.set_top_k(top_k);
-    auto r = client.Explain(req);
-    if (!r.ok()) return PrintStatus(r.status);
-    if (g.json) PrintJson(r.value);
-    else for (int i = 0; i < r.value.positions_size(); ++i) {
-      std::printf("position %d:", i);
-      for (const auto& n : r.value.positions(i).neighbors()) std::printf("  %s(%lld) %.3f", n.piece().c_str(), (long long)n.token_id(), n.similarity());
-      std::printf("\n");
-    }
-    return 0;
-  }
-  if (*model) {
-    auto r = client.GetModelInfo();
-    if (!r.ok()) return PrintStatus(r.status);
-    PrintJson(r.value);
-    return 0;
-  }
-  if (*health) {
-    auto r = client.Health(service);
-    if (!r.ok()) return PrintStatus(r.status);
-    const bool serving = r.value.status() == ::grpc::health::v1::HealthCheckResponse::SERVING;
-    std::printf("%s\n", ::grpc::health::v1::HealthCheckResponse::ServingStatus_Name(r.value.status()).c_str());
-    return serving ? 0 : 1;
-  }
-  if (*bench) return Bench(client, in, dec, prompt_refs, requests, concurrency, g.json);
   return 2;
 }
 

@@ -1,5 +1,6 @@
 #include "client/softserve_client.h"
 
+#include <openssl/sha.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -33,6 +34,33 @@ std::string SafetensorsHeader(const std::string& bytes) {
 }
 
 }  // namespace
+
+std::string HexSha256(const std::string& bytes) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : digest) {
+    hex += kHex[b >> 4];
+    hex += kHex[b & 15];
+  }
+  return hex;
+}
+
+std::string RetryServiceConfig(const ClientOptions& options) {
+  const double backoff = std::chrono::duration<double>(options.initial_backoff).count();
+  char policy[256];
+  std::snprintf(policy, sizeof(policy),
+                R"("retryPolicy": {"maxAttempts": %d, "initialBackoff": "%.3fs", "maxBackoff": "%.3fs", )"
+                R"("backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]})",
+                std::min(options.max_attempts, 5), backoff, backoff * 8);
+  // Uploads and deletes are not retried: an attempt the server acted on must not run twice.
+  return std::string(R"({"methodConfig": [{"name": [)"
+                     R"({"service": "softserve.v1.InferenceService"}, {"service": "softserve.v1.ModelService"}, )"
+                     R"({"service": "softserve.v1.PromptService", "method": "GetPrompt"}, )"
+                     R"({"service": "softserve.v1.PromptService", "method": "ListPrompts"}], )") +
+         policy + "}]}";
+}
 
 grpc::Status ReadPromptUpload(const std::string& path, const std::string& name, const std::string& format,
                               PromptUpload* out) {
@@ -84,6 +112,8 @@ Result<std::shared_ptr<Client>> Client::Connect(const ClientOptions& options) {
   }
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  if (options.max_attempts > 1) args.SetServiceConfigJSON(RetryServiceConfig(options));
   auto channel = grpc::CreateCustomChannel(options.target, creds, args);
   return {grpc::Status::OK, std::shared_ptr<Client>(new Client(options, channel))};
 }
@@ -101,23 +131,15 @@ void Client::Prepare(grpc::ClientContext* context) const {
   if (!options_.api_key.empty()) context->AddMetadata("authorization", "Bearer " + options_.api_key);
 }
 
-grpc::Status Client::WithRetries(const std::function<grpc::Status(grpc::ClientContext*)>& attempt) const {
-  auto backoff = options_.initial_backoff;
-  grpc::Status status;
-  for (int i = 0; i < std::max(1, options_.max_attempts); ++i) {
-    grpc::ClientContext context;
-    Prepare(&context);
-    status = attempt(&context);
-    if (status.error_code() != grpc::StatusCode::UNAVAILABLE) return status;
-    std::this_thread::sleep_for(backoff);
-    backoff *= 2;
-  }
-  return status;
+grpc::Status Client::Call(const std::function<grpc::Status(grpc::ClientContext*)>& attempt) const {
+  grpc::ClientContext context;
+  Prepare(&context);
+  return attempt(&context);
 }
 
 Result<v1::Prompt> Client::UploadPrompt(const PromptUpload& upload, const std::function<void(size_t, size_t)>& progress) {
   Result<v1::Prompt> r;
-  r.status = WithRetries([&](grpc::ClientContext* context) {
+  r.status = Call([&](grpc::ClientContext* context) {
     r.value.Clear();
     auto writer = prompts_->UploadPrompt(context, &r.value);
     v1::UploadPromptRequest header;
@@ -127,6 +149,7 @@ Result<v1::Prompt> Client::UploadPrompt(const PromptUpload& upload, const std::f
     h->set_tenant(upload.tenant);
     h->set_peft_adapter_config(upload.peft_config);
     h->set_total_bytes(static_cast<int64_t>(upload.bytes.size()));
+    h->set_sha256(HexSha256(upload.bytes));  // the server refuses bytes that arrive changed
     if (!writer->Write(header)) return writer->Finish();
     for (size_t off = 0; off < upload.bytes.size(); off += upload.chunk_bytes) {
       v1::UploadPromptRequest chunk;
@@ -143,7 +166,7 @@ Result<v1::Prompt> Client::UploadPrompt(const PromptUpload& upload, const std::f
 #define SOFTSERVE_CLIENT_UNARY(Method, Stub, Request, Response)                                     \
   Result<Response> Client::Method(const Request& request) {                                         \
     Result<Response> r;                                                                             \
-    r.status = WithRetries([&](grpc::ClientContext* c) { return Stub->Method(c, request, &r.value); }); \
+    r.status = Call([&](grpc::ClientContext* c) { return Stub->Method(c, request, &r.value); }); \
     return r;                                                                                       \
   }
 
@@ -171,7 +194,7 @@ grpc::Status Client::GenerateStream(const v1::GenerateRequest& request,
 
 Result<v1::ModelInfo> Client::GetModelInfo() {
   Result<v1::ModelInfo> r;
-  r.status = WithRetries([&](grpc::ClientContext* c) { return model_->GetModelInfo(c, v1::GetModelInfoRequest(), &r.value); });
+  r.status = Call([&](grpc::ClientContext* c) { return model_->GetModelInfo(c, v1::GetModelInfoRequest(), &r.value); });
   return r;
 }
 

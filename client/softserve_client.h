@@ -32,7 +32,10 @@ struct ClientOptions {
   std::string tls_root_ca_file;  // non-empty: TLS with this CA
   std::string tls_client_cert_file, tls_client_key_file;  // mTLS
   std::chrono::milliseconds timeout{60000};  // per call
-  int max_attempts = 3;                     // attempts on UNAVAILABLE
+  // gRPC's retry policy (the channel's service config): reads and inference are attempted up
+  // to max_attempts times (at most 5) on UNAVAILABLE with exponential backoff; uploads and
+  // deletes never are (an attempt the server acted on must not run twice).
+  int max_attempts = 3;
   std::chrono::milliseconds initial_backoff{200};
 };
 
@@ -51,6 +54,12 @@ struct PromptUpload {
 // Returns INVALID_ARGUMENT / NOT_FOUND with a message on unreadable input.
 grpc::Status ReadPromptUpload(const std::string& path, const std::string& name, const std::string& format,
                               PromptUpload* out);
+
+// Lower-case hex SHA-256 (the upload header's digest; `softserve keygen`'s key digest).
+std::string HexSha256(const std::string& bytes);
+
+// The channel's service config: gRPC's retry policy for the methods that may be retried.
+std::string RetryServiceConfig(const ClientOptions& options);
 
 class Client {
  public:
@@ -81,8 +90,8 @@ class Client {
  private:
   explicit Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel);
   void Prepare(grpc::ClientContext* context) const;
-  // Runs `attempt` until it returns something other than UNAVAILABLE or attempts run out.
-  grpc::Status WithRetries(const std::function<grpc::Status(grpc::ClientContext*)>& attempt) const;
+  // Runs `attempt` once with a prepared context (retries are the channel's retry policy).
+  grpc::Status Call(const std::function<grpc::Status(grpc::ClientContext*)>& attempt) const;
 
   ClientOptions options_;
   std::shared_ptr<grpc::Channel> channel_;

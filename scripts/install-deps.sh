@@ -19,8 +19,8 @@ packages=(
   libabsl-dev libspdlog-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-grpcio python3-protobuf
-  # throwaway certificates for the TLS tests
-  openssl
+  # SHA-256 and constant-time comparison (libcrypto); throwaway certificates for the TLS tests
+  libssl-dev openssl
   # fuzzing the safetensors reader (libFuzzer ships with clang's runtime)
   clang-14 libclang-rt-14-dev
   # deploy manifest checks

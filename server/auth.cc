@@ -1,14 +1,13 @@
 #include "server/auth.h"
 
+#include <openssl/crypto.h>
+
 #include "core/common/sha256.h"
 
 namespace softserve::server {
 
 Authenticator::Authenticator(std::vector<TenantConfig> tenants) : tenants_(std::move(tenants)) {
-  for (size_t i = 0; i < tenants_.size(); ++i) {
-    by_key_hash_[tenants_[i].api_key_sha256] = i;
-    by_name_[tenants_[i].name] = i;
-  }
+  for (size_t i = 0; i < tenants_.size(); ++i) by_name_[tenants_[i].name] = i;
 }
 
 core::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContextBase& context) const {
@@ -22,9 +21,16 @@ core::StatusOr<Caller> Authenticator::Authenticate(const grpc::ServerContextBase
   if (value.size() <= prefix.size() || value.compare(0, prefix.size(), prefix) != 0) {
     return core::UnauthenticatedError("authorization metadata must be 'Bearer <api key>'");
   }
-  auto found = by_key_hash_.find(core::Sha256Hex(value.substr(prefix.size())));
-  if (found == by_key_hash_.end()) return core::UnauthenticatedError("unknown API key");
-  return Caller{&tenants_[found->second]};
+  const std::string digest = core::Sha256Hex(value.substr(prefix.size()));
+  const TenantConfig* match = nullptr;
+  for (const TenantConfig& t : tenants_) {
+    // Every digest is 64 hex characters (ParseTenants checks), so the sizes always agree.
+    const bool equal = t.api_key_sha256.size() == digest.size() &&
+                       CRYPTO_memcmp(t.api_key_sha256.data(), digest.data(), digest.size()) == 0;
+    if (equal) match = &t;
+  }
+  if (match == nullptr) return core::UnauthenticatedError("unknown API key");
+  return Caller{match};
 }
 
 core::StatusOr<std::string> Authenticator::TargetTenant(const Caller& caller, const std::string& requested) const {

@@ -36,7 +36,6 @@ class Authenticator {
 
  private:
   std::vector<TenantConfig> tenants_;
-  std::map<std::string, size_t> by_key_hash_;
   std::map<std::string, size_t> by_name_;
 };
 

@@ -24,6 +24,7 @@ void UnaryCall::Complete(const core::Status& status, const std::string& detail) 
   if (finished_.exchange(true)) return;
   slot_.reset();
   const grpc::Status g = ToGrpcStatus(status);
+  if (g.ok() && before_finish_) before_finish_();
   sc_->Record(rpc_, caller_.tenant ? caller_.name() : std::string(), g, start_, detail);
   Finish(g);  // may delete this
 }

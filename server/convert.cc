@@ -2,7 +2,15 @@
 
 namespace softserve::server {
 
-core::DecodingParams ToDecodingParams(const v1::DecodingParameters& p) {
+core::StatusOr<core::DecodingParams> ToDecodingParams(const v1::DecodingParameters& p) {
+  if (!v1::DecodingMode_IsValid(p.mode())) {
+    return core::InvalidArgumentError("parameters.mode = " + std::to_string(p.mode()) +
+                                      " is not a DecodingMode (GREEDY = 0, BEAM = 1, SAMPLE = 2)");
+  }
+  if (!v1::EarlyStopping_IsValid(p.early_stopping())) {
+    return core::InvalidArgumentError("parameters.early_stopping = " + std::to_string(p.early_stopping()) +
+                                      " is not an EarlyStopping value (HEURISTIC = 0, TRUE = 1, NEVER = 2)");
+  }
   core::DecodingParams d;
   switch (p.mode()) {
     case v1::DECODING_MODE_BEAM: d.mode = core::DecodingMode::kBeam; break;

@@ -15,7 +15,8 @@ namespace softserve::server {
 namespace v1 = ::softserve::v1;
 
 // Fills Hugging Face's defaults for unset fields; ranges are checked by the engine.
-core::DecodingParams ToDecodingParams(const v1::DecodingParameters& p);
+// InvalidArgument for an enum value the API does not define (mode, early_stopping).
+core::StatusOr<core::DecodingParams> ToDecodingParams(const v1::DecodingParameters& p);
 
 // Text is tokenized with T5's conventions (eos appended); ids are used as given.
 // InvalidArgument for an empty oneof or invalid UTF-8; FailedPrecondition for text when the

@@ -1,33 +1,81 @@
 // InferenceService.GenerateStream: tokens go out as the engine chooses them. The engine thread
-// only queues messages; the reactor writes one at a time (gRPC allows one write in flight) and
-// finishes after every input's final message. Client cancellation frees the rows at the next
-// step through the shared cancel flag.
+// only queues messages (each carrying the text the token adds, decoded incrementally over a
+// short window, never the whole output again); the reactor writes one at a time (gRPC allows one
+// write in flight) and finishes after every input's final message. A reader that falls more
+// than max_stream_buffer_messages behind is cut off with RESOURCE_EXHAUSTED, so a client that
+// stops reading cannot make the server buffer without bound. Client cancellation frees the rows
+// at the next step through the shared cancel flag.
 #include <chrono>
 #include <deque>
 #include <mutex>
 
 #include "server/convert.h"
 #include "server/inference_service.h"
+#include "server/raw_message.h"
 #include "server/status_util.h"
 
 namespace softserve::server {
 namespace {
 
-class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+// Incremental detokenization (the prefix/read-offset scheme of TGI and vLLM): decode a short
+// window that ends with the new tokens and a window without them; the difference is the new
+// text. A window is re-anchored after each emitted piece, so each token costs O(window).
+class IncrementalText {
  public:
-  StreamCall(const ServiceContext* sc) : sc_(sc), start_(std::chrono::steady_clock::now()) {}
+  explicit IncrementalText(const core::Tokenizer* tokenizer) : tokenizer_(tokenizer) {}
 
-  void Start(grpc::CallbackServerContext* context, const v1::GenerateRequest& request) {
+  std::string Add(int64_t token) {
+    tokens_.push_back(token);
+    if (tokenizer_ == nullptr) return "";
+    auto before = tokenizer_->Decode(Slice(prefix_, read_));
+    auto after = tokenizer_->Decode(Slice(prefix_, tokens_.size()));
+    if (!before.ok() || !after.ok() || after->size() <= before->size() || EndsInsideUtf8(*after)) return "";
+    std::string delta = after->substr(before->size());
+    prefix_ = read_;
+    read_ = tokens_.size();
+    return delta;
+  }
+
+ private:
+  std::vector<int64_t> Slice(size_t from, size_t to) const {
+    return std::vector<int64_t>(tokens_.begin() + static_cast<long>(from), tokens_.begin() + static_cast<long>(to));
+  }
+  // True when the text ends with an incomplete UTF-8 sequence (a byte-fallback character whose
+  // remaining bytes are still to come).
+  static bool EndsInsideUtf8(const std::string& s) {
+    size_t i = s.size(), cont = 0;
+    while (i > 0 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80 && cont < 4) {
+      --i;
+      ++cont;
+    }
+    if (i == 0) return cont > 0;
+    const unsigned char lead = static_cast<unsigned char>(s[i - 1]);
+    const size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+    return need > cont;
+  }
+
+  const core::Tokenizer* tokenizer_;
+  std::vector<int64_t> tokens_;
+  size_t prefix_ = 0, read_ = 0;
+};
+
+class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit StreamCall(const ServiceContext* sc) : sc_(sc), start_(std::chrono::steady_clock::now()) {}
+
+  void Start(grpc::CallbackServerContext* context, const grpc::ByteBuffer& raw) {
     auto caller = sc_->auth->Authenticate(*context);
     core::Status s = caller.ok() ? sc_->CheckAccepting() : caller.status();
     if (caller.ok()) tenant_ = (*caller).name();
+    v1::GenerateRequest request;
+    if (s.ok()) s = ParseMessage(raw, &request);
     core::StatusOr<PreparedGeneration> prepared = s.ok() ? PrepareGeneration(*sc_, *caller, request, *context) : s;
     if (!prepared.ok()) return FinishNow(prepared.status());
     slot_ = std::move(prepared->slot);
     const size_t n = prepared->inputs.size();
     std::unique_lock<std::mutex> lock(mu_);
     remaining_ = static_cast<int>(n) + 1;  // +1: this submission loop, so no callback can finish early
-    outputs_.resize(n);
+    for (size_t i = 0; i < n; ++i) texts_.emplace_back(sc_->tokenizer);
     for (const auto& ids : prepared->inputs) input_tokens_.push_back(static_cast<int>(ids.size()));
     lock.unlock();
     for (size_t i = 0; i < n; ++i) {
@@ -60,6 +108,20 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
   void OnDone() override { delete this; }
 
  private:
+  // Queues a message; past the buffer limit the stream fails instead (the reader is not keeping
+  // up) and the engine stops the request at its next step.
+  void Enqueue(const v1::GenerateStreamResponse& m) {
+    if (!status_.ok()) return;
+    if (static_cast<int64_t>(queue_.size()) >= sc_->config->max_stream_buffer_messages) {
+      status_ = core::ResourceExhaustedError(
+          "the stream's reader fell " + std::to_string(queue_.size()) + " messages behind (max_stream_buffer_messages); "
+          "read the stream faster, or use Generate");
+      cancel_->store(true);
+      return;
+    }
+    queue_.push_back(SerializeMessage(m));
+  }
+
   void OnToken(int index, int64_t token, float logprob) {
     v1::GenerateStreamResponse m;
     m.set_input_index(index);
@@ -67,12 +129,8 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
     m.set_logprob(logprob);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      outputs_[index].push_back(token);
-      if (sc_->tokenizer != nullptr) {
-        auto text = sc_->tokenizer->Decode(outputs_[index]);
-        if (text.ok()) m.set_text(*text);
-      }
-      queue_.push_back(std::move(m));
+      m.set_text_delta(texts_[index].Add(token));
+      Enqueue(m);
     }
     Pump();
   }
@@ -84,7 +142,7 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
       m.set_input_index(index);
       ToProto(*r, sc_->tokenizer, input_tokens_[index], m.mutable_final());
       m.set_text(m.final().text());
-      queue_.push_back(std::move(m));
+      Enqueue(m);
       sc_->metrics->RecordGeneration(r->queue_seconds, r->first_token_seconds);
     } else if (status_.ok()) {
       status_ = r.status();
@@ -99,7 +157,7 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
   // is never entered under our lock (a reaction run inline would deadlock, and Finish may lead
   // to OnDone deleting this). The deque's front element stays put while it is being written.
   void Pump() {
-    const v1::GenerateStreamResponse* next = nullptr;
+    const grpc::ByteBuffer* next = nullptr;
     grpc::Status final_status;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -119,7 +177,7 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
       StartWrite(next);
       return;
     }
-    sc_->Record("GenerateStream", tenant_, final_status, start_, "inputs=" + std::to_string(outputs_.size()));
+    sc_->Record("GenerateStream", tenant_, final_status, start_, "inputs=" + std::to_string(texts_.size()));
     Finish(final_status);
   }
 
@@ -137,8 +195,8 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
   std::unique_ptr<InflightLimiter::Slot> slot_;
   std::vector<int> input_tokens_;
   std::mutex mu_;
-  std::deque<v1::GenerateStreamResponse> queue_;  // front is being written while writing_
-  std::vector<std::vector<int64_t>> outputs_;
+  std::deque<grpc::ByteBuffer> queue_;  // front is being written while writing_
+  std::vector<IncrementalText> texts_;
   core::Status status_;
   int remaining_ = 0;
   bool writing_ = false;
@@ -147,8 +205,8 @@ class StreamCall : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
 
 }  // namespace
 
-grpc::ServerWriteReactor<v1::GenerateStreamResponse>* InferenceServiceImpl::GenerateStream(
-    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InferenceServiceImpl::GenerateStream(grpc::CallbackServerContext* context,
+                                                                                 const grpc::ByteBuffer* request) {
   auto* call = new StreamCall(sc_);
   call->Start(context, *request);
   return call;

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "core/engine/cost.h"
 #include "server/call.h"
 #include "server/convert.h"
 #include "server/status_util.h"
@@ -19,11 +20,15 @@ std::string Describe(const core::PromptPtr& p, size_t inputs) {
   return "inputs=" + std::to_string(inputs) + " prompt=" + (p ? p->key().name + "@" + std::to_string(p->key().version) : "-");
 }
 
-// What Score and Ensemble share: one input, candidate targets, and an in-flight slot that `call`
-// then holds. Returns the first error among them (in that order); on success fills `common`
-// and `target_ids`.
+int64_t Rows(const core::PromptPtr& p) { return p ? p->rows() : 0; }
+
+// What Score and Ensemble share: one input, candidate targets, and an in-flight slot (costed for
+// `prompts` scoring every target, or by `generation_cost` when it is >= 0) that `call` then
+// holds. Returns the first error among them (in that order); on success fills `common` and
+// `target_ids`.
 core::Status PrepareScored(const ServiceContext& sc, UnaryCall* call, const v1::Input& input,
                            const google::protobuf::RepeatedPtrField<v1::Input>& targets,
+                           const std::vector<core::PromptPtr>& prompts, const core::DecodingParams* generation,
                            const grpc::ServerContextBase& context, core::RequestCommon* common,
                            std::vector<std::vector<int64_t>>* target_ids) {
   SOFTSERVE_ASSIGN_OR_RETURN(auto input_ids, ToIds(input, sc.tokenizer, "the input"));
@@ -31,7 +36,16 @@ core::Status PrepareScored(const ServiceContext& sc, UnaryCall* call, const v1::
     SOFTSERVE_ASSIGN_OR_RETURN(auto ids, ToIds(targets[i], sc.tokenizer, "a target"));
     target_ids->push_back(std::move(ids));
   }
-  SOFTSERVE_ASSIGN_OR_RETURN(auto slot, sc.inflight->Acquire(call->caller().name(), call->caller().tenant->max_inflight));
+  const int64_t input_tokens = static_cast<int64_t>(input_ids.size());
+  int64_t cost = 0;
+  if (generation != nullptr && target_ids->empty()) {
+    for (const core::PromptPtr& p : prompts) cost += core::GenerationCostTokens(Rows(p), input_tokens, *generation);
+  } else {
+    std::vector<int64_t> rows;
+    for (const core::PromptPtr& p : prompts) rows.push_back(Rows(p));
+    cost = core::ScoringCostTokens(rows, input_tokens, *target_ids);
+  }
+  SOFTSERVE_ASSIGN_OR_RETURN(auto slot, sc.inflight->Acquire(*call->caller().tenant, cost));
   call->HoldSlot(std::move(slot));
   *common = {call->caller().name(), std::move(input_ids), DeadlineOf(context), call->cancel()};
   return core::OkStatus();
@@ -41,7 +55,14 @@ core::Status PrepareScored(const ServiceContext& sc, UnaryCall* call, const v1::
 
 core::StatusOr<core::PromptPtr> ResolvePrompt(const ServiceContext& sc, const std::string& tenant,
                                               const v1::PromptRef* ref, bool required) {
+  if (ref != nullptr && ref->version() < 0) {
+    return core::InvalidArgumentError("prompt version " + std::to_string(ref->version()) + " is negative (0 = latest)");
+  }
   if (ref == nullptr || ref->name().empty()) {
+    if (ref != nullptr && ref->version() != 0) {
+      return core::InvalidArgumentError("prompt version " + std::to_string(ref->version()) +
+                                        " given without a prompt name; name the prompt or leave both empty");
+    }
     if (required) return core::InvalidArgumentError("a prompt name is required");
     return core::PromptPtr();
   }
@@ -60,27 +81,31 @@ core::StatusOr<PreparedGeneration> PrepareGeneration(const ServiceContext& sc, c
   }
   PreparedGeneration g;
   SOFTSERVE_ASSIGN_OR_RETURN(g.prompt, ResolvePrompt(sc, caller.name(), request.has_prompt() ? &request.prompt() : nullptr, false));
-  g.params = ToDecodingParams(request.parameters());
+  SOFTSERVE_ASSIGN_OR_RETURN(g.params, ToDecodingParams(request.parameters()));
+  int64_t cost = 0;
   for (int i = 0; i < request.inputs_size(); ++i) {
     auto ids = ToIds(request.inputs(i), sc.tokenizer, "an input");
     if (!ids.ok()) return ids.status().WithPrefix("input " + std::to_string(i));
+    cost += core::GenerationCostTokens(Rows(g.prompt), static_cast<int64_t>(ids->size()), g.params);
     g.inputs.push_back(std::move(ids).value());
   }
-  SOFTSERVE_ASSIGN_OR_RETURN(g.slot, sc.inflight->Acquire(caller.name(), caller.tenant->max_inflight));
+  SOFTSERVE_ASSIGN_OR_RETURN(g.slot, sc.inflight->Acquire(*caller.tenant, cost));
   g.deadline = DeadlineOf(context);
   return g;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Generate(grpc::CallbackServerContext* context,
-                                                         const v1::GenerateRequest* request,
-                                                         v1::GenerateResponse* response) {
-  auto* call = new UnaryCall(sc_, "Generate");
-  if (!call->Begin(context, /*inference=*/true)) return call;
-  auto prepared = PrepareGeneration(*sc_, call->caller(), *request, *context);
-  if (!prepared.ok()) {
-    call->Complete(prepared.status());
-    return call;
-  }
+                                                         const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  return ServeUnary<v1::GenerateRequest, v1::GenerateResponse>(
+      sc_, "Generate", true, context, request, response,
+      [this](UnaryCall* call, grpc::CallbackServerContext* ctx, const v1::GenerateRequest& req,
+             v1::GenerateResponse* resp) { DoGenerate(call, ctx, req, resp); });
+}
+
+void InferenceServiceImpl::DoGenerate(UnaryCall* call, grpc::CallbackServerContext* context,
+                                      const v1::GenerateRequest& request, v1::GenerateResponse* response) {
+  auto prepared = PrepareGeneration(*sc_, call->caller(), request, *context);
+  if (!prepared.ok()) return call->Complete(prepared.status());
   struct State {
     std::mutex mu;
     int pending = 0;
@@ -128,21 +153,27 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Generate(grpc::CallbackServerCon
     });
   }
   finish_one(-1, core::GenerationResult());
-  return call;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Score(grpc::CallbackServerContext* context,
-                                                      const v1::ScoreRequest* request, v1::ScoreResponse* response) {
-  auto* call = new UnaryCall(sc_, "Score");
-  if (!call->Begin(context, true)) return call;
+                                                      const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  return ServeUnary<v1::ScoreRequest, v1::ScoreResponse>(
+      sc_, "Score", true, context, request, response,
+      [this](UnaryCall* call, grpc::CallbackServerContext* ctx, const v1::ScoreRequest& req, v1::ScoreResponse* resp) {
+        DoScore(call, ctx, req, resp);
+      });
+}
+
+void InferenceServiceImpl::DoScore(UnaryCall* call, grpc::CallbackServerContext* context,
+                                   const v1::ScoreRequest& request, v1::ScoreResponse* response) {
   core::ScoreRequest s;
-  auto prompt = ResolvePrompt(*sc_, call->caller().name(), request->has_prompt() ? &request->prompt() : nullptr, false);
+  auto prompt = ResolvePrompt(*sc_, call->caller().name(), request.has_prompt() ? &request.prompt() : nullptr, false);
   core::Status st = prompt.status();
-  if (st.ok()) st = PrepareScored(*sc_, call, request->input(), request->targets(), *context, &s.common, &s.targets);
-  if (!st.ok()) {
-    call->Complete(st);
-    return call;
+  if (st.ok()) {
+    st = PrepareScored(*sc_, call, request.input(), request.targets(), {*prompt}, nullptr, *context, &s.common,
+                       &s.targets);
   }
+  if (!st.ok()) return call->Complete(st);
   s.prompt = *prompt;
   const std::string detail = Describe(*prompt, 1) + " targets=" + std::to_string(s.targets.size());
   auto ids = std::make_shared<std::vector<std::vector<int64_t>>>(s.targets);
@@ -154,29 +185,32 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Score(grpc::CallbackServerContex
     }
     call->Complete(r.status(), detail);
   });
-  return call;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Ensemble(grpc::CallbackServerContext* context,
-                                                         const v1::EnsembleRequest* request,
-                                                         v1::EnsembleResponse* response) {
-  auto* call = new UnaryCall(sc_, "Ensemble");
-  if (!call->Begin(context, true)) return call;
+                                                         const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  return ServeUnary<v1::EnsembleRequest, v1::EnsembleResponse>(
+      sc_, "Ensemble", true, context, request, response,
+      [this](UnaryCall* call, grpc::CallbackServerContext* ctx, const v1::EnsembleRequest& req,
+             v1::EnsembleResponse* resp) { DoEnsemble(call, ctx, req, resp); });
+}
+
+void InferenceServiceImpl::DoEnsemble(UnaryCall* call, grpc::CallbackServerContext* context,
+                                      const v1::EnsembleRequest& request, v1::EnsembleResponse* response) {
   core::EnsembleRequest e;
-  for (const v1::PromptRef& ref : request->prompts()) {
+  for (const v1::PromptRef& ref : request.prompts()) {
     auto p = ResolvePrompt(*sc_, call->caller().name(), &ref, true);
-    if (!p.ok()) {
-      call->Complete(p.status());
-      return call;
-    }
+    if (!p.ok()) return call->Complete(p.status());
     e.prompts.push_back(*p);
   }
-  if (core::Status st = PrepareScored(*sc_, call, request->input(), request->targets(), *context, &e.common, &e.targets);
+  auto params = ToDecodingParams(request.parameters());
+  if (!params.ok()) return call->Complete(params.status());
+  e.params = *params;
+  if (core::Status st = PrepareScored(*sc_, call, request.input(), request.targets(), e.prompts, &e.params, *context,
+                                      &e.common, &e.targets);
       !st.ok()) {
-    call->Complete(st);
-    return call;
+    return call->Complete(st);
   }
-  e.params = ToDecodingParams(request->parameters());
   const int input_tokens = static_cast<int>(e.common.input_ids.size());
   auto prompts = std::make_shared<std::vector<core::PromptPtr>>(e.prompts);
   auto ids = std::make_shared<std::vector<std::vector<int64_t>>>(e.targets);
@@ -205,24 +239,29 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Ensemble(grpc::CallbackServerCon
         call->Complete(r.status(), detail);
       },
       text_of);
-  return call;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Explain(grpc::CallbackServerContext* context,
-                                                        const v1::ExplainRequest* request,
-                                                        v1::ExplainResponse* response) {
-  auto* call = new UnaryCall(sc_, "Explain");
-  if (!call->Begin(context, true)) return call;
-  auto prompt = ResolvePrompt(*sc_, call->caller().name(), &request->prompt(), true);
-  if (!prompt.ok()) {
-    call->Complete(prompt.status());
-    return call;
-  }
+                                                        const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  return ServeUnary<v1::ExplainRequest, v1::ExplainResponse>(
+      sc_, "Explain", true, context, request, response,
+      [this](UnaryCall* call, grpc::CallbackServerContext* ctx, const v1::ExplainRequest& req,
+             v1::ExplainResponse* resp) { DoExplain(call, ctx, req, resp); });
+}
+
+void InferenceServiceImpl::DoExplain(UnaryCall* call, grpc::CallbackServerContext* context,
+                                     const v1::ExplainRequest& request, v1::ExplainResponse* response) {
+  auto prompt = ResolvePrompt(*sc_, call->caller().name(), &request.prompt(), true);
+  if (!prompt.ok()) return call->Complete(prompt.status());
+  auto slot = sc_->inflight->Acquire(*call->caller().tenant, (*prompt)->rows());
+  if (!slot.ok()) return call->Complete(slot.status());
+  call->HoldSlot(std::move(slot).value());
   core::ExplainRequest e;
   e.common.tenant = call->caller().name();
   e.common.deadline = DeadlineOf(*context);
+  e.common.cancel = call->cancel();
   e.prompt = *prompt;
-  e.top_k = request->top_k() == 0 ? 5 : request->top_k();
+  e.top_k = request.top_k() == 0 ? 5 : request.top_k();
   core::PromptPtr used = *prompt;
   sc_->engine->SubmitExplain(std::move(e), [this, call, response, used](core::StatusOr<core::ExplainResult> r) {
     if (r.ok()) {
@@ -239,35 +278,35 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Explain(grpc::CallbackServerCont
     }
     call->Complete(r.status(), "prompt=" + used->key().name);
   });
-  return call;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Tokenize(grpc::CallbackServerContext* context,
-                                                         const v1::TokenizeRequest* request,
-                                                         v1::TokenizeResponse* response) {
-  auto* call = new UnaryCall(sc_, "Tokenize");
-  if (!call->Begin(context, false)) return call;
-  if (sc_->tokenizer == nullptr) {
-    call->Complete(core::FailedPreconditionError("this server's model has no tokenizer"));
-    return call;
-  }
+                                                         const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  return ServeUnary<v1::TokenizeRequest, v1::TokenizeResponse>(
+      sc_, "Tokenize", false, context, request, response,
+      [this](UnaryCall* call, grpc::CallbackServerContext*, const v1::TokenizeRequest& req,
+             v1::TokenizeResponse* resp) { DoTokenize(call, req, resp); });
+}
+
+void InferenceServiceImpl::DoTokenize(UnaryCall* call, const v1::TokenizeRequest& request,
+                                      v1::TokenizeResponse* response) {
+  if (sc_->tokenizer == nullptr) return call->Complete(core::FailedPreconditionError("this server's model has no tokenizer"));
   core::Status status;
-  if (request->has_ids()) {
-    std::vector<int64_t> ids(request->ids().ids().begin(), request->ids().ids().end());
+  if (request.has_ids()) {
+    std::vector<int64_t> ids(request.ids().ids().begin(), request.ids().ids().end());
     auto text = sc_->tokenizer->Decode(ids);
     status = text.status();
     if (text.ok()) response->set_text(*text);
   } else {
-    auto ids = sc_->tokenizer->Encode(request->text());
+    auto ids = sc_->tokenizer->Encode(request.text());
     status = ids.status();
     if (ids.ok()) {
       response->mutable_ids()->Add(ids->begin(), ids->end());
       for (int64_t id : *ids) response->add_pieces(sc_->tokenizer->IdToPiece(id));
-      response->set_text(request->text());
+      response->set_text(request.text());
     }
   }
   call->Complete(status);
-  return call;
 }
 
 }  // namespace softserve::server

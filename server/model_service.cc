@@ -9,13 +9,22 @@
 namespace softserve::server {
 
 grpc::ServerUnaryReactor* ModelServiceImpl::GetModelInfo(grpc::CallbackServerContext* context,
-                                                         const ::softserve::v1::GetModelInfoRequest*,
-                                                         ::softserve::v1::ModelInfo* r) {
-  auto* call = new UnaryCall(sc_, "GetModelInfo");
-  if (!call->Begin(context, false)) return call;
+                                                         const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
+  return ServeUnary<::softserve::v1::GetModelInfoRequest, ::softserve::v1::ModelInfo>(
+      sc_, "GetModelInfo", false, context, request, response,
+      [this](UnaryCall* call, grpc::CallbackServerContext*, const ::softserve::v1::GetModelInfoRequest&,
+             ::softserve::v1::ModelInfo* r) {
+        Fill(call->caller(), r);
+        call->Complete(core::OkStatus());
+      });
+}
+
+void ModelServiceImpl::Fill(const Caller& caller, ::softserve::v1::ModelInfo* r) const {
   const core::T5Config& c = sc_->model_config;
   const core::EngineLimits& e = sc_->engine->limits();
-  r->set_model_dir(sc_->config->model_dir);
+  std::string dir = sc_->config->model_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  r->set_model_dir(caller.admin() ? sc_->config->model_dir : dir.substr(dir.find_last_of('/') + 1));
   r->set_random_weights(sc_->random_weights);
   r->set_vocab_size(c.vocab_size);
   r->set_d_model(c.d_model);
@@ -43,13 +52,19 @@ grpc::ServerUnaryReactor* ModelServiceImpl::GetModelInfo(grpc::CallbackServerCon
   l->set_max_upload_bytes(sc_->config->max_upload_bytes);
   l->set_max_queue(e.max_queue);
   l->set_max_ensemble_prompts(e.max_ensemble_prompts);
-  r->set_registered_prompts(sc_->registry->total_prompts());
-  r->set_queue_depth(sc_->engine->queue_depth());
-  r->set_running_rows(sc_->engine->running_rows());
+  l->set_max_target_tokens(e.max_target_tokens);
+  l->set_max_score_bytes(e.max_score_bytes);
+  l->set_max_tenant_queue_tokens(e.max_tenant_queue_tokens);
+  l->set_tenant_max_inflight(caller.tenant->max_inflight);
+  l->set_tenant_max_inflight_tokens(caller.tenant->max_inflight_tokens);
+  l->set_tenant_max_uploads(caller.tenant->max_uploads);
+  r->set_registered_prompts(sc_->registry->Usage(caller.name()).prompts);
+  if (caller.admin()) {
+    r->set_queue_depth(sc_->engine->queue_depth());
+    r->set_running_rows(sc_->engine->running_rows());
+  }
   r->set_server_version(SOFTSERVE_VERSION);
-  r->set_tenant(call->caller().name());
-  call->Complete(core::OkStatus());
-  return call;
+  r->set_tenant(caller.name());
 }
 
 }  // namespace softserve::server

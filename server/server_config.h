@@ -1,10 +1,14 @@
 // ServerConfig: everything `softserve-server` is told, from a JSON config file (--config) with
-// command-line flags on top. `--help` lists every option with its default.
+// command-line flags (CLI11) on top. `--help` lists every option with its default. One table
+// (server_config.cc) names each option once for both: flag --max-batch-rows is JSON
+// "max_batch_rows" (under "limits" for limits).
 //
-// Tenants and their API keys (stored only as SHA-256 hex digests) come from the config file or
-// a separate tenants file (--tenants-file, e.g. a Kubernetes Secret):
+// Tenants and their API keys (stored only as SHA-256 hex digests; `softserve keygen` makes a
+// key and its digest) come from the config file or a separate tenants file (--tenants-file,
+// e.g. a Kubernetes Secret):
 //   {"tenants": [{"name": "acme", "api_key_sha256": "<hex>", "admin": false,
-//                 "max_prompts": 1000, "max_prompt_bytes": 268435456, "max_inflight": 64}]}
+//                 "max_prompts": 1000, "max_prompt_bytes": 268435456, "max_inflight": 64,
+//                 "max_inflight_tokens": 1048576, "max_uploads": 2}]}
 #ifndef SOFTSERVE_SERVER_SERVER_CONFIG_H_
 #define SOFTSERVE_SERVER_SERVER_CONFIG_H_
 
@@ -21,25 +25,38 @@ struct TenantConfig {
   std::string name;
   std::string api_key_sha256;  // lower-case hex
   bool admin = false;
-  int64_t max_prompts = 1000;            // stored prompt versions
-  int64_t max_prompt_bytes = 256 << 20;  // bytes of stored prompt matrices
-  int64_t max_inflight = 64;             // concurrent inference requests
+  int64_t max_prompts = 1000;                 // stored prompt versions
+  int64_t max_prompt_bytes = 256 << 20;       // bytes of stored prompt matrices
+  int64_t max_inflight = 64;                  // concurrent inference calls
+  int64_t max_inflight_tokens = 1 << 20;      // cost (core/engine/cost.h) of those calls
+  int64_t max_uploads = 2;                    // concurrent prompt uploads
 };
 
 struct ServerConfig {
   std::string listen = "0.0.0.0:50051";
-  std::string metrics_listen = "0.0.0.0:9090";  // empty: no metrics endpoint
+  // Metrics expose per-tenant figures: loopback only unless the operator says otherwise.
+  std::string metrics_listen = "127.0.0.1:9090";  // empty: no metrics endpoint
+  std::string metrics_tenant_label = "name";      // "name": tenant names as labels; "none": "-"
   std::string model_dir = "var/models/t5-small-random";
   std::string tokenizer;  // empty: <model_dir>/spiece.model if present
   std::string device = "cpu";
   std::string dtype = "float32";
   int64_t threads = 0;
   std::string store_dir = "var/prompts";
+  std::string upload_dir;  // where uploads are spooled; empty: <store_dir>/.uploads
   core::EngineLimits engine;
   int64_t max_inputs_per_request = 64;
   int64_t max_upload_bytes = 256 << 20;
+  int64_t max_concurrent_uploads = 8;       // uploads being received or parsed, all tenants
   int64_t max_message_bytes = 16 << 20;
+  int64_t max_stream_buffer_messages = 4096;  // a stream whose reader lags further is cancelled
+  double max_prompt_abs_value = 1e4;
   double drain_seconds = 30;
+  // SIGTERM: readiness reports NOT_SERVING (and new work is refused) this long before the engine
+  // is told to drain, so that load balancers and health checkers see it while the server still
+  // answers; running work keeps running throughout.
+  double drain_notice_seconds = 5;
+  double watchdog_seconds = 60;  // an engine step running longer makes the server unhealthy
   std::string log_level = "info";
   std::vector<TenantConfig> tenants;
   std::string tenants_file;
@@ -48,13 +65,17 @@ struct ServerConfig {
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   std::string port_file;          // where to write the bound gRPC port (tests use port 0)
   std::string metrics_port_file;  // likewise for the metrics port
+
+  std::string UploadDir() const;
 };
 
 // Parses argv (and the --config file, and --tenants-file). Sets *help to the usage text when
 // --help was given. Returns InvalidArgument naming the bad option or file.
 core::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, std::string* help);
 
-// Parses {"tenants": [...]} (also the "tenants" key of a full config).
+// Parses {"tenants": [...]} (also the "tenants" key of a full config). InvalidArgument for a
+// digest that is not 64 lower-case hex digits (a placeholder left in an example file says so
+// and names `softserve keygen`), duplicate names or keys, unknown fields.
 core::Status ParseTenants(const std::string& json_text, std::vector<TenantConfig>* out);
 
 }  // namespace softserve::server

@@ -5,9 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <future>
 #include <thread>
@@ -21,16 +19,16 @@
 #include "core/common/sha256.h"
 #include "core/engine/t5_runner.h"
 #include "core/model/random_checkpoint.h"
+#include "server/health_monitor.h"
 #include "server/inference_service.h"
 #include "server/model_service.h"
 #include "server/prompt_service.h"
+#include "server/raw_message.h"
 #include "server/server_config.h"
+#include "server/upload_workers.h"
 
 namespace softserve::server {
 namespace {
-
-const char* const kServices[] = {"softserve.v1.InferenceService", "softserve.v1.PromptService",
-                                 "softserve.v1.ModelService"};
 
 // SIGTERM/SIGINT write one byte here; the main thread waits on the read end. A handler (rather
 // than sigwait) because library constructors start threads (OpenBLAS's pool) before main can
@@ -60,10 +58,11 @@ int WaitForSignal() {
   return b;
 }
 
-int Fail(int code, const std::string& msg) {
-  std::fprintf(stderr, "softserve-server: %s\n", msg.c_str());
-  return code;
-}
+// A start-up failure: the exit code and what to print.
+struct StartError {
+  int code;
+  std::string message;
+};
 
 std::shared_ptr<grpc::ServerCredentials> Credentials(const ServerConfig& c, std::string* error) {
   if (c.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
@@ -87,13 +86,6 @@ std::shared_ptr<grpc::ServerCredentials> Credentials(const ServerConfig& c, std:
   return grpc::SslServerCredentials(opts);
 }
 
-void SetHealth(grpc::Server* server, bool serving) {
-  auto* health = server->GetHealthCheckService();
-  health->SetServingStatus("", serving);
-  for (const char* s : kServices) health->SetServingStatus(s, serving);
-  health->SetServingStatus("liveness", true);  // the process answers: alive, ready or not
-}
-
 // A tiny batch through the real engine before reporting ready.
 core::Status WarmUp(core::Engine* engine, const core::T5Config& config) {
   std::vector<std::future<core::StatusOr<core::GenerationResult>>> futures;
@@ -110,145 +102,190 @@ core::Status WarmUp(core::Engine* engine, const core::T5Config& config) {
   return core::OkStatus();
 }
 
-int Run(int argc, char** argv) {
-  if (InstallSignalHandlers() != 0) return Fail(1, "cannot install signal handlers");
-
-  std::string help;
-  auto loaded = LoadServerConfig(argc, argv, &help);
-  if (!loaded.ok()) return Fail(2, loaded.status().message());
-  if (!help.empty()) {
-    std::fputs(help.c_str(), stdout);
-    return 0;
+// Logs the engine's step failures (they are retried and isolated; see engine.h).
+class EngineEvents : public core::EngineObserver {
+ public:
+  explicit EngineEvents(ServerMetrics* metrics) : metrics_(metrics) {}
+  void OnStep(const core::StepStats& stats) override { metrics_->OnStep(stats); }
+  void OnStepFailure(const core::Status& status, int64_t jobs) override {
+    spdlog::error("engine step failed ({}); retrying its {} requests in halves to isolate the failure", status.ToString(),
+                  jobs);
   }
-  ServerConfig config = std::move(loaded).value();
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-  if (!config.dev_api_key.empty()) {
-    spdlog::warn("DEVELOPMENT KEY IN USE: tenant 'default' (admin) accepts the key given by --dev-api-key; "
-                 "configure tenants with --tenants-file for anything else");
-    config.tenants.push_back({"default", core::Sha256Hex(config.dev_api_key), true, 10000, 1 << 30, 256});
-  }
-  if (config.tenants.empty()) return Fail(2, "no tenants configured: give --tenants-file (or --dev-api-key for development)");
 
+ private:
+  ServerMetrics* metrics_;
+};
+
+// Everything the server runs with, in construction order (destroyed in reverse).
+struct Runtime {
+  ServerConfig config;
+  std::shared_ptr<const core::T5Model> model;
+  bool random_weights = false;
+  std::unique_ptr<core::Tokenizer> tokenizer;
+  std::unique_ptr<core::PromptRegistry> registry;
+  std::unique_ptr<ServerMetrics> metrics;
+  std::unique_ptr<EngineEvents> events;
+  std::unique_ptr<core::Engine> engine;
+  std::atomic<bool> draining{false};
+  InflightLimiter inflight;
+  std::unique_ptr<UploadLimiter> uploads;
+  std::unique_ptr<UploadWorkers> upload_workers;
+  std::unique_ptr<Authenticator> auth;
+  ServiceContext sc;
+};
+
+std::optional<StartError> LoadModelAndTokenizer(Runtime* rt) {
+  const ServerConfig& config = rt->config;
   auto device = core::ParseDevice(config.device);
   auto dtype = core::ParseDType(config.dtype);
-  if (!device.ok() || !dtype.ok()) return Fail(2, !device.ok() ? device.status().message() : dtype.status().message());
+  if (!device.ok() || !dtype.ok()) return StartError{2, !device.ok() ? device.status().message() : dtype.status().message()};
   core::ModelOptions mo{*device, *dtype, static_cast<int>(config.threads)};
   spdlog::info("loading model from {} on {} {}", config.model_dir, config.device, config.dtype);
-  auto model_or = core::T5Model::Load(config.model_dir, mo);
-  if (!model_or.ok()) return Fail(1, model_or.status().ToString());
-  std::shared_ptr<const core::T5Model> model = std::move(model_or).value();
-  const bool random = core::IsRandomCheckpoint(config.model_dir);
-  if (random) {
+  auto model = core::T5Model::Load(config.model_dir, mo);
+  if (!model.ok()) return StartError{1, model.status().ToString()};
+  rt->model = std::move(model).value();
+  rt->random_weights = core::IsRandomCheckpoint(config.model_dir);
+  if (rt->random_weights) {
     spdlog::warn("*** {} holds RANDOM WEIGHTS (a stand-in for a real checkpoint): outputs are meaningless; "
                  "scripts/download-model.sh fetches real T5 weights where a network allows ***", config.model_dir);
   }
-
-  std::unique_ptr<core::Tokenizer> tokenizer;
   const std::string tok_path = config.tokenizer.empty() ? core::JoinPath(config.model_dir, "spiece.model") : config.tokenizer;
-  if (!config.tokenizer.empty() || core::PathExists(tok_path)) {
-    auto t = core::Tokenizer::Load(tok_path);
-    if (!t.ok()) return Fail(1, t.status().ToString());
-    tokenizer = std::move(t).value();
-    if (tokenizer->vocab_size() > model->config().vocab_size) {
-      return Fail(1, "the tokenizer has " + std::to_string(tokenizer->vocab_size()) + " ids but the model only " +
-                         std::to_string(model->config().vocab_size));
-    }
-    spdlog::info("tokenizer {} ({} ids) loaded through {}", tok_path, tokenizer->vocab_size(), tokenizer->shim_path());
-  } else {
+  if (config.tokenizer.empty() && !core::PathExists(tok_path)) {
     spdlog::warn("no tokenizer ({} absent): text inputs are rejected, token ids work", tok_path);
+    return std::nullopt;
   }
+  auto t = core::Tokenizer::Load(tok_path);
+  if (!t.ok()) return StartError{1, t.status().ToString()};
+  rt->tokenizer = std::move(t).value();
+  if (rt->tokenizer->vocab_size() > rt->model->config().vocab_size) {
+    return StartError{1, "the tokenizer has " + std::to_string(rt->tokenizer->vocab_size()) + " ids but the model only " +
+                             std::to_string(rt->model->config().vocab_size)};
+  }
+  spdlog::info("tokenizer {} ({} ids) loaded through {}", tok_path, rt->tokenizer->vocab_size(), rt->tokenizer->shim_path());
+  return std::nullopt;
+}
 
-  auto store = core::PromptStore::Open(config.store_dir);
-  if (!store.ok()) return Fail(1, store.status().ToString());
-  core::PromptRegistry registry(std::move(store).value());
-  auto report = registry.Load();
-  if (!report.ok()) return Fail(1, report.status().ToString());
+std::optional<StartError> LoadRegistry(Runtime* rt) {
+  auto store = core::PromptStore::Open(rt->config.store_dir);
+  if (!store.ok()) return StartError{1, store.status().ToString()};
+  rt->registry = std::make_unique<core::PromptRegistry>(std::move(store).value());
+  auto report = rt->registry->Load();
+  if (!report.ok()) return StartError{1, report.status().ToString()};
   for (const auto& [path, reason] : report->skipped) spdlog::warn("prompt store: skipped {}: {}", path, reason);
-  spdlog::info("prompt store {}: {} prompt versions loaded, {} files skipped", config.store_dir,
-               registry.total_prompts(), report->skipped.size());
+  spdlog::info("prompt store {}: {} prompt versions loaded, {} files skipped (SHA-256: {})", rt->config.store_dir,
+               rt->registry->total_prompts(), report->skipped.size(), core::Sha256::Implementation());
+  return std::nullopt;
+}
 
+void BuildContext(Runtime* rt) {
+  ServiceContext& sc = rt->sc;
+  sc.config = &rt->config;
+  sc.engine = rt->engine.get();
+  sc.registry = rt->registry.get();
+  sc.tokenizer = rt->tokenizer.get();
+  sc.auth = rt->auth.get();
+  sc.metrics = rt->metrics.get();
+  sc.inflight = &rt->inflight;
+  sc.uploads = rt->uploads.get();
+  sc.upload_workers = rt->upload_workers.get();
+  sc.draining = &rt->draining;
+  sc.model_config = rt->model->config();
+  sc.random_weights = rt->random_weights;
+  sc.prompt_limits.d_model = rt->model->config().d_model;
+  sc.prompt_limits.max_rows = rt->config.engine.max_prompt_rows;
+  sc.prompt_limits.max_file_bytes = rt->config.max_upload_bytes;
+  sc.prompt_limits.serving_dtype = rt->model->options().dtype;
+  sc.prompt_limits.max_abs_value = rt->config.max_prompt_abs_value;
+}
+
+std::optional<StartError> StartEngine(Runtime* rt) {
+  ServerConfig& config = rt->config;
+  if (!config.dev_api_key.empty()) {
+    spdlog::warn("DEVELOPMENT KEY IN USE: tenant 'default' (admin) accepts the key given by --dev-api-key; "
+                 "configure tenants with --tenants-file for anything else");
+    TenantConfig dev{"default", core::Sha256Hex(config.dev_api_key), true, 10000, 1 << 30, 256, 1 << 24, 8};
+    config.tenants.push_back(dev);
+  }
+  if (config.tenants.empty()) return StartError{2, "no tenants configured: give --tenants-file (or --dev-api-key for development)"};
+  if (auto e = LoadModelAndTokenizer(rt)) return e;
+  if (auto e = LoadRegistry(rt)) return e;
   auto metrics = ServerMetrics::Create(config.metrics_listen);
-  if (!metrics.ok()) return Fail(1, metrics.status().message());
-  core::Engine engine(std::make_unique<core::T5Runner>(model), config.engine, metrics->get());
+  if (!metrics.ok()) return StartError{1, metrics.status().message()};
+  rt->metrics = std::move(metrics).value();
+  rt->events = std::make_unique<EngineEvents>(rt->metrics.get());
+  rt->engine = std::make_unique<core::Engine>(std::make_unique<core::T5Runner>(rt->model), config.engine, rt->events.get());
+  rt->uploads = std::make_unique<UploadLimiter>(config.max_concurrent_uploads);
+  rt->upload_workers = std::make_unique<UploadWorkers>(2);
+  rt->auth = std::make_unique<Authenticator>(config.tenants);
+  BuildContext(rt);
+  return std::nullopt;
+}
 
-  std::atomic<bool> draining{false};
-  InflightLimiter inflight;
-  Authenticator auth(config.tenants);
-  ServiceContext sc;
-  sc.config = &config;
-  sc.engine = &engine;
-  sc.registry = &registry;
-  sc.tokenizer = tokenizer.get();
-  sc.auth = &auth;
-  sc.metrics = metrics->get();
-  sc.inflight = &inflight;
-  sc.draining = &draining;
-  sc.model_config = model->config();
-  sc.random_weights = random;
-  sc.prompt_limits.d_model = model->config().d_model;
-  sc.prompt_limits.max_rows = config.engine.max_prompt_rows;
-  sc.prompt_limits.max_file_bytes = config.max_upload_bytes;
-  sc.prompt_limits.serving_dtype = *dtype;
+// Drains on SIGTERM: readiness off and new work refused at once, a notice period for load
+// balancers, then running work gets until the grace deadline.
+void Drain(Runtime* rt, grpc::Server* server, HealthMonitor* health, int sig) {
+  const ServerConfig& config = rt->config;
+  spdlog::info("signal {}: draining (NOT_SERVING; new work refused; running requests get up to {} s after a {} s notice)",
+               sig, config.drain_seconds, config.drain_notice_seconds);
+  rt->draining = true;
+  health->SetReady(false);
+  const auto notice = std::chrono::duration<double>(config.drain_notice_seconds);
+  std::this_thread::sleep_for(notice);
+  const auto grace = std::chrono::duration_cast<core::Clock::duration>(std::chrono::duration<double>(config.drain_seconds));
+  rt->engine->Shutdown(core::Clock::now() + grace);
+  rt->upload_workers->Stop();  // uploads being stored finish; later ones finish on their own thread
+  // Every inference RPC has completed by now (the engine finished or failed it). gRPC's
+  // Shutdown waits out its deadline in this configuration even when idle, so keep it short.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+}
 
-  PromptServiceImpl prompt_service(&sc);
-  InferenceServiceImpl inference_service(&sc);
-  ModelServiceImpl model_service(&sc);
+int Run(int argc, char** argv) {
+  if (InstallSignalHandlers() != 0) return std::fprintf(stderr, "softserve-server: cannot install signal handlers\n"), 1;
+  auto fail = [](int code, const std::string& msg) {
+    std::fprintf(stderr, "softserve-server: %s\n", msg.c_str());
+    return code;
+  };
+  std::string help;
+  auto loaded = LoadServerConfig(argc, argv, &help);
+  if (!loaded.ok()) return fail(2, loaded.status().message());
+  if (!help.empty()) return std::fputs(help.c_str(), stdout), 0;
+  Runtime rt;
+  rt.config = std::move(loaded).value();
+  spdlog::set_level(spdlog::level::from_str(rt.config.log_level));
+  InstallProtobufLogHandler();
+  if (auto e = StartEngine(&rt)) return fail(e->code, e->message);
+
+  PromptServiceImpl prompt_service(&rt.sc);
+  InferenceServiceImpl inference_service(&rt.sc);
+  ModelServiceImpl model_service(&rt.sc);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::string cred_error;
-  auto creds = Credentials(config, &cred_error);
-  if (!creds) return Fail(1, cred_error);
+  auto creds = Credentials(rt.config, &cred_error);
+  if (!creds) return fail(1, cred_error);
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, creds, &port);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  builder.AddListeningPort(rt.config.listen, creds, &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(rt.config.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(rt.config.max_message_bytes));
   builder.RegisterService(&prompt_service);
   builder.RegisterService(&inference_service);
   builder.RegisterService(&model_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (!server || port == 0) return Fail(1, "cannot listen on " + config.listen);
-  SetHealth(server.get(), false);
-  if (!config.metrics_port_file.empty()) {
-    (void)core::WriteFileDurably(config.metrics_port_file, std::to_string((*metrics)->port()));
+  if (!server || port == 0) return fail(1, "cannot listen on " + rt.config.listen);
+  HealthMonitor health(server.get(), rt.engine.get(), rt.registry.get(), rt.metrics.get(), rt.config.watchdog_seconds);
+  if (!rt.config.metrics_port_file.empty()) {
+    (void)core::WriteFileDurably(rt.config.metrics_port_file, std::to_string(rt.metrics->port()));
   }
-  if (!config.port_file.empty()) (void)core::WriteFileDurably(config.port_file, std::to_string(port));
-
-  if (core::Status s = WarmUp(&engine, model->config()); !s.ok()) return Fail(1, "warm-up batch failed: " + s.ToString());
+  if (!rt.config.port_file.empty()) (void)core::WriteFileDurably(rt.config.port_file, std::to_string(port));
+  if (core::Status s = WarmUp(rt.engine.get(), rt.model->config()); !s.ok()) return fail(1, "warm-up batch failed: " + s.ToString());
   // Again: libraries loaded since (glog via libtorch installs a SIGTERM handler that re-raises)
   // may have replaced ours.
-  if (InstallSignalHandlers() != 0) return Fail(1, "cannot install signal handlers");
-  SetHealth(server.get(), true);
+  if (InstallSignalHandlers() != 0) return fail(1, "cannot install signal handlers");
+  health.SetReady(true);
   spdlog::info("softserve ready: gRPC on port {} ({}), metrics on port {}, {} tenants", port,
-               config.tls_cert_file.empty() ? "plaintext" : "TLS", (*metrics)->port(), config.tenants.size());
-
-  std::mutex gauges_mu;
-  std::condition_variable gauges_cv;
-  bool stop_gauges = false;
-  std::thread gauges([&] {
-    std::unique_lock<std::mutex> l(gauges_mu);
-    while (!gauges_cv.wait_for(l, std::chrono::seconds(1), [&] { return stop_gauges; })) {
-      (*metrics)->SetQueueDepth(engine.queue_depth());
-      (*metrics)->SetRunningRows(engine.running_rows());
-      (*metrics)->SetRegistry(registry.total_prompts(), registry.total_bytes());
-    }
-  });
-
-  const int sig = WaitForSignal();
-  spdlog::info("signal {}: draining (NOT_SERVING; running requests get up to {} s)", sig, config.drain_seconds);
-  draining = true;
-  SetHealth(server.get(), false);
-  const auto grace = std::chrono::duration_cast<core::Clock::duration>(std::chrono::duration<double>(config.drain_seconds));
-  engine.Shutdown(core::Clock::now() + grace);
-  // Every inference RPC has completed by now (the engine finished or failed it). gRPC's
-  // Shutdown waits out its deadline in this configuration even when idle, so keep it short.
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
-  {
-    std::lock_guard<std::mutex> l(gauges_mu);
-    stop_gauges = true;
-  }
-  gauges_cv.notify_all();
-  gauges.join();
+               rt.config.tls_cert_file.empty() ? "plaintext" : "TLS", rt.metrics->port(), rt.config.tenants.size());
+  Drain(&rt, server.get(), &health, WaitForSignal());
   spdlog::info("drained; exiting");
   return 0;
 }

@@ -1,6 +1,6 @@
 // What every service handler shares: the engine, registry, tokenizer, authenticator, metrics,
-// limits, per-tenant in-flight counters and the draining flag. Owned by main(); handlers hold
-// a const pointer. Thread-safe: every member is itself thread-safe or immutable.
+// limits, per-tenant budgets, the upload workers and the draining flag. Owned by main();
+// handlers hold a const pointer. Thread-safe: every member is itself thread-safe or immutable.
 #ifndef SOFTSERVE_SERVER_SERVICE_CONTEXT_H_
 #define SOFTSERVE_SERVER_SERVICE_CONTEXT_H_
 
@@ -8,9 +8,10 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include "core/engine/engine.h"
@@ -24,29 +25,68 @@
 
 namespace softserve::server {
 
-// Per-tenant counts of inference requests in flight.
+class UploadWorkers;
+
+// Per-tenant budgets of inference work in flight: calls (max_inflight) and their cost in tokens
+// (max_inflight_tokens, core/engine/cost.h), so that a tenant's share is counted by what its
+// requests cost, not by how many it makes.
 class InflightLimiter {
  public:
-  // Held by a request until it completes; releases its slot on destruction.
+  // Held by a request until it completes; releases its budget on destruction.
   class Slot {
    public:
-    Slot(InflightLimiter* owner, std::string tenant) : owner_(owner), tenant_(std::move(tenant)) {}
-    ~Slot() { owner_->Release(tenant_); }
+    Slot(InflightLimiter* owner, std::string tenant, int64_t tokens)
+        : owner_(owner), tenant_(std::move(tenant)), tokens_(tokens) {}
+    ~Slot() { owner_->Release(tenant_, tokens_); }
     Slot(const Slot&) = delete;
     Slot& operator=(const Slot&) = delete;
 
    private:
     InflightLimiter* owner_;
     std::string tenant_;
+    int64_t tokens_;
   };
-  // ResourceExhausted naming the limit when the tenant already has `limit` in flight.
-  core::StatusOr<std::unique_ptr<Slot>> Acquire(const std::string& tenant, int64_t limit);
+  // ResourceExhausted naming the limit when the tenant already has max_inflight calls or the
+  // request would take it over max_inflight_tokens; InvalidArgument when the request alone costs
+  // more than max_inflight_tokens (it could never run).
+  core::StatusOr<std::unique_ptr<Slot>> Acquire(const TenantConfig& tenant, int64_t cost_tokens);
   int64_t InFlight(const std::string& tenant);
 
  private:
+  struct Usage {
+    int64_t calls = 0;
+    int64_t tokens = 0;
+  };
+  void Release(const std::string& tenant, int64_t tokens);
+  absl::Mutex mu_;
+  std::map<std::string, Usage> usage_ ABSL_GUARDED_BY(mu_);
+};
+
+// Uploads being received or processed: per tenant (max_uploads) and for the whole server
+// (max_concurrent_uploads), so that uploads bound the server's disk spool and worker time.
+class UploadLimiter {
+ public:
+  class Slot {
+   public:
+    Slot(UploadLimiter* owner, std::string tenant) : owner_(owner), tenant_(std::move(tenant)) {}
+    ~Slot() { owner_->Release(tenant_); }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+
+   private:
+    UploadLimiter* owner_;
+    std::string tenant_;
+  };
+  explicit UploadLimiter(int64_t max_total) : max_total_(max_total) {}
+  // ResourceExhausted naming the limit that is reached.
+  core::StatusOr<std::unique_ptr<Slot>> Acquire(const TenantConfig& tenant);
+
+ private:
   void Release(const std::string& tenant);
-  std::mutex mu_;
-  std::map<std::string, int64_t> counts_;
+  const int64_t max_total_;
+  absl::Mutex mu_;
+  int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int64_t> by_tenant_ ABSL_GUARDED_BY(mu_);
 };
 
 struct ServiceContext {
@@ -57,6 +97,8 @@ struct ServiceContext {
   const Authenticator* auth = nullptr;
   ServerMetrics* metrics = nullptr;
   InflightLimiter* inflight = nullptr;
+  UploadLimiter* uploads = nullptr;
+  UploadWorkers* upload_workers = nullptr;
   std::atomic<bool>* draining = nullptr;
   core::T5Config model_config;
   bool random_weights = false;
@@ -64,7 +106,8 @@ struct ServiceContext {
 
   // Unavailable while draining (SIGTERM received).
   core::Status CheckAccepting() const;
-  // Records metrics and the per-request debug log line.
+  // Records metrics and the per-request debug log line. The tenant label follows
+  // --metrics-tenant-label.
   void Record(const char* rpc, const std::string& tenant, const grpc::Status& status,
               std::chrono::steady_clock::time_point start, const std::string& detail) const;
 };

@@ -132,6 +132,19 @@ Status WriteFileDurably(const std::string& path, std::string_view contents) {
   return SyncDirectory(DirName(path));
 }
 
+Status OverwriteInPlace(const std::string& path, std::string_view contents) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return OsError("cannot open", path);
+  Status s;
+  if (::pwrite(fd, contents.data(), contents.size(), 0) != static_cast<ssize_t>(contents.size())) {
+    s = OsError("cannot overwrite", path);
+  } else if (::fsync(fd) != 0) {
+    s = OsError("cannot fsync", path);
+  }
+  ::close(fd);
+  return s;
+}
+
 Status RemoveFileDurably(const std::string& path) {
   if (::unlink(path.c_str()) != 0) return OsError("cannot remove", path);
   return SyncDirectory(DirName(path));

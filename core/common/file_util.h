@@ -47,6 +47,11 @@ StatusOr<std::string> ReadFileToString(const std::string& path, size_t max_bytes
 // Returns Internal naming the step and path on any OS error; the old file is then untouched.
 Status WriteFileDurably(const std::string& path, std::string_view contents);
 
+// Overwrites the first bytes of an existing file in place with `contents` and fsyncs it. Needs
+// no new disk space (for a fixed-size record within one block: a full disk cannot stop it),
+// but is atomic only for writes of one sector or less. NotFound if the file does not exist.
+Status OverwriteInPlace(const std::string& path, std::string_view contents);
+
 // fsyncs a directory so that renames/unlinks inside it survive a crash.
 Status SyncDirectory(const std::string& dir);
 

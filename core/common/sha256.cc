@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if SOFTSERVE_HAVE_OPENSSL
+#include <openssl/evp.h>
+#endif
+
 namespace softserve::core {
 namespace {
 
@@ -20,13 +24,21 @@ constexpr uint32_t kRound[64] = {
 
 inline uint32_t Rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-}  // namespace
+// The portable implementation, for builds without OpenSSL.
+class PortableSha256 {
+ public:
+  void Update(const void* data, size_t size);
+  std::array<uint8_t, 32> Finish();
 
-Sha256::Sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-         0x5be0cd19} {}
+ private:
+  void Block(const uint8_t* p);
+  uint32_t h_[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  uint8_t buf_[64];
+  size_t buf_len_ = 0;
+  uint64_t total_ = 0;
+};
 
-void Sha256::Block(const uint8_t* p) {
+void PortableSha256::Block(const uint8_t* p) {
   uint32_t w[64];
   for (int i = 0; i < 16; ++i) {
     w[i] = (uint32_t{p[4 * i]} << 24) | (uint32_t{p[4 * i + 1]} << 16) |
@@ -52,7 +64,7 @@ void Sha256::Block(const uint8_t* p) {
   h_[4] += e; h_[5] += f; h_[6] += g; h_[7] += h;
 }
 
-void Sha256::Update(const void* data, size_t size) {
+void PortableSha256::Update(const void* data, size_t size) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
   total_ += size;
   if (buf_len_ > 0) {
@@ -74,7 +86,7 @@ void Sha256::Update(const void* data, size_t size) {
   buf_len_ = size;
 }
 
-std::array<uint8_t, 32> Sha256::Finish() {
+std::array<uint8_t, 32> PortableSha256::Finish() {
   uint64_t bits = total_ * 8;
   uint8_t pad = 0x80;
   Update(&pad, 1);
@@ -93,6 +105,34 @@ std::array<uint8_t, 32> Sha256::Finish() {
   return out;
 }
 
+}  // namespace
+
+#if SOFTSERVE_HAVE_OPENSSL
+struct Sha256::State {
+  State() : ctx(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
+  ~State() { EVP_MD_CTX_free(ctx); }
+  EVP_MD_CTX* ctx;
+};
+void Sha256::Update(const void* data, size_t size) { EVP_DigestUpdate(state_->ctx, data, size); }
+std::array<uint8_t, 32> Sha256::Finish() {
+  std::array<uint8_t, 32> out;
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(state_->ctx, out.data(), &n);
+  return out;
+}
+const char* Sha256::Implementation() { return "openssl"; }
+#else
+struct Sha256::State {
+  PortableSha256 hash;
+};
+void Sha256::Update(const void* data, size_t size) { state_->hash.Update(data, size); }
+std::array<uint8_t, 32> Sha256::Finish() { return state_->hash.Finish(); }
+const char* Sha256::Implementation() { return "portable"; }
+#endif
+
+Sha256::Sha256() : state_(std::make_unique<State>()) {}
+Sha256::~Sha256() = default;
+
 std::string ToHex(const uint8_t* data, size_t size) {
   static const char kDigits[] = "0123456789abcdef";
   std::string out(size * 2, '0');
@@ -101,6 +141,13 @@ std::string ToHex(const uint8_t* data, size_t size) {
     out[2 * i + 1] = kDigits[data[i] & 15];
   }
   return out;
+}
+
+std::string PortableSha256Hex(std::string_view data) {
+  PortableSha256 h;
+  h.Update(data.data(), data.size());
+  auto d = h.Finish();
+  return ToHex(d.data(), d.size());
 }
 
 std::string Sha256Hex(std::string_view data) {

@@ -95,7 +95,7 @@ StatusOr<PromptPtr> PromptRegistry::Create(const std::string& tenant, const std:
   auto created = std::make_shared<const Prompt>(PromptKey{tenant, name, high + 1}, prompt.rows, prompt.dim,
                                                 std::move(prompt.values), prompt.format, NowUnixMs(),
                                                 std::move(prompt.note));
-  if (store_ != nullptr) SOFTSERVE_RETURN_IF_ERROR(store_->Put(*created));
+  if (store_ != nullptr) SOFTSERVE_RETURN_IF_ERROR(store_->Put(*created).WithPrefix("prompt store"));
   mine.by_name[name].push_back(created);
   ++mine.usage.prompts;
   mine.usage.bytes += bytes;
@@ -170,7 +170,7 @@ Status PromptRegistry::Delete(const std::string& tenant, const std::string& name
   for (const PromptPtr& p : doomed) {
     const int64_t high = std::max(deleted_high_water_[tenant], p->key().version);
     if (store_ != nullptr) {
-      result = store_->Delete(p->key(), high);
+      result = store_->Delete(p->key(), high).WithPrefix("prompt store");
       if (!result.ok()) break;
     }
     deleted_high_water_[tenant] = high;

@@ -60,10 +60,11 @@ class PromptRegistry {
   // partial files are skipped and listed in the report, never served.
   StatusOr<StoreLoadReport> Load();
 
-  // Registers a new version of tenant/name (version = 1 + the highest ever used).
+  // Registers a new version of tenant/name (see the class comment for its number).
   // Returns InvalidArgument for bad names or an inconsistent matrix, ResourceExhausted naming
-  // the quota that would be exceeded, Internal/ResourceExhausted if the store cannot write
-  // (then nothing changed). The prompt is durable when this returns OK.
+  // the quota that would be exceeded, or the store's error (ResourceExhausted for a full disk,
+  // else Internal) with the message prefix "prompt store: " (then nothing changed). The prompt
+  // is durable when this returns OK.
   StatusOr<PromptPtr> Create(const std::string& tenant, const std::string& name, NewPrompt prompt,
                              const PromptQuota& quota = {});
 
@@ -75,8 +76,8 @@ class PromptRegistry {
   // InvalidArgument for a bad page size or token.
   StatusOr<PromptListPage> List(const std::string& tenant, const std::string& prefix, int page_size,
                                 const std::string& page_token) const;
-  // version 0 = every version. NotFound if absent; store errors leave the snapshot matching
-  // what is on disk.
+  // version 0 = every version. NotFound if absent; store errors ("prompt store: " prefix) leave
+  // the snapshot matching what is on disk. Needs no new disk space, so it works on a full disk.
   // `deleted`, when given, receives how many versions this call removed (also on a partial
   // failure: the versions removed before the error stay removed).
   Status Delete(const std::string& tenant, const std::string& name, int64_t version = 0, int64_t* deleted = nullptr);

@@ -19,6 +19,14 @@ constexpr char kRecordKind[] = "softserve.prompt/1";
 constexpr char kHighWaterFile[] = "deleted-high-water";
 constexpr char kLegacyTombstone[] = "deleted";
 
+// The high-water mark as a fixed-width record, rewritten in place: a delete then needs no new
+// disk space, so deletes work on a full disk.
+std::string HighWaterRecord(int64_t high) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%020lld\n", static_cast<long long>(high));
+  return buf;
+}
+
 int64_t ReadNumber(const std::string& path) {
   auto text = ReadFileToString(path, 64);
   return text.ok() ? std::max<int64_t>(0, std::strtoll(text->c_str(), nullptr, 10)) : 0;
@@ -149,6 +157,8 @@ Status PromptStore::Put(const Prompt& prompt) {
   const std::string tenant_dir = TenantDir(prompt.key().tenant);
   const std::string dir = NameDir(prompt.key().tenant, prompt.key().name);
   SOFTSERVE_RETURN_IF_ERROR(MakeDirectoryDurably(tenant_dir, root_));
+  const std::string high_water = JoinPath(tenant_dir, kHighWaterFile);
+  if (!PathExists(high_water)) SOFTSERVE_RETURN_IF_ERROR(WriteFileDurably(high_water, HighWaterRecord(0)));
   SOFTSERVE_RETURN_IF_ERROR(MakeDirectoryDurably(dir, tenant_dir));
   return WriteFileDurably(PathOf(prompt.key()), SerializePromptRecord(prompt));
 }
@@ -159,7 +169,12 @@ Status PromptStore::Delete(const PromptKey& key, int64_t deleted_high_water) {
   // The high-water mark first: a crash between the two steps must not let a later upload reuse
   // the version number.
   const std::string tenant_dir = TenantDir(key.tenant);
-  SOFTSERVE_RETURN_IF_ERROR(WriteFileDurably(JoinPath(tenant_dir, kHighWaterFile), std::to_string(deleted_high_water)));
+  const std::string high_water = JoinPath(tenant_dir, kHighWaterFile);
+  if (PathExists(high_water)) {
+    SOFTSERVE_RETURN_IF_ERROR(OverwriteInPlace(high_water, HighWaterRecord(deleted_high_water)));
+  } else {
+    SOFTSERVE_RETURN_IF_ERROR(WriteFileDurably(high_water, HighWaterRecord(deleted_high_water)));
+  }
   SOFTSERVE_RETURN_IF_ERROR(RemoveFileDurably(path));
   const std::string dir = NameDir(key.tenant, key.name);
   auto left = ListDirectory(dir);
@@ -171,7 +186,7 @@ void PromptStore::CompactTombstones(const std::vector<std::string>& tombstones, 
   if (tombstones.empty()) return;
   std::set<std::string> tenant_dirs;
   for (const auto& [tenant, high] : report->deleted_high_water) {
-    if (!WriteFileDurably(JoinPath(TenantDir(tenant), kHighWaterFile), std::to_string(high)).ok()) return;
+    if (!WriteFileDurably(JoinPath(TenantDir(tenant), kHighWaterFile), HighWaterRecord(high)).ok()) return;
   }
   for (const std::string& path : tombstones) {
     if (!RemoveFileDurably(path).ok()) continue;

@@ -59,7 +59,10 @@ tenant_vol = [n for n in mounts if mounts[n] == tenant_dir]
 check(tenant_vol and vols[tenant_vol[0]].get("secret", {}).get("secretName") == docs["Secret"]["metadata"]["name"],
       "tenants_file is not read from the Secret")
 tenants = json.loads(docs["Secret"]["stringData"]["tenants.json"])
-check(all(len(t["api_key_sha256"]) == 64 for t in tenants["tenants"]), "Secret holds something other than SHA-256 digests")
+# No working secret is shipped: every digest is a placeholder the server refuses to start with.
+check(all("REPLACE" in t["api_key_sha256"] for t in tenants["tenants"]), "the Secret ships a usable key digest")
+example = json.load(open(os.path.join(deploy, "config", "tenants.example.json")))
+check(all("REPLACE" in t["api_key_sha256"] for t in example["tenants"]), "tenants.example.json ships a usable key digest")
 svc = docs["Service"]
 check(svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"], "Service selector does not match the pods")
 check(dep["spec"]["strategy"]["type"] == "Recreate", "a RWO prompt volume needs the Recreate strategy")

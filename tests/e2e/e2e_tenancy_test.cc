@@ -6,6 +6,8 @@
 #include <set>
 #include <thread>
 
+#include <ATen/ATen.h>
+
 #include "core/common/sha256.h"
 #include "tests/e2e/server_fixture.h"
 #include "tests/testing/peft_fixture.h"
@@ -235,7 +237,7 @@ TEST_F(E2eTenancyTest, BadInputGetsPreciseStatusesAndChangesNothing) {
   peft_no_config.format = v1::PROMPT_FORMAT_PEFT;
   ExpectCode(alice->UploadPrompt(peft_no_config).status, C::INVALID_ARGUMENT, "adapter_config.json");
   PromptUpload huge = Raw("huge", 1000);  // 256 KB, over the 200 KB upload limit
-  ExpectCode(alice->UploadPrompt(huge).status, C::INVALID_ARGUMENT, "limited to");
+  ExpectCode(alice->UploadPrompt(huge).status, C::RESOURCE_EXHAUSTED, "max_upload_bytes");
 
   // A stream that ends early: the header promises more bytes than arrive.
   {
@@ -277,6 +279,130 @@ TEST_F(E2eTenancyTest, BadInputGetsPreciseStatusesAndChangesNothing) {
   EXPECT_EQ(got, expected);
   EXPECT_TRUE(alice->Generate(Gen("keep")).ok());
   EXPECT_EQ(server_->ClientWithKey("")->Health().value.status(), ::grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+// Bytes that are not the request message get INVALID_ARGUMENT naming the message and, where
+// protobuf says, the field — not gRPC's bare UNIMPLEMENTED. Authentication still comes first.
+TEST_F(E2eTenancyTest, MalformedRequestsGetInvalidArgumentNamingTheProblem) {
+  using C = grpc::StatusCode;
+  const std::string target = server_->target();
+  ExpectCode(testing::RawUnary(target, "/softserve.v1.InferenceService/Generate", "\xff\xff\xff\xff", "alice-key"),
+             C::INVALID_ARGUMENT, "not a valid softserve.v1.GenerateRequest");
+  // inputs[0].text = "\xff": a proto3 string that is not UTF-8.
+  const grpc::Status utf8 =
+      testing::RawUnary(target, "/softserve.v1.InferenceService/Generate", std::string("\x0a\x03\x0a\x01\xff", 5), "alice-key");
+  ExpectCode(utf8, C::INVALID_ARGUMENT, "softserve.v1.Input.text");
+  EXPECT_NE(utf8.error_message().find("UTF-8"), std::string::npos) << utf8.error_message();
+  ExpectCode(testing::RawUnary(target, "/softserve.v1.ModelService/GetModelInfo", "\x08", "alice-key"), C::INVALID_ARGUMENT,
+             "softserve.v1.GetModelInfoRequest");
+  ExpectCode(testing::RawUnary(target, "/softserve.v1.PromptService/GetPrompt", "\x12\x7f", "alice-key"), C::INVALID_ARGUMENT,
+             "softserve.v1.GetPromptRequest");
+  ExpectCode(testing::RawUnary(target, "/softserve.v1.InferenceService/Generate", "\xff", "nope"), C::UNAUTHENTICATED,
+             "API key");
+  ExpectCode(testing::RawClientStream(target, "/softserve.v1.PromptService/UploadPrompt", {"\xff\xff"}, "alice-key"),
+             C::INVALID_ARGUMENT, "softserve.v1.UploadPromptRequest");
+
+  auto alice = server_->ClientFor("alice");
+  v1::GenerateRequest mode = Gen("");
+  mode.mutable_parameters()->set_mode(static_cast<v1::DecodingMode>(7));
+  ExpectCode(alice->Generate(mode).status, C::INVALID_ARGUMENT, "not a DecodingMode");
+  v1::GenerateRequest stop = Gen("");
+  stop.mutable_parameters()->set_early_stopping(static_cast<v1::EarlyStopping>(9));
+  ExpectCode(alice->Generate(stop).status, C::INVALID_ARGUMENT, "not an EarlyStopping");
+  v1::GenerateRequest nameless = Gen("");
+  nameless.mutable_prompt()->set_version(3);
+  ExpectCode(alice->Generate(nameless).status, C::INVALID_ARGUMENT, "without a prompt name");
+  v1::GenerateRequest negative = Gen("keep");
+  negative.mutable_prompt()->set_version(-2);
+  ExpectCode(alice->Generate(negative).status, C::INVALID_ARGUMENT, "negative");
+  // Client text in messages is quoted, escaped and cut.
+  const grpc::Status long_name = alice->Generate(Gen(std::string(10000, 'x'))).status;
+  ExpectCode(long_name, C::NOT_FOUND, "(9800 more bytes)");
+  EXPECT_LT(long_name.error_message().size(), 400u);
+  ExpectCode(alice->Generate(Gen("a\nb\x01")).status, C::NOT_FOUND, "'a\\x0ab\\x01'");
+}
+
+// Uploads are strict about what they store and bounded in what they take.
+TEST_F(E2eTenancyTest, UploadsAreStrictAndBounded) {
+  using C = grpc::StatusCode;
+  auto alice = server_->ClientFor("alice");
+  std::vector<float> absurd(2 * kDim, 0.5f);
+  absurd[3] = 1e6f;
+  PromptUpload big_values = Raw("absurd", 2);
+  big_values.bytes = testing::RawPromptBytes(absurd, 2, kDim);
+  ExpectCode(alice->UploadPrompt(big_values).status, C::INVALID_ARGUMENT, "max_prompt_abs_value");
+  PromptUpload trailing = Raw("trailing", 2);
+  trailing.bytes += std::string(50000, 'j');  // a valid prompt with junk after it
+  ExpectCode(alice->UploadPrompt(trailing).status, C::INVALID_ARGUMENT, "follow the last tensor");
+  at::Tensor p = at::ones({2, kDim});
+  PromptUpload causal;
+  causal.name = "causal";
+  causal.format = v1::PROMPT_FORMAT_PEFT;
+  causal.peft_config = testing::PeftAdapterConfig(2, kDim);
+  causal.peft_config.replace(causal.peft_config.find("SEQ_2_SEQ_LM"), 12, "CAUSAL_LM");
+  causal.bytes = testing::PeftAdapterWeights(p);
+  ExpectCode(alice->UploadPrompt(causal).status, C::INVALID_ARGUMENT, "CAUSAL_LM");
+  {
+    RawUploadStream up(server_->target());
+    v1::UploadPromptRequest header = RawHeader("declared-too-much");
+    header.mutable_header()->set_total_bytes(10 << 20);
+    up.writer->Write(header);
+    up.writer->WritesDone();
+    ExpectCode(up.writer->Finish(), C::RESOURCE_EXHAUSTED, "max_upload_bytes");
+  }
+  {
+    RawUploadStream up(server_->target());
+    up.writer->Write(RawHeader("streamed-too-much"));  // no size declared: the stream decides
+    for (int i = 0; i < 4 && up.writer->Write(Chunk(std::string(60000, 'x'))); ++i) {
+    }
+    up.writer->WritesDone();
+    ExpectCode(up.writer->Finish(), C::RESOURCE_EXHAUSTED, "max_upload_bytes");
+  }
+  // The digest is accepted in either case.
+  PromptUpload upper = Raw("upper-digest", 2);
+  {
+    RawUploadStream up(server_->target());
+    v1::UploadPromptRequest header = RawHeader("upper-digest");
+    std::string digest = core::Sha256Hex(upper.bytes);
+    for (char& c : digest) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    header.mutable_header()->set_sha256(digest);
+    up.writer->Write(header);
+    up.writer->Write(Chunk(upper.bytes));
+    up.writer->WritesDone();
+    ExpectCode(up.writer->Finish(), C::OK, "");
+  }
+  // Concurrent uploads per tenant: two may be open (max_uploads), a third is refused.
+  {
+    RawUploadStream first(server_->target()), second(server_->target());
+    ASSERT_TRUE(first.writer->Write(RawHeader("slow-1")));
+    ASSERT_TRUE(second.writer->Write(RawHeader("slow-2")));
+    PromptUpload third = Raw("third", 2);
+    grpc::Status refused;
+    for (int i = 0; i < 100; ++i) {  // the two streams' headers may still be in flight
+      refused = alice->UploadPrompt(third).status;
+      if (!refused.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ExpectCode(refused, C::RESOURCE_EXHAUSTED, "max_uploads");
+    ExpectCode(server_->ClientFor("bob")->UploadPrompt(Raw("bobs", 2)).status, C::OK, "");  // others are not blocked
+    first.context.TryCancel();
+    second.context.TryCancel();
+  }
+}
+
+// A tenant learns nothing about other tenants or the server's disk from GetModelInfo.
+TEST_F(E2eTenancyTest, ModelInfoShowsOnlyTheCallersOwn) {
+  auto bob = server_->ClientFor("bob");
+  auto root = server_->ClientFor("root");
+  ASSERT_TRUE(server_->ClientFor("alice")->UploadPrompt(Raw("info-a1", 2)).ok());
+  const int64_t bobs = bob->ListPrompts(v1::ListPromptsRequest()).value.prompts_size();
+  auto info = bob->GetModelInfo();
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info.value.registered_prompts(), bobs);  // bob's own versions, not alice's
+  EXPECT_EQ(info.value.model_dir(), "t5-tiny-v1_0");  // no path on the server's disk
+  EXPECT_EQ(info.value.limits().tenant_max_uploads(), 2);
+  auto admin = root->GetModelInfo();
+  EXPECT_EQ(admin.value.model_dir(), testing::ReferenceModelDir("t5-tiny-v1_0"));
 }
 
 }  // namespace

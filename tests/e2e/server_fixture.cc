@@ -12,9 +12,13 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <sstream>
 #include <thread>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 
 #include "core/common/file_util.h"
 #include "core/common/sha256.h"
@@ -154,6 +158,64 @@ std::string RawPromptBytes(const std::vector<float>& values, int64_t rows, int64
   core::TensorToWrite t{"prompt", core::SafetensorsDtype::kF32, {rows, dim},
                         std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4)};
   return core::SerializeSafetensors({t}, {}).value();
+}
+
+namespace {
+
+grpc::ByteBuffer Buffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+}  // namespace
+
+grpc::Status RawUnary(const std::string& target, const std::string& method, const std::string& bytes,
+                      const std::string& key) {
+  grpc::GenericStub stub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
+  const grpc::ByteBuffer request = Buffer(bytes);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+grpc::Status RawClientStream(const std::string& target, const std::string& method,
+                             const std::vector<std::string>& messages, const std::string& key) {
+  grpc::GenericStub stub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
+  auto wait = [&cq] {
+    void* tag = nullptr;
+    bool ok = false;
+    return cq.Next(&tag, &ok) && ok;
+  };
+  auto call = stub.PrepareCall(&context, method, &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  bool ok = wait();
+  for (const std::string& m : messages) {
+    if (!ok) break;
+    call->Write(Buffer(m), reinterpret_cast<void*>(2));
+    ok = wait();
+  }
+  if (ok) {
+    call->WritesDone(reinterpret_cast<void*>(3));
+    wait();
+  }
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(4));
+  wait();
+  cq.Shutdown();
+  void* tag;
+  bool unused;
+  while (cq.Next(&tag, &unused)) {
+  }
+  return status;
 }
 
 std::string HttpGet(int port, const std::string& path) {

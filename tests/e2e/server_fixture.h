@@ -63,6 +63,14 @@ std::string TextModelDir();
 // Raw prompt / safetensors bytes helpers.
 std::string RawPromptBytes(const std::vector<float>& values, int64_t rows, int64_t dim);
 
+// Sends `bytes`, unparsed, as the request of the unary `method` ("/softserve.v1.X/Method").
+grpc::Status RawUnary(const std::string& target, const std::string& method, const std::string& bytes,
+                      const std::string& key);
+// Sends each of `messages` (raw bytes) on a client stream to `method`, half-closes, and returns
+// the call's status.
+grpc::Status RawClientStream(const std::string& target, const std::string& method,
+                             const std::vector<std::string>& messages, const std::string& key);
+
 // HTTP GET of 127.0.0.1:port/path; empty on failure.
 std::string HttpGet(int port, const std::string& path);
 

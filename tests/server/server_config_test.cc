@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include "core/common/file_util.h"
 #include "core/common/sha256.h"
 #include "server/auth.h"
@@ -32,7 +34,8 @@ TEST(ServerConfigTest, FileThenFlagsOnTopAndHelpListsDefaults) {
                           "--tls-cert-file", "--dtype", "--device"}) {
     EXPECT_NE(help.find(opt), std::string::npos) << opt;
   }
-  EXPECT_NE(help.find("(default: \"0.0.0.0:50051\")"), std::string::npos);
+  EXPECT_NE(help.find("--listen TEXT=0.0.0.0:50051"), std::string::npos) << help;
+  EXPECT_NE(help.find("--metrics-listen TEXT=127.0.0.1:9090"), std::string::npos) << "metrics on loopback by default";
 }
 
 TEST(ServerConfigTest, RejectsTyposBadTenantsAndHalfTls) {
@@ -53,6 +56,21 @@ TEST(ServerConfigTest, RejectsTyposBadTenantsAndHalfTls) {
             std::string::npos);
   t.clear();
   EXPECT_FALSE(ParseTenants(R"({"tenants": [{"name": "../x", "api_key_sha256": ")" + h + R"("}]})", &t).ok());
+}
+
+// No working secret ships: the example tenants file and the Kubernetes Secret hold placeholders
+// the server refuses, naming the command that makes a real key.
+TEST(ServerConfigTest, ShippedTenantFilesArePlaceholdersThatCannotAuthenticate) {
+  auto example = core::ReadFileToString(std::string(SOFTSERVE_SOURCE_DIR) + "/deploy/config/tenants.example.json");
+  ASSERT_TRUE(example.ok());
+  std::vector<TenantConfig> t;
+  const core::Status s = ParseTenants(*example, &t);
+  EXPECT_EQ(s.code(), core::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("softserve keygen"), std::string::npos) << s.message();
+  auto secret = core::ReadFileToString(std::string(SOFTSERVE_SOURCE_DIR) + "/deploy/k8s/secret.yaml");
+  ASSERT_TRUE(secret.ok());
+  EXPECT_NE(secret->find("REPLACE-WITH-THE-DIGEST"), std::string::npos);
+  EXPECT_FALSE(std::regex_search(*secret, std::regex("[0-9a-f]{64}"))) << "a usable digest in the Secret";
 }
 
 TEST(AuthenticatorTest, TargetTenantRules) {

@@ -1,0 +1,69 @@
+#include "server/health_monitor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include <grpcpp/health_check_service_interface.h>
+
+namespace softserve::server {
+namespace {
+
+const char* const kServices[] = {"", "softserve.v1.InferenceService", "softserve.v1.PromptService",
+                                 "softserve.v1.ModelService"};
+
+}  // namespace
+
+HealthMonitor::HealthMonitor(grpc::Server* server, const core::Engine* engine, const core::PromptRegistry* registry,
+                             ServerMetrics* metrics, double watchdog_seconds)
+    : server_(server), engine_(engine), registry_(registry), metrics_(metrics), watchdog_seconds_(watchdog_seconds) {
+  {
+    absl::MutexLock lock(&mu_);
+    Apply();
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+HealthMonitor::~HealthMonitor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  thread_.join();
+}
+
+void HealthMonitor::SetReady(bool ready) {
+  absl::MutexLock lock(&mu_);
+  ready_ = ready;
+  Apply();
+}
+
+void HealthMonitor::Apply() {
+  auto* health = server_->GetHealthCheckService();
+  for (const char* s : kServices) health->SetServingStatus(s, ready_ && !stuck_);
+  health->SetServingStatus("liveness", !stuck_);
+}
+
+void HealthMonitor::Loop() {
+  const absl::Duration tick = absl::Seconds(std::clamp(watchdog_seconds_ / 4, 0.01, 1.0));
+  absl::MutexLock lock(&mu_);
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), tick)) {
+    const double busy = engine_->busy_seconds();
+    const bool stuck = busy > watchdog_seconds_;
+    if (stuck != stuck_) {
+      stuck_ = stuck;
+      if (stuck) {
+        spdlog::error("engine watchdog: one step has run for {:.1f} s (limit {:.1f} s): liveness and readiness "
+                      "NOT_SERVING", busy, watchdog_seconds_);
+      } else {
+        spdlog::warn("engine watchdog: the engine is making progress again: SERVING");
+      }
+      Apply();
+    }
+    metrics_->SetQueueDepth(engine_->queue_depth());
+    metrics_->SetRunningRows(engine_->running_rows());
+    metrics_->SetRegistry(registry_->total_prompts(), registry_->total_bytes());
+  }
+}
+
+}  // namespace softserve::server

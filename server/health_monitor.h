@@ -1,0 +1,55 @@
+// HealthMonitor: keeps the standard grpc.health.v1 statuses true to the process's state and
+// refreshes the gauges, from one thread that wakes several times per watchdog period:
+//   "liveness"                 SERVING unless the engine has been inside one loop iteration
+//                              longer than --watchdog-seconds (a step that never returns);
+//                              then NOT_SERVING, so that an orchestrator restarts the process;
+//   "" and each softserve service (readiness)
+//                              SERVING once ready, NOT_SERVING while draining or stuck.
+// A stuck engine that comes back (a long step that ends) turns both back to SERVING.
+// Thread-safe.
+#ifndef SOFTSERVE_SERVER_HEALTH_MONITOR_H_
+#define SOFTSERVE_SERVER_HEALTH_MONITOR_H_
+
+#include <thread>
+
+#include <absl/base/thread_annotations.h>
+#include <absl/synchronization/mutex.h>
+#include <grpcpp/grpcpp.h>
+
+#include "core/engine/engine.h"
+#include "core/prompts/prompt_registry.h"
+#include "server/metrics.h"
+
+namespace softserve::server {
+
+class HealthMonitor {
+ public:
+  // Starts with liveness SERVING and readiness NOT_SERVING. Everything must outlive it.
+  HealthMonitor(grpc::Server* server, const core::Engine* engine, const core::PromptRegistry* registry,
+                ServerMetrics* metrics, double watchdog_seconds);
+  ~HealthMonitor();  // stops the thread
+  HealthMonitor(const HealthMonitor&) = delete;
+  HealthMonitor& operator=(const HealthMonitor&) = delete;
+
+  // Readiness as the server sees it (ready after warm-up, not ready once draining).
+  void SetReady(bool ready);
+
+ private:
+  void Loop();
+  void Apply() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  grpc::Server* const server_;
+  const core::Engine* const engine_;
+  const core::PromptRegistry* const registry_;
+  ServerMetrics* const metrics_;
+  const double watchdog_seconds_;
+  absl::Mutex mu_;
+  bool ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool stuck_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace softserve::server
+
+#endif  // SOFTSERVE_SERVER_HEALTH_MONITOR_H_

@@ -1,0 +1,80 @@
+// The client library's retries are gRPC's retry policy: reads and inference are retried on
+// UNAVAILABLE, uploads and deletes never (an attempt the server acted on must not run twice).
+// A real gRPC server on 127.0.0.1 whose handlers answer UNAVAILABLE counts the attempts.
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include <grpcpp/grpcpp.h>
+
+#include "client/softserve_client.h"
+
+namespace softserve::client {
+namespace {
+
+class FlakyModelService final : public v1::ModelService::Service {
+ public:
+  grpc::Status GetModelInfo(grpc::ServerContext*, const v1::GetModelInfoRequest*, v1::ModelInfo* r) override {
+    if (++calls <= 2) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "try again");
+    r->set_tenant("t");
+    return grpc::Status::OK;
+  }
+  std::atomic<int> calls{0};
+};
+
+class UnavailablePromptService final : public v1::PromptService::Service {
+ public:
+  grpc::Status UploadPrompt(grpc::ServerContext*, grpc::ServerReader<v1::UploadPromptRequest>* reader, v1::Prompt*) override {
+    ++uploads;
+    v1::UploadPromptRequest m;
+    while (reader->Read(&m)) {
+    }
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "draining");
+  }
+  grpc::Status DeletePrompt(grpc::ServerContext*, const v1::DeletePromptRequest*, v1::DeletePromptResponse*) override {
+    ++deletes;
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "draining");
+  }
+  grpc::Status ListPrompts(grpc::ServerContext*, const v1::ListPromptsRequest*, v1::ListPromptsResponse*) override {
+    ++lists;
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "draining");
+  }
+  std::atomic<int> uploads{0}, deletes{0}, lists{0};
+};
+
+TEST(ClientRetryTest, ReadsAreRetriedOnUnavailableUploadsAndDeletesNever) {
+  FlakyModelService model;
+  UnavailablePromptService prompts;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&model);
+  builder.RegisterService(&prompts);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+  ClientOptions options;
+  options.target = "127.0.0.1:" + std::to_string(port);
+  options.max_attempts = 3;
+  options.initial_backoff = std::chrono::milliseconds(10);
+  auto client = Client::Connect(options).value;
+
+  auto info = client->GetModelInfo();
+  EXPECT_TRUE(info.ok()) << info.status.error_message();
+  EXPECT_EQ(model.calls.load(), 3);  // two UNAVAILABLE answers, then success
+
+  PromptUpload upload;
+  upload.name = "p";
+  upload.bytes = std::string(100, 'x');
+  EXPECT_EQ(client->UploadPrompt(upload).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(prompts.uploads.load(), 1);
+  v1::DeletePromptRequest del;
+  del.set_name("p");
+  EXPECT_EQ(client->DeletePrompt(del).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(prompts.deletes.load(), 1);
+  EXPECT_EQ(client->ListPrompts(v1::ListPromptsRequest()).status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(prompts.lists.load(), 3);  // a read: attempted max_attempts times
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace softserve::client
