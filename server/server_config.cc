@@ -151,11 +151,9 @@ void AddFlag(CLI::App* app, const Option& o) {
   std::visit(
       [&](auto* target) {
         using T = std::remove_pointer_t<decltype(target)>;
-        if constexpr (std::is_same_v<T, bool>) {
-          app->add_option(flag, *target, o.help)->capture_default_str()->type_name("BOOL");
-        } else {
-          app->add_option(flag, *target, o.help)->capture_default_str();
-        }
+        CLI::Option* opt = app->add_option(flag, *target, o.help)->capture_default_str();
+        opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last occurrence wins
+        if constexpr (std::is_same_v<T, bool>) opt->type_name("BOOL");
       },
       o.target);
 }

@@ -250,6 +250,7 @@ StatusOr<StoreLoadReport> PromptStore::LoadAll() {
   std::vector<NameDirWork> work;
   SOFTSERVE_ASSIGN_OR_RETURN(auto tenants, ListDirectory(root_));
   for (const std::string& t : tenants) {
+    if (t[0] == '.') continue;  // not ours to judge (the server's upload spool lives here)
     std::string tenant;
     const std::string tdir = JoinPath(root_, t);
     if (t.rfind("t-", 0) != 0 || !HexDecode(t.substr(2), &tenant) || !ValidateName(tenant, "tenant").ok() ||

@@ -47,7 +47,8 @@ class PromptStore {
   // when it is left empty. NotFound if absent.
   Status Delete(const PromptKey& key, int64_t deleted_high_water);
   // Reads every stored prompt (name directories in parallel, up to one thread per core). Never
-  // fails on bad files: they are listed in `skipped`, sorted by path.
+  // fails on bad files: they are listed in `skipped`, sorted by path. Entries of the root whose
+  // names start with '.' (the server's upload spool) are not the store's and are ignored.
   StatusOr<StoreLoadReport> LoadAll();
 
   const std::string& root() const { return root_; }

@@ -52,6 +52,7 @@ ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options
                                    "--metrics-port-file", dir_ + "/metrics_port",
                                    "--tenants-file", dir_ + "/tenants.json",
                                    "--threads", "2",
+                                   "--drain-notice-seconds", "0",
                                    "--log-level", "debug"};
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   pid_ = ::fork();

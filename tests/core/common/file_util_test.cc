@@ -4,7 +4,10 @@
 
 #include "tests/testing/temp_dir.h"
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+
+#include <csignal>
 #include <unistd.h>
 
 namespace softserve::core {
@@ -29,17 +32,28 @@ TEST_F(FileUtilTest, DurableWriteReplacesAtomically) {
   EXPECT_EQ(*names, std::vector<std::string>{"f.bin"});
 }
 
+// A write that fails half-way (here: the file-size limit, which binds root as much as anyone,
+// stops the temp file at 1 kB) leaves the old contents and no temp file behind.
 TEST_F(FileUtilTest, FailedWriteLeavesOldContents) {
   const std::string path = JoinPath(dir_, "f.bin");
   ASSERT_TRUE(WriteFileDurably(path, "old").ok());
-  // A read-only directory makes the temp file impossible (unless running as root).
-  ::chmod(dir_.c_str(), 0500);
-  Status s = WriteFileDurably(path, "new");
-  ::chmod(dir_.c_str(), 0700);
-  if (::geteuid() != 0) EXPECT_FALSE(s.ok());
+  struct rlimit saved;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  struct rlimit small = saved;
+  small.rlim_cur = 1024;
+  auto old_handler = ::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of the signal
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const Status s = WriteFileDurably(path, std::string(64 * 1024, 'n'));
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, old_handler);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("cannot write"), std::string::npos) << s.message();
   auto read = ReadFileToString(path);
   ASSERT_TRUE(read.ok());
-  if (!s.ok()) EXPECT_EQ(*read, "old");
+  EXPECT_EQ(*read, "old");
+  auto names = ListDirectory(dir_);
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(*names, std::vector<std::string>{"f.bin"});
 }
 
 TEST_F(FileUtilTest, MapsReadsAndReportsMissingFiles) {
