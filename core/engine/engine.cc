@@ -28,7 +28,8 @@ Engine::Engine(std::unique_ptr<ModelRunner> runner, EngineLimits limits, EngineO
       config_(runner_->config()),
       limits_(limits),
       scheduler_limits_{limits.max_rows, limits.max_tokens_in_flight, limits.max_prefill_tokens,
-                        limits.batch_policy, limits.preemption},
+                        limits.batch_policy, limits.preemption,
+                        std::chrono::milliseconds(limits.tenant_idle_grace_ms)},
       observer_(observer),
       description_(runner_->Describe()) {
   thread_ = std::thread([this] { Run(); });
@@ -351,8 +352,21 @@ std::vector<RunningWork> Engine::RunningSnapshot() const {
   return running;
 }
 
+std::vector<TenantActivity> Engine::RecentTenants(TimePoint now) {
+  std::vector<TenantActivity> recent;
+  for (auto it = last_active_.begin(); it != last_active_.end();) {
+    if (now - it->second >= scheduler_limits_.tenant_idle_grace) {
+      it = last_active_.erase(it);
+    } else {
+      recent.push_back({it->first, it->second});
+      ++it;
+    }
+  }
+  return recent;
+}
+
 bool Engine::TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPtr, Status>>* ended,
-                      StepPlan* plan) {
+                      StepPlan* plan, bool* priority_only) {
   const std::vector<RunningWork> running = RunningSnapshot();
   const bool idle = running_.empty() && scoring_.empty();
   MutexLock lock(&mu_);
@@ -372,10 +386,20 @@ bool Engine::TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPt
   }
   std::vector<PendingWork> pending;
   for (const auto& job : queue_) {
+    // A priority iteration admits nothing of the tenants over their share.
+    if (*priority_only && over_share_tenants_.count(job->common().tenant) != 0) continue;
     pending.push_back({job->id, job->common().tenant, job->rows, job->kv_tokens, job->prefill_tokens,
                        job->common().deadline, job->cancelled(), job->BatchKey()});
   }
-  *plan = PlanStep(pending, running, scheduler_limits_, now, tenant_cursor_);
+  if (*priority_only && pending.empty() && priority_tenants_.empty()) {
+    // Nobody to give priority to: a full iteration (it must not spin on filtered work).
+    *priority_only = false;
+    for (const auto& job : queue_) {
+      pending.push_back({job->id, job->common().tenant, job->rows, job->kv_tokens, job->prefill_tokens,
+                         job->common().deadline, job->cancelled(), job->BatchKey()});
+    }
+  }
+  *plan = PlanStep(pending, running, scheduler_limits_, now, tenant_cursor_, RecentTenants(now));
   tenant_cursor_ = plan->tenant_cursor;
   std::map<uint64_t, Status> end_queued;
   for (uint64_t id : plan->expired_queued) end_queued[id] = DeadlineExceededError("deadline passed while queued");
@@ -410,7 +434,8 @@ bool Engine::Iterate() {
   if (runner_broken_ && !ResetRunner().ok()) {
     FailAll(InternalError("the model runner cannot be reset; failing every request"));
   }
-  const bool keep_going = TakeWork(&admitted, &ended, &plan);
+  bool want_priority = limits_.priority_steps && !over_share_tenants_.empty() && priority_credit_ > 0;
+  const bool keep_going = TakeWork(&admitted, &ended, &plan, &want_priority);
   for (auto& [job, status] : ended) job->Fail(status);
   if (!keep_going) {
     FailAll(UnavailableError("the server is shutting down"));
@@ -427,15 +452,31 @@ bool Engine::Iterate() {
     RecoverFromFailure(s);
     return true;
   }
+  // A priority iteration did not plan the over-share tenants' queued work: they stay over share
+  // until a full iteration plans everything again (when the credit runs out).
+  std::set<std::string> over(plan.over_share_tenants.begin(), plan.over_share_tenants.end());
+  if (want_priority) over.insert(over_share_tenants_.begin(), over_share_tenants_.end());
+  over_share_tenants_ = std::move(over);
+  priority_tenants_.clear();
+  for (const std::string& t : plan.priority_tenants) {
+    if (over_share_tenants_.count(t) == 0) priority_tenants_.insert(t);
+  }
   Admit(std::move(admitted), &stats);
   RunScoringPass(&stats);
+  bool priority_step = false;
   if (runner_->num_rows() > 0) {
-    s = RunStep(&stats);
+    int64_t rows = runner_->num_rows();
+    priority_step = want_priority && !priority_tenants_.empty();
+    if (priority_step) s = ArrangePriorityRows(&rows);
+    priority_step = priority_step && rows > 0 && rows < runner_->num_rows();
+    if (s.ok() && rows == 0) rows = runner_->num_rows();
+    if (s.ok()) s = RunStep(&stats, rows);
     if (s.ok()) s = RetireFinished();
     if (!s.ok()) RecoverFromFailure(s);
   }
   PublishRows();
   stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  AccountStep(priority_step, stats.seconds);
   if (observer_ != nullptr && (stats.rows > 0 || stats.scored_targets > 0)) observer_->OnStep(stats);
   return true;
 }

@@ -16,8 +16,17 @@
 //     over-share tenant's newest jobs give their rows back and wait at the head of the queue;
 //     when admitted again their state is recomputed from their tokens (nothing is lost, outputs
 //     are what they would have been);
-//   - one loop iteration does bounded work: admissions within the encoder budget, at most one
-//     scoring pass within max_score_bytes, one decode step.
+//   - one loop iteration does bounded work: admissions within the encoder budget (and each
+//     tenant within its share of it), at most one scoring pass within max_score_bytes, one
+//     decode step;
+//   - priority steps: while some tenant is heavy (scheduler.h: half its share of rows or more,
+//     or its encoder work held back by its share of the budget), the rows of the light tenants
+//     may be stepped alone (a heavy tenant's rows wait, keeping their state, and its jobs are
+//     not admitted in that iteration). Priority iterations are paid for with time credit that
+//     full iterations earn (max_priority_time_fraction of the time, banking at most two
+//     iterations' worth), so heavy tenants keep at least 1 - that fraction of the engine's
+//     time. On hardware whose step time grows with the rows in it (CPUs), this keeps a light
+//     tenant's latency near what it is on an idle server.
 //
 // Failure: every error or exception of a step is caught at the step boundary. The rows of the
 // failed step are retried in halves (recomputed from their tokens) until the jobs that fail
@@ -42,6 +51,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,7 +67,7 @@ namespace softserve::core {
 struct EngineLimits {
   int64_t max_rows = 64;                    // decode rows in the batch (beams count each)
   int64_t max_tokens_in_flight = 1 << 17;   // KV tokens of everything running
-  int64_t max_prefill_tokens = 4096;        // encoder tokens admitted per step
+  int64_t max_prefill_tokens = 2048;        // encoder tokens admitted per step (bounds a step)
   int64_t max_queue = 1024;                 // waiting jobs before ResourceExhausted
   int64_t max_queue_tokens = 1 << 22;       // cost (cost.h) of everything waiting
   int64_t max_tenant_queue_tokens = 1 << 20;  // cost one tenant may have waiting
@@ -71,6 +81,9 @@ struct EngineLimits {
   int64_t max_ensemble_prompts = 16;
   int64_t max_explain_top_k = 100;
   bool preemption = true;                   // give waiting tenants their share at once
+  bool priority_steps = true;               // step light tenants' rows alone (see above)
+  double max_priority_time_fraction = 0.25;  // of the engine's time, while tenants are heavy
+  int64_t tenant_idle_grace_ms = 1000;      // a tenant keeps its share this long after its work
   // kMixed serves every task in the same batch; kSameKey restricts each batch to one prompt
   // (only to measure, in bench/, what a server that cannot mix tasks would achieve).
   BatchPolicy batch_policy = BatchPolicy::kMixed;
@@ -152,13 +165,17 @@ class Engine {
   void Run();
   bool Iterate();
   bool TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPtr, Status>>* ended,
-                StepPlan* plan) SOFTSERVE_EXCLUDES(mu_);
+                StepPlan* plan, bool* priority_only) SOFTSERVE_EXCLUDES(mu_);
+  std::vector<TenantActivity> RecentTenants(TimePoint now);
   std::vector<RunningWork> RunningSnapshot() const;
 
   // Admission, decode step, retiring (engine_step.cc).
   void Admit(std::vector<JobPtr> jobs, StepStats* stats);
   void AdmitDecoding(std::vector<Job*> jobs, StepStats* stats);
-  Status RunStep(StepStats* stats);
+  Status RunStep(StepStats* stats, int64_t rows);
+  bool IsPriority(const Sequence* seq) const;
+  Status ArrangePriorityRows(int64_t* prefix);
+  void AccountStep(bool priority_step, double seconds);
   Status RetireFinished();
   void FinishSequence(Sequence* seq);
   Status RemoveRows(const std::vector<bool>& dead);
@@ -207,6 +224,10 @@ class Engine {
   uint64_t next_admit_order_ = 1;
   uint64_t scoring_cursor_ = 0;          // scoring jobs take turns, one pass at a time
   bool runner_broken_ = false;           // Reset failed: no work until it succeeds
+  std::map<std::string, TimePoint> last_active_;  // per tenant: last admission or completion
+  std::set<std::string> priority_tenants_;        // from the last plan
+  std::set<std::string> over_share_tenants_;      // from the last plan
+  double priority_credit_ = 0;                    // seconds of priority steps earned
 
   Mutex join_mu_;
   std::thread thread_;

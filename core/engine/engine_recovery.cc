@@ -95,7 +95,7 @@ Status Engine::Probe(std::vector<JobPtr>* group) {
   AdmitDecoding(jobs, &stats);  // a job whose recompute fails alone gets the error here
   Status s = OkStatus();
   if (runner_->num_rows() > 0) {
-    s = RunStep(&stats);
+    s = RunStep(&stats, runner_->num_rows());
     if (s.ok()) s = RetireFinished();
   }
   *group = DetachAllRunning();

@@ -13,6 +13,7 @@ void Engine::Admit(std::vector<JobPtr> jobs, StepStats* stats) {
   const TimePoint now = Clock::now();
   std::vector<Job*> decoding;
   for (auto& job : jobs) {
+    last_active_[job->common().tenant] = now;
     if (job->preemptions == 0) job->admitted = now;
     job->admit_order = next_admit_order_++;
     switch (job->kind) {
@@ -94,8 +95,55 @@ void Engine::AdmitDecoding(std::vector<Job*> jobs, StepStats* stats) {
   }
 }
 
-Status Engine::RunStep(StepStats* stats) {
-  const int64_t n = runner_->num_rows();
+bool Engine::IsPriority(const Sequence* seq) const {
+  return priority_tenants_.count(seq->job->common().tenant) != 0;
+}
+
+Status Engine::ArrangePriorityRows(int64_t* prefix) {
+  // Swaps priority rows that sit past the prefix with other rows inside it: only those move.
+  const int64_t n = static_cast<int64_t>(slots_.size());
+  int64_t m = 0;
+  for (const auto& [seq, row] : slots_) m += IsPriority(seq) ? 1 : 0;
+  std::vector<int64_t> inside, outside;  // misplaced rows on each side of m
+  for (int64_t i = 0; i < n; ++i) {
+    const bool p = IsPriority(slots_[i].first);
+    if (i < m && !p) inside.push_back(i);
+    if (i >= m && p) outside.push_back(i);
+  }
+  *prefix = m;
+  if (inside.empty()) return OkStatus();
+  std::vector<int64_t> order(n);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  for (size_t k = 0; k < inside.size(); ++k) std::swap(order[inside[k]], order[outside[k]]);
+  SOFTSERVE_RETURN_IF_ERROR(GuardRunner("row reorder", [&] { return runner_->Permute(order); }));
+  std::vector<std::pair<Sequence*, int>> slots(n);
+  for (int64_t i = 0; i < n; ++i) {
+    slots[i] = slots_[order[i]];
+    slots[i].first->slots[slots[i].second] = i;
+  }
+  slots_ = std::move(slots);
+  return OkStatus();
+}
+
+void Engine::AccountStep(bool priority_step, double seconds) {
+  if (priority_step) {
+    priority_credit_ -= seconds;
+  } else if (!over_share_tenants_.empty()) {
+    // A full iteration while some tenant is heavy: the light ones earn time in proportion,
+    // banking at most two iterations' worth (so a light tenant's next request starts with
+    // credit), and get at most max_priority_time_fraction of the engine's time.
+    const double f = limits_.max_priority_time_fraction;
+    const double earned = seconds * f / (1 - f);
+    priority_credit_ = std::min(priority_credit_ + earned, 2 * earned);
+  } else {
+    priority_credit_ = 0;
+  }
+}
+
+Status Engine::RunStep(StepStats* stats, int64_t n) {
+  // The first n rows step (all of them, or the priority prefix): a sequence is in the step when
+  // its rows are (ArrangePriorityRows keeps a sequence's rows on one side).
+  auto in_step = [n](const Sequence& seq) { return !seq.slots.empty() && seq.slots[0] < n; };
   std::vector<int64_t> tokens(n);
   std::vector<RowSelection> selections(n);
   std::set<uint64_t> prompts;
@@ -103,7 +151,7 @@ Status Engine::RunStep(StepStats* stats) {
   std::vector<RowSelection> row_selections;
   for (auto& [id, job] : running_) {
     for (auto& seq : job->sequences) {
-      if (seq->finished) continue;
+      if (seq->finished || !in_step(*seq)) continue;
       row_tokens.clear();
       row_selections.clear();
       seq->decoder->Inputs(&row_tokens);
@@ -127,7 +175,7 @@ Status Engine::RunStep(StepStats* stats) {
   std::vector<TokenLogprob> emitted;
   for (auto& [id, job] : running_) {
     for (auto& seq : job->sequences) {
-      if (seq->finished) continue;
+      if (seq->finished || !in_step(*seq)) continue;
       seq_outputs.clear();
       for (int64_t slot : seq->slots) seq_outputs.push_back(std::move(outputs[slot]));
       emitted.clear();
@@ -206,6 +254,7 @@ Status Engine::RetireFinished() {
   const TimePoint now = Clock::now();
   for (auto it = running_.begin(); it != running_.end();) {
     if (it->second->unfinished == 0) {
+      last_active_[it->second->common().tenant] = now;
       JobPtr job = std::move(it->second);
       it = running_.erase(it);
       job->Complete(now);

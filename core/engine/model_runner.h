@@ -89,9 +89,10 @@ class ModelRunner {
   // when given, hold `copies` non-empty vectors.
   virtual Status Prefill(const std::vector<PrefillItem>& items) = 0;
 
-  // Feeds tokens[r] to row r and selects each row's next token as selections[r] says.
-  // REQUIRES: tokens.size() == selections.size() == num_rows(). On error the rows' state is
-  // undefined and the caller must Reset().
+  // Feeds tokens[r] to row r and selects each row's next token as selections[r] says, for the
+  // first n = tokens.size() rows; rows n.. are not stepped and keep their state (a priority
+  // step for some rows, see engine.h). REQUIRES: tokens.size() == selections.size() <=
+  // num_rows(). On error the rows' state is undefined and the caller must Reset().
   virtual Status Step(const std::vector<int64_t>& tokens,
                       const std::vector<RowSelection>& selections,
                       std::vector<RowOutput>* outputs) = 0;
@@ -100,6 +101,9 @@ class ModelRunner {
   virtual Status Compact(const std::vector<int64_t>& keep) = 0;
   // Row dst[i] continues the decoder history of row src[i] (sources read first).
   virtual Status CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) = 0;
+  // Afterwards row i is what row order[i] was (whole rows: encoder and decoder state).
+  // REQUIRES: `order` is a permutation of [0, num_rows()).
+  virtual Status Permute(const std::vector<int64_t>& order) = 0;
   // Drops every row. On error the runner is unusable until a later Reset succeeds.
   virtual Status Reset() = 0;
 

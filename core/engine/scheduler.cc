@@ -19,16 +19,23 @@ class Planner {
   Planner(const SchedulerLimits& limits, TimePoint now, StepPlan* plan)
       : limits_(limits), now_(now), plan_(plan) {}
 
-  void Run(const std::vector<PendingWork>& queue, const std::vector<RunningWork>& running) {
+  void Run(const std::vector<PendingWork>& queue, const std::vector<RunningWork>& running,
+           const std::vector<TenantActivity>& recent) {
     TakeRunning(running);
     std::vector<const PendingWork*> live = LiveQueue(queue);
-    if (live.empty()) return;
-    BuildTenantOrder(live);
-    const int64_t active = static_cast<int64_t>(active_.size());
+    for (const TenantActivity& a : recent) {
+      if (now_ - a.last_active < limits_.tenant_idle_grace) active_.insert(a.tenant);
+    }
+    const int64_t active = std::max<int64_t>(1, static_cast<int64_t>(active_.size()));
     share_rows_ = std::max<int64_t>(1, limits_.max_rows / active);
     share_kv_ = std::max<int64_t>(1, limits_.max_tokens_in_flight / active);
-    const bool waiting = FairPhase();
-    if (!waiting) FillPhase();
+    share_prefill_ = std::max<int64_t>(1, limits_.max_prefill_tokens / active);
+    if (!live.empty()) {
+      BuildTenantOrder(live);
+      const bool waiting = FairPhase();
+      if (!waiting) FillPhase();
+    }
+    NamePriorityTenants();
   }
 
  private:
@@ -104,8 +111,12 @@ class Planner {
   bool Fits(const PendingWork& w) const {
     return rows_ + w.rows <= limits_.max_rows && kv_ + w.kv_tokens <= limits_.max_tokens_in_flight;
   }
-  bool PrefillFits(const PendingWork& w) const {
-    return plan_->admit.empty() || prefill_ + w.prefill_tokens <= limits_.max_prefill_tokens;
+  // The step's encoder budget, and the tenant's share of it (its first job always fits).
+  bool PrefillFits(const std::string& tenant, const PendingWork& w) const {
+    if (plan_->admit.empty()) return true;
+    if (prefill_ + w.prefill_tokens > limits_.max_prefill_tokens) return false;
+    auto it = tenant_prefill_.find(tenant);
+    return it == tenant_prefill_.end() || it->second + w.prefill_tokens <= share_prefill_;
   }
 
   // Counts rows and KV tokens toward the totals and the tenant's usage (negative: frees them).
@@ -122,6 +133,7 @@ class Planner {
     plan_->tenant_cursor = t->tenant;
     Charge(t->tenant, w.rows, w.kv_tokens);
     prefill_ += w.prefill_tokens;
+    tenant_prefill_[t->tenant] += w.prefill_tokens;
     t->jobs.pop_front();
   }
 
@@ -188,9 +200,10 @@ class Planner {
           stopped[t] = true;  // over its share: only the work-conserving phase may admit it
           continue;
         }
-        if (!PrefillFits(w) || (!Fits(w) && !Preempt(order_[t].tenant, w))) {
+        if (!PrefillFits(order_[t].tenant, w) || (!Fits(w) && !Preempt(order_[t].tenant, w))) {
           stopped[t] = true;  // keeps this tenant's FIFO order: nothing behind it jumps ahead
           waiting = true;
+          if (OverPrefillShare(order_[t].tenant, w)) prefill_limited_.insert(order_[t].tenant);
           continue;
         }
         Admit(&order_[t]);
@@ -200,14 +213,35 @@ class Planner {
     return waiting;
   }
 
+  // True when the tenant's own share of the encoder budget (not the step's) stops `w`.
+  bool OverPrefillShare(const std::string& tenant, const PendingWork& w) const {
+    auto it = tenant_prefill_.find(tenant);
+    return it != tenant_prefill_.end() && it->second + w.prefill_tokens > share_prefill_;
+  }
+
+  // Capacity an active tenant's unused share keeps free from over-share work.
+  Usage Reserved() const {
+    Usage r;
+    for (const std::string& tenant : active_) {
+      auto it = usage_.find(tenant);
+      const Usage u = it == usage_.end() ? Usage{} : it->second;
+      r.rows += std::max<int64_t>(0, share_rows_ - u.rows);
+      r.kv += std::max<int64_t>(0, share_kv_ - u.kv);
+    }
+    return r;
+  }
+
   void FillPhase() {
     std::vector<bool> stopped(order_.size(), false);
+    const Usage reserved = Reserved();  // over-share admissions do not change it
     for (bool progress = true; progress;) {
       progress = false;
       for (size_t t = 0; t < order_.size(); ++t) {
         if (stopped[t] || order_[t].jobs.empty()) continue;
         const PendingWork& w = *order_[t].jobs.front();
-        if (!PrefillFits(w) || !Fits(w)) {
+        const bool fits = rows_ + w.rows + reserved.rows <= limits_.max_rows &&
+                          kv_ + w.kv_tokens + reserved.kv <= limits_.max_tokens_in_flight;
+        if (!PrefillFits(order_[t].tenant, w) || !fits) {
           stopped[t] = true;
           continue;
         }
@@ -217,10 +251,28 @@ class Planner {
     }
   }
 
+  // Heavy ("over share"): at least half its share of rows, more KV tokens than its share, or
+  // more encoder work waiting than its share of the step's budget admits. Priority: the others
+  // that have rows (light tenants).
+  void NamePriorityTenants() {
+    std::set<std::string> over = prefill_limited_;
+    for (const auto& [tenant, u] : usage_) {
+      if (2 * u.rows >= share_rows_ || u.kv > share_kv_) over.insert(tenant);
+    }
+    if (over.empty()) return;
+    plan_->over_share_tenants.assign(over.begin(), over.end());
+    for (const auto& [tenant, u] : usage_) {
+      if (u.rows > 0 && over.count(tenant) == 0) plan_->priority_tenants.push_back(tenant);
+    }
+  }
+
   const SchedulerLimits& limits_;
   const TimePoint now_;
   StepPlan* plan_;
   int64_t rows_ = 0, kv_ = 0, prefill_ = 0;
+  int64_t share_prefill_ = 1;
+  std::map<std::string, int64_t> tenant_prefill_;
+  std::set<std::string> prefill_limited_;
   std::map<std::string, Usage> usage_;
   std::set<std::string> active_;
   std::vector<const RunningWork*> victims_;
@@ -234,10 +286,11 @@ class Planner {
 }  // namespace
 
 StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<RunningWork>& running,
-                  const SchedulerLimits& limits, TimePoint now, const std::string& tenant_cursor) {
+                  const SchedulerLimits& limits, TimePoint now, const std::string& tenant_cursor,
+                  const std::vector<TenantActivity>& recent) {
   StepPlan plan;
   plan.tenant_cursor = tenant_cursor;
-  Planner(limits, now, &plan).Run(queue, running);
+  Planner(limits, now, &plan).Run(queue, running, recent);
   return plan;
 }
 

@@ -17,6 +17,16 @@
 // So an idle server gives one tenant every row, and a tenant that arrives at a full server gets
 // its share back at the next step instead of waiting for the flood to finish. Preempted jobs
 // keep their progress: the engine recomputes their state when they are admitted again.
+// A tenant stays active for `tenant_idle_grace` after its last work (given in `recent`), and the
+// work-conserving phase leaves its unused share free meanwhile: a tenant sending one request
+// after another does not make the flood preempt-and-recompute between each.
+// Each tenant's encoder tokens per step are bounded by max_prefill_tokens / active tenants (its
+// first job of the step always fits), so one tenant's long inputs cannot fill every step.
+// A tenant is heavy (`over_share_tenants`) when it holds at least half its share of rows or more
+// KV tokens than its share, or when its share of the encoder budget stopped one of its jobs this
+// step. While some tenant is, the light tenants that have rows are named `priority_tenants`: the
+// engine may step their rows alone, within a time budget that keeps at least half the engine's
+// time for the heavy ones (see engine.h).
 // The encoder budget (max_prefill_tokens) bounds the work of one step; the first job of a step
 // is always allowed its full input, so a long input cannot wait forever.
 // No libtorch, no clock reads, no threads: unit-tested with a fake clock.
@@ -41,9 +51,16 @@ enum class BatchPolicy {
 struct SchedulerLimits {
   int64_t max_rows = 64;                  // decode rows (beams count individually)
   int64_t max_tokens_in_flight = 1 << 16;  // sum of KV tokens the running rows may reach
-  int64_t max_prefill_tokens = 4096;      // encoder tokens admitted per step
+  int64_t max_prefill_tokens = 2048;      // encoder tokens admitted per step
   BatchPolicy policy = BatchPolicy::kMixed;
   bool preemption = true;                 // preempt over-share tenants for waiting ones
+  Clock::duration tenant_idle_grace = std::chrono::seconds(1);
+};
+
+// When a tenant last had work (admitted or finished), for tenants without work now.
+struct TenantActivity {
+  std::string tenant;
+  TimePoint last_active;
 };
 
 // A queued job as the scheduler sees it.
@@ -77,13 +94,16 @@ struct StepPlan {
   std::vector<uint64_t> cancelled_queued;
   std::vector<uint64_t> expired_running;
   std::vector<uint64_t> cancelled_running;
+  std::vector<std::string> priority_tenants;    // within their share while another is over it
+  std::vector<std::string> over_share_tenants;  // holding more rows or KV tokens than their share
   std::string tenant_cursor;  // pass back in next time
 };
 
 // `queue` is in arrival order (preempted jobs first, as the engine requeues them at the front).
 // `tenant_cursor` is the tenant served last ("" at start).
 StepPlan PlanStep(const std::vector<PendingWork>& queue, const std::vector<RunningWork>& running,
-                  const SchedulerLimits& limits, TimePoint now, const std::string& tenant_cursor);
+                  const SchedulerLimits& limits, TimePoint now, const std::string& tenant_cursor,
+                  const std::vector<TenantActivity>& recent = {});
 
 }  // namespace softserve::core
 

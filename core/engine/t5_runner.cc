@@ -209,6 +209,15 @@ Status T5Runner::CopyHistory(const std::vector<int64_t>& dst, const std::vector<
   }
 }
 
+Status T5Runner::Permute(const std::vector<int64_t>& order) {
+  try {
+    cache_.Permute(order);
+    return OkStatus();
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "row reorder");
+  }
+}
+
 Status T5Runner::Reset() {
   try {
     cache_ = model_->NewCache();

@@ -35,6 +35,7 @@ class T5Runner : public ModelRunner {
               std::vector<RowOutput>* outputs) override;
   Status Compact(const std::vector<int64_t>& keep) override;
   Status CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) override;
+  Status Permute(const std::vector<int64_t>& order) override;
   Status Reset() override;
   StatusOr<std::vector<ScoreOutput>> Score(const std::vector<ScoreItem>& items) override;
   StatusOr<ExplainResult> Explain(const Prompt& prompt, int top_k) override;

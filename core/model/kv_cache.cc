@@ -170,37 +170,66 @@ void KvCache::SetHistoryLengths(int64_t first, const std::vector<int64_t>& lengt
   for (size_t i = 0; i < lengths.size(); ++i) self_lengths_[first + static_cast<int64_t>(i)] = lengths[i];
 }
 
-int64_t KvCache::ReserveStep() {
+void KvCache::Permute(const std::vector<int64_t>& order) {
   c10::InferenceMode guard;
+  std::vector<int64_t> dst, src;
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (order[i] != static_cast<int64_t>(i)) {
+      dst.push_back(static_cast<int64_t>(i));
+      src.push_back(order[i]);
+    }
+  }
+  if (dst.empty()) return;
+  const c10::Device device = cross_bias_.device();
+  at::Tensor d = IndexTensor(dst, device), s = IndexTensor(src, device);
+  for (size_t l = 0; l < self_k_.size(); ++l) {
+    for (at::Tensor* t : {&self_k_[l], &self_v_[l], &cross_k_[l], &cross_v_[l]}) {
+      t->index_copy_(0, d, t->index_select(0, s));  // sources are read before any write
+    }
+  }
+  cross_bias_.index_copy_(0, d, cross_bias_.index_select(0, s));
+  std::vector<int64_t> self_lengths = self_lengths_, encoder_lengths = encoder_lengths_;
+  for (size_t i = 0; i < dst.size(); ++i) {
+    self_lengths[dst[i]] = self_lengths_[src[i]];
+    encoder_lengths[dst[i]] = encoder_lengths_[src[i]];
+  }
+  self_lengths_ = std::move(self_lengths);
+  encoder_lengths_ = std::move(encoder_lengths);
+}
+
+int64_t KvCache::ReserveStep(int64_t rows) {
+  c10::InferenceMode guard;
+  step_rows_ = rows;
   int64_t t = 0;
-  for (int64_t len : self_lengths_) t = std::max(t, len + 1);
+  for (int64_t i = 0; i < rows; ++i) t = std::max(t, self_lengths_[i] + 1);
   EnsureDecoderCapacity(t);
   return t;
 }
 
-void KvCache::AdvanceAll() {
-  for (int64_t& len : self_lengths_) ++len;
+void KvCache::AdvanceStepRows() {
+  for (int64_t i = 0; i < view_rows(); ++i) ++self_lengths_[i];
+  step_rows_ = -1;
 }
 
 at::Tensor KvCache::self_k(int64_t layer, int64_t t) const {
-  return self_k_[layer].narrow(0, 0, size()).narrow(2, 0, t);
+  return self_k_[layer].narrow(0, 0, view_rows()).narrow(2, 0, t);
 }
 at::Tensor KvCache::self_v(int64_t layer, int64_t t) const {
-  return self_v_[layer].narrow(0, 0, size()).narrow(2, 0, t);
+  return self_v_[layer].narrow(0, 0, view_rows()).narrow(2, 0, t);
 }
 at::Tensor KvCache::cross_k(int64_t layer) const {
-  return cross_k_[layer].narrow(0, 0, size()).narrow(2, 0, max_encoder_length());
+  return cross_k_[layer].narrow(0, 0, view_rows()).narrow(2, 0, max_encoder_length());
 }
 at::Tensor KvCache::cross_v(int64_t layer) const {
-  return cross_v_[layer].narrow(0, 0, size()).narrow(2, 0, max_encoder_length());
+  return cross_v_[layer].narrow(0, 0, view_rows()).narrow(2, 0, max_encoder_length());
 }
 at::Tensor KvCache::cross_bias() const {
-  return cross_bias_.narrow(0, 0, size()).narrow(1, 0, max_encoder_length()).unsqueeze(1).unsqueeze(1);
+  return cross_bias_.narrow(0, 0, view_rows()).narrow(1, 0, max_encoder_length()).unsqueeze(1).unsqueeze(1);
 }
 
 int64_t KvCache::max_encoder_length() const {
   int64_t s = 0;
-  for (int64_t len : encoder_lengths_) s = std::max(s, len);
+  for (int64_t i = 0; i < view_rows(); ++i) s = std::max(s, encoder_lengths_[i]);
   return s;
 }
 

@@ -46,25 +46,34 @@ class KvCache {
   // request share it. REQUIRES: equal sizes, indices < size().
   void CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src);
 
+  // Reorders rows: afterwards slot i holds what slot order[i] held. REQUIRES: `order` is a
+  // permutation of [0, size()). Only rows that move are copied.
+  void Permute(const std::vector<int64_t>& order);
+
   // For T5Model's recompute: gives rows [first, first + lengths.size()) decoder histories of
   // the given lengths (capacity grows as needed); the caller then writes their keys/values into
   // self_k_storage/self_v_storage at positions [0, length).
   void SetHistoryLengths(int64_t first, const std::vector<int64_t>& lengths);
 
-  // For T5Model: make room for one more token in every row; returns the step's view length.
-  int64_t ReserveStep();
-  void AdvanceAll();
+  // For T5Model: a step over rows [0, rows) (rows <= size(); the others are left as they are):
+  // makes room for one more token in each, sets the views below to those rows and returns the
+  // step's key length.
+  int64_t ReserveStep(int64_t rows);
+  // Counts the token the step fed to each of its rows.
+  void AdvanceStepRows();
 
-  // Views used by T5Model (contiguous rows [0, size())).
+  // Views used by T5Model over the rows of the current step (see ReserveStep), or of every row
+  // outside a step.
   at::Tensor self_k(int64_t layer, int64_t t) const;
   at::Tensor self_v(int64_t layer, int64_t t) const;
   at::Tensor& self_k_storage(int64_t layer) { return self_k_[layer]; }
   at::Tensor& self_v_storage(int64_t layer) { return self_v_[layer]; }
   at::Tensor cross_k(int64_t layer) const;
   at::Tensor cross_v(int64_t layer) const;
-  // Additive mask over encoder positions, [size(), 1, 1, S] (0 valid, lowest float pad).
+  // Additive mask over encoder positions, [rows, 1, 1, S] (0 valid, lowest float pad).
   at::Tensor cross_bias() const;
   int64_t max_encoder_length() const;
+  int64_t view_rows() const { return step_rows_ < 0 ? size() : step_rows_; }
 
   // Bytes held by the cache tensors (capacity, not occupancy).
   int64_t CapacityBytes() const;
@@ -84,6 +93,7 @@ class KvCache {
   at::Tensor cross_bias_;                      // [slots, S_cap]
   std::vector<int64_t> self_lengths_;
   std::vector<int64_t> encoder_lengths_;
+  int64_t step_rows_ = -1;  // rows of the current step; -1: every row
 };
 
 }  // namespace softserve::core

@@ -304,10 +304,10 @@ at::Tensor T5Model::DecodeStep(const std::vector<int64_t>& tokens, KvCache* cach
   c10::InferenceMode guard;
   const auto opt = tensor_options();
   const auto long_opt = at::TensorOptions().dtype(at::kLong).device(opt.device());
-  const int64_t n = cache->size(), heads = config_.num_heads, dk = config_.d_kv;
-  const int64_t t = cache->ReserveStep();  // keys visible this step: positions [0, t)
-
-  at::Tensor positions = at::tensor(cache->self_lengths(), at::TensorOptions().dtype(at::kLong)).to(opt.device());
+  const int64_t n = static_cast<int64_t>(tokens.size()), heads = config_.num_heads, dk = config_.d_kv;
+  const int64_t t = cache->ReserveStep(n);  // keys visible this step: positions [0, t)
+  const std::vector<int64_t> lengths(cache->self_lengths().begin(), cache->self_lengths().begin() + n);
+  at::Tensor positions = at::tensor(lengths, at::TensorOptions().dtype(at::kLong)).to(opt.device());
   // Row i's query sits at positions[i]; key j is visible iff j <= positions[i].
   at::Tensor relative = at::arange(t, long_opt).unsqueeze(0) - positions.unsqueeze(1);  // [n, t]
   at::Tensor self_bias = RelativePositionBias(relative, /*bidirectional=*/false,
@@ -338,7 +338,7 @@ at::Tensor T5Model::DecodeStep(const std::vector<int64_t>& tokens, KvCache* cach
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
     x = x + FeedForward(h, layer.feed_forward);
   }
-  cache->AdvanceAll();
+  cache->AdvanceStepRows();
   return LmHead(RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon)).squeeze(1);
 }
 

@@ -82,9 +82,9 @@ class T5Model {
   // than chunk_rows x vocab logits exist at once.
   at::Tensor LabelLogProbs(const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk_rows) const;
 
-  // One incremental step: feeds tokens[i] to row i of `cache` (REQUIRES tokens.size() ==
-  // cache->size()), appends its keys/values and returns the next-token logits [n, V]
-  // (model dtype).
+  // One incremental step: feeds tokens[i] to row i of `cache` for the first n = tokens.size()
+  // rows (REQUIRES n <= cache->size(); rows n.. are left as they are), appends their keys/values
+  // and returns the next-token logits [n, V] (model dtype).
   at::Tensor DecodeStep(const std::vector<int64_t>& tokens, KvCache* cache) const;
 
   // Recompute: rebuilds the decoder self-attention state of rows [first, first + n) of `cache`

@@ -21,7 +21,7 @@ namespace softserve::testing {
 
 class FakeRunner : public core::ModelRunner {
  public:
-  enum class Op { kNone, kPrefill, kStep, kCompact, kCopyHistory, kScore };
+  enum class Op { kNone, kPrefill, kStep, kCompact, kCopyHistory, kScore, kPermute };
 
   struct Shared {
     std::mutex mu;
@@ -33,7 +33,7 @@ class FakeRunner : public core::ModelRunner {
     int64_t max_rows_seen = 0;
     std::set<uint64_t> fail_prefill_first_ids;  // a prefill containing such an input fails
     bool fail_next_step = false;
-    std::vector<int64_t> rows_per_step;
+    std::vector<int64_t> rows_per_step;  // rows stepped (a priority step steps a prefix)
     // Fault injection on poisoned rows.
     std::set<int64_t> poison_first_ids;
     Op poison_op = Op::kNone;
@@ -87,18 +87,18 @@ class FakeRunner : public core::ModelRunner {
       shared_->cv.wait(lock, [&] { return !shared_->gated || shared_->released_steps > 0; });
       if (shared_->gated) --shared_->released_steps;
       ++shared_->steps;
-      shared_->rows_per_step.push_back(static_cast<int64_t>(rows_.size()));
+      shared_->rows_per_step.push_back(static_cast<int64_t>(tokens.size()));
       if (shared_->fail_next_step) {
         shared_->fail_next_step = false;
         shared_->cv.notify_all();
         return core::InternalError("injected step failure");
       }
     }
-    for (const Row& row : rows_) {
-      if (Poisoned(Op::kStep, row.first_id)) return Fault("step");
+    for (size_t r = 0; r < tokens.size(); ++r) {
+      if (Poisoned(Op::kStep, rows_[r].first_id)) return Fault("step");
     }
-    out->assign(rows_.size(), core::RowOutput());
-    for (size_t r = 0; r < rows_.size(); ++r) {
+    out->assign(tokens.size(), core::RowOutput());
+    for (size_t r = 0; r < tokens.size(); ++r) {
       Row& row = rows_[r];
       Feed(&row, tokens[r]);
       int64_t best = 2 + static_cast<int64_t>(row.state % (config_.vocab_size - 2));
@@ -140,6 +140,15 @@ class FakeRunner : public core::ModelRunner {
     }
     std::vector<Row> copy = rows_;
     for (size_t i = 0; i < dst.size(); ++i) rows_[dst[i]] = copy[src[i]];
+    return core::OkStatus();
+  }
+  core::Status Permute(const std::vector<int64_t>& order) override {
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (order[i] != static_cast<int64_t>(i) && Poisoned(Op::kPermute, rows_[i].first_id)) return Fault("permute");
+    }
+    std::vector<Row> rows;
+    for (int64_t k : order) rows.push_back(rows_[k]);
+    rows_ = std::move(rows);
     return core::OkStatus();
   }
   core::Status Reset() override {

@@ -67,6 +67,7 @@ class GatedRunner : public core::ModelRunner {
   core::Status CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) override {
     return inner_->CopyHistory(dst, src);
   }
+  core::Status Permute(const std::vector<int64_t>& order) override { return inner_->Permute(order); }
   core::Status Reset() override { return inner_->Reset(); }
   core::StatusOr<std::vector<core::ScoreOutput>> Score(const std::vector<core::ScoreItem>& items) override {
     return inner_->Score(items);

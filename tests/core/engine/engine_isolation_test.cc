@@ -56,8 +56,8 @@ struct Harness {
 };
 
 // Outputs of the requests run one at a time on a clean engine.
-std::vector<std::vector<int64_t>> CleanOutputs(const std::vector<GenerationRequest>& reqs) {
-  Harness clean;
+std::vector<std::vector<int64_t>> CleanOutputs(const std::vector<GenerationRequest>& reqs, EngineLimits limits = {}) {
+  Harness clean(limits);
   std::vector<std::vector<int64_t>> out;
   for (const auto& r : reqs) {
     auto g = GenerateSync(clean.engine.get(), r);
@@ -101,6 +101,50 @@ TEST(EngineIsolationTest, ArrivingTenantGetsItsShareByPreemptionAndTheFloodLoses
     EXPECT_EQ(r->output_ids, expected[i]) << "flood request " << i << " changed by preemption";
   }
   h.With([](FakeRunner::Shared& s) { EXPECT_GE(s.recomputed_rows, 4); });  // one beam job came back
+}
+
+// While a heavy tenant holds most rows, a light tenant's rows are stepped alone (priority
+// steps); both still get exactly their clean outputs, and the heavy one keeps progressing.
+TEST(EngineIsolationTest, ALightTenantsRowsAreSteppedAloneWhileAHeavyOneRuns) {
+  EngineLimits limits;
+  limits.max_rows = 8;
+  limits.max_new_tokens = 100000;
+  limits.max_tokens_in_flight = limits.max_queue_tokens = limits.max_tenant_queue_tokens = int64_t{1} << 30;
+  Harness h(limits);
+  // Long enough (for the fake runner) that the flood is still running whatever the scheduling.
+  std::vector<GenerationRequest> flood = {Req(2, 5000, "flood", 3), Req(4, 5000, "flood", 3)};
+  std::vector<GenerationRequest> quiet;
+  for (int i = 0; i < 5; ++i) quiet.push_back(Req(20 + 2 * i, 6, "quiet"));
+  const auto expected_flood = CleanOutputs(flood, limits);
+  const auto expected_quiet = CleanOutputs(quiet, limits);
+  std::vector<Future> f;
+  for (const auto& r : flood) f.push_back(GenerateAsync(h.engine.get(), r));
+  h.WaitFor([](const FakeRunner::Shared& s) { return s.rows == 6 && s.steps >= 3; });
+  for (size_t i = 0; i < quiet.size(); ++i) {
+    auto r = GenerateSync(h.engine.get(), quiet[i]);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->output_ids, expected_quiet[i]);
+  }
+  int64_t one_row_steps = 0;
+  h.With([&](FakeRunner::Shared& s) {
+    for (int64_t rows : s.rows_per_step) one_row_steps += rows == 1;
+  });
+  EXPECT_GT(one_row_steps, 5) << "no priority steps: the light tenant's rows always waited for the flood's";
+  for (size_t i = 0; i < f.size(); ++i) {
+    auto r = f[i].get();
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->output_ids, expected_flood[i]) << "flood request " << i;
+  }
+  // With priority steps off, every step carries every row.
+  limits.priority_steps = false;
+  Harness off(limits);
+  auto g = GenerateAsync(off.engine.get(), flood[0]);
+  off.WaitFor([](const FakeRunner::Shared& s) { return s.steps >= 3; });
+  ASSERT_TRUE(GenerateSync(off.engine.get(), quiet[0]).ok());
+  EXPECT_TRUE(g.get().ok());
+  off.With([](FakeRunner::Shared& s) {
+    for (int64_t rows : s.rows_per_step) EXPECT_NE(rows, 1);
+  });
 }
 
 struct FaultCase {
@@ -162,7 +206,9 @@ INSTANTIATE_TEST_SUITE_P(
                       FaultCase{FakeRunner::Op::kCompact, false, false, "compact_error"},
                       FaultCase{FakeRunner::Op::kCompact, true, true, "compact_throws_beams"},
                       FaultCase{FakeRunner::Op::kCopyHistory, false, true, "copy_error_beams"},
-                      FaultCase{FakeRunner::Op::kCopyHistory, true, true, "copy_throws_beams"}),
+                      FaultCase{FakeRunner::Op::kCopyHistory, true, true, "copy_throws_beams"},
+                      FaultCase{FakeRunner::Op::kPermute, false, true, "permute_error_beams"},
+                      FaultCase{FakeRunner::Op::kPermute, true, false, "permute_throws"}),
     [](const ::testing::TestParamInfo<FaultCase>& info) { return std::string(info.param.name); });
 
 TEST(EngineIsolationTest, AScoringFailureFailsOnlyItsRequest) {

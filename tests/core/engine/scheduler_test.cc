@@ -195,6 +195,48 @@ TEST(SchedulerTest, OverShareWorkWaitsWhileAnotherTenantWaitsAndFillsIdleCapacit
   EXPECT_THAT(PlanStep({Job(10, "a", 1), Job(11, "a", 1)}, running, limits, kNow, "").admit, ElementsAre(10, 11));
 }
 
+// A tenant between two requests still holds its share for tenant_idle_grace: the flood does not
+// take the rows back (and get preempted and recomputed again at the next request).
+TEST(SchedulerTest, ARecentlyActiveTenantKeepsItsShareFreeFromOverShareWork) {
+  SchedulerLimits limits;
+  limits.max_rows = 64;
+  std::vector<RunningWork> running = {Running(1, "flood", 16, 1), Running(2, "flood", 16, 2), Running(3, "flood", 16, 3)};
+  std::vector<PendingWork> q = {Job(4, "flood", 16)};  // the preempted job, back in the queue
+  const std::vector<TenantActivity> recent = {{"quiet", kNow - std::chrono::milliseconds(5)}};
+  EXPECT_THAT(PlanStep(q, running, limits, kNow, "", recent).admit, IsEmpty());
+  // After the grace period the quiet tenant no longer counts: the flood has every row.
+  const std::vector<TenantActivity> old = {{"quiet", kNow - std::chrono::seconds(5)}};
+  EXPECT_THAT(PlanStep(q, running, limits, kNow, "", old).admit, ElementsAre(4));
+}
+
+TEST(SchedulerTest, EachTenantGetsItsShareOfTheStepsEncoderBudget) {
+  SchedulerLimits limits;
+  limits.max_prefill_tokens = 1000;
+  std::vector<PendingWork> q = {Job(1, "long", 1, 10, 400), Job(2, "long", 1, 10, 400), Job(3, "long", 1, 10, 400),
+                                Job(4, "short", 1, 10, 10)};
+  // Two active tenants: 500 encoder tokens each per step; long's first job always fits.
+  EXPECT_THAT(PlanStep(q, {}, limits, kNow, "").admit, ElementsAre(1, 4));
+  // Alone, a tenant may use the whole budget.
+  q.pop_back();
+  EXPECT_THAT(PlanStep(q, {}, limits, kNow, "").admit, ElementsAre(1, 2));
+}
+
+TEST(SchedulerTest, LightTenantsArePriorityWhileAnotherIsHeavy) {
+  SchedulerLimits limits;
+  limits.max_rows = 8;  // two tenants: a share of 4 rows; heavy from 2
+  std::vector<RunningWork> running = {Running(1, "flood", 6, 1), Running(2, "quiet", 1, 2)};
+  StepPlan p = PlanStep({}, running, limits, kNow, "");
+  EXPECT_THAT(p.priority_tenants, ElementsAre("quiet"));
+  EXPECT_THAT(p.over_share_tenants, ElementsAre("flood"));
+  // Both use half their share or more: nobody is light.
+  std::vector<RunningWork> even = {Running(1, "a", 3, 1), Running(2, "b", 2, 2)};
+  EXPECT_THAT(PlanStep({}, even, limits, kNow, "").priority_tenants, IsEmpty());
+  // Nobody heavy: no priority.
+  std::vector<RunningWork> light = {Running(1, "a", 1, 1), Running(2, "b", 1, 2)};
+  EXPECT_THAT(PlanStep({}, light, limits, kNow, "").over_share_tenants, IsEmpty());
+  EXPECT_THAT(PlanStep({}, light, limits, kNow, "").priority_tenants, IsEmpty());
+}
+
 TEST(SchedulerTest, SameKeyPolicyNeverPreempts) {
   SchedulerLimits limits;
   limits.max_rows = 2;
