@@ -18,7 +18,7 @@ HealthMonitor::HealthMonitor(grpc::Server* server, const core::Engine* engine, c
                              ServerMetrics* metrics, double watchdog_seconds)
     : server_(server), engine_(engine), registry_(registry), metrics_(metrics), watchdog_seconds_(watchdog_seconds) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     Apply();
   }
   thread_ = std::thread([this] { Loop(); });
@@ -26,14 +26,15 @@ HealthMonitor::HealthMonitor(grpc::Server* server, const core::Engine* engine, c
 
 HealthMonitor::~HealthMonitor() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
+  cv_.SignalAll();
   thread_.join();
 }
 
 void HealthMonitor::SetReady(bool ready) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   ready_ = ready;
   Apply();
 }
@@ -46,8 +47,10 @@ void HealthMonitor::Apply() {
 
 void HealthMonitor::Loop() {
   const absl::Duration tick = absl::Seconds(std::clamp(watchdog_seconds_ / 4, 0.01, 1.0));
-  absl::MutexLock lock(&mu_);
-  while (!mu_.AwaitWithTimeout(absl::Condition(&stop_), tick)) {
+  MutexLock lock(&mu_);
+  while (!stop_) {
+    cv_.WaitWithTimeout(&mu_, tick);
+    if (stop_) break;
     const double busy = engine_->busy_seconds();
     const bool stuck = busy > watchdog_seconds_;
     if (stuck != stuck_) {

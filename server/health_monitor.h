@@ -12,13 +12,12 @@
 
 #include <thread>
 
-#include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include "core/engine/engine.h"
 #include "core/prompts/prompt_registry.h"
 #include "server/metrics.h"
+#include "server/sync.h"
 
 namespace softserve::server {
 
@@ -43,7 +42,8 @@ class HealthMonitor {
   const core::PromptRegistry* const registry_;
   ServerMetrics* const metrics_;
   const double watchdog_seconds_;
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar cv_;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;
   bool stuck_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -16,21 +16,13 @@
 #include "core/prompts/prompt_names.h"
 #include "server/convert.h"
 #include "server/status_util.h"
+#include "server/upload_assembler.h"
 #include "server/upload_workers.h"
 
 namespace softserve::server {
 namespace {
 
 std::string Str(int64_t v) { return std::to_string(v); }
-
-bool IsHex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 // The upload's bytes in an unlinked file of the spool directory: nothing is left behind if the
 // server dies, and the memory an upload takes is one chunk, whatever its size.
@@ -111,13 +103,16 @@ class UploadCall : public grpc::ServerReadReactor<grpc::ByteBuffer> {
     if (!ok) {
       // Half-close: the client sent everything (or cancelled, then nothing is stored).
       if (context_->IsCancelled()) return Done(core::CancelledError("upload cancelled by the client; nothing stored"));
-      if (!have_header_) return Done(core::InvalidArgumentError("empty upload: send a header and the file bytes"));
+      if (!assembler_.has_header()) return Done(core::InvalidArgumentError("empty upload: send a header and the file bytes"));
       sc_->upload_workers->Post([this] { Done(Complete()); });
       return;
     }
     v1::UploadPromptRequest message;
     core::Status s = ParseMessage(raw_, &message);
-    if (s.ok()) s = have_header_ ? TakeChunk(message) : TakeHeader(message);
+    const bool header = s.ok() && !assembler_.has_header();
+    if (s.ok()) s = assembler_.Take(message);
+    // Everything the header can be refused for is refused before a byte is spooled.
+    if (s.ok() && header) s = TakeTenantAndOpenSpool();
     if (!s.ok()) return Done(s);
     StartRead(&raw_);
   }
@@ -125,66 +120,22 @@ class UploadCall : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   void OnDone() override { delete this; }
 
  private:
-  core::Status TakeHeader(const v1::UploadPromptRequest& message) {
-    if (message.part_case() != v1::UploadPromptRequest::kHeader) {
-      return core::InvalidArgumentError("the first upload message must be the header");
-    }
-    header_ = message.header();
-    have_header_ = true;
-    const int64_t limit = sc_->config->max_upload_bytes;
-    if (header_.total_bytes() < 0) {
-      return core::InvalidArgumentError("total_bytes = " + Str(header_.total_bytes()) + " is negative");
-    }
-    if (header_.total_bytes() > limit) {
-      return core::ResourceExhaustedError("total_bytes = " + Str(header_.total_bytes()) + "; uploads are limited to " +
-                                          Str(limit) + " bytes (max_upload_bytes)");
-    }
-    if (!header_.sha256().empty() && !IsHex64(header_.sha256())) {
-      return core::InvalidArgumentError("sha256 must be 64 hex digits (either case), got " +
-                                        core::QuoteForMessage(header_.sha256(), 80));
-    }
-    if (!v1::PromptFormat_IsValid(header_.format()) || header_.format() == v1::PROMPT_FORMAT_UNSPECIFIED) {
-      return core::InvalidArgumentError("format must be PROMPT_FORMAT_RAW, PROMPT_FORMAT_PEFT or PROMPT_FORMAT_RESIDUAL");
-    }
-    // Everything the header can be refused for is refused before a byte is spooled.
-    SOFTSERVE_ASSIGN_OR_RETURN(tenant_, sc_->auth->TargetTenant(caller_, header_.tenant()));
-    SOFTSERVE_RETURN_IF_ERROR(core::ValidateName(header_.name(), "prompt name"));
+  core::Status TakeTenantAndOpenSpool() {
+    SOFTSERVE_ASSIGN_OR_RETURN(tenant_, sc_->auth->TargetTenant(caller_, assembler_.header().tenant()));
     return spool_.Open(sc_->config->UploadDir());
-  }
-
-  core::Status TakeChunk(const v1::UploadPromptRequest& message) {
-    if (message.part_case() != v1::UploadPromptRequest::kChunk) {
-      return core::InvalidArgumentError("only the first upload message may be a header");
-    }
-    const std::string& chunk = message.chunk();
-    if (spool_.size() + static_cast<int64_t>(chunk.size()) > sc_->config->max_upload_bytes) {
-      return core::ResourceExhaustedError("upload exceeds the limit of " + Str(sc_->config->max_upload_bytes) +
-                                          " bytes (max_upload_bytes)");
-    }
-    sha_.Update(chunk);
-    return spool_.Append(chunk);
   }
 
   // On an upload worker: checks, parse, durable write.
   core::Status Complete() {
-    if (header_.total_bytes() > 0 && spool_.size() != header_.total_bytes()) {
-      return core::InvalidArgumentError("upload truncated: received " + Str(spool_.size()) + " of " +
-                                        Str(header_.total_bytes()) + " bytes; nothing stored");
-    }
-    if (!header_.sha256().empty()) {
-      auto digest = sha_.Finish();
-      if (core::ToHex(digest.data(), digest.size()) != Lower(header_.sha256())) {
-        return core::InvalidArgumentError("upload corrupted: SHA-256 of the received bytes differs from the header's");
-      }
-    }
+    SOFTSERVE_RETURN_IF_ERROR(assembler_.Finish());
     std::shared_ptr<void> map;
     SOFTSERVE_ASSIGN_OR_RETURN(std::string_view bytes, spool_.Map(&map));
-    SOFTSERVE_ASSIGN_OR_RETURN(core::NewPrompt prompt, ParseUpload(*sc_, header_, bytes));
+    SOFTSERVE_ASSIGN_OR_RETURN(core::NewPrompt prompt, ParseUpload(*sc_, assembler_.header(), bytes));
     const TenantConfig* t = sc_->auth->Find(tenant_);
     core::PromptQuota quota;
     quota.max_prompts = t->max_prompts;
     quota.max_bytes = t->max_prompt_bytes;
-    auto stored = sc_->registry->Create(tenant_, header_.name(), std::move(prompt), quota);
+    auto stored = sc_->registry->Create(tenant_, assembler_.header().name(), std::move(prompt), quota);
     if (!stored.ok()) return PublicStoreError(stored.status());
     v1::Prompt reply;
     ToProto(**stored, false, &reply);
@@ -207,11 +158,9 @@ class UploadCall : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   Caller caller_;
   std::unique_ptr<UploadLimiter::Slot> slot_;
   grpc::ByteBuffer raw_;
-  v1::UploadHeader header_;
-  bool have_header_ = false;
-  std::string tenant_;
   SpoolFile spool_;
-  core::Sha256 sha_;
+  UploadAssembler assembler_{sc_->config->max_upload_bytes, [this](std::string_view b) { return spool_.Append(b); }};
+  std::string tenant_;
   std::string detail_;
 };
 

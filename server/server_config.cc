@@ -228,6 +228,12 @@ std::string ServerConfig::UploadDir() const {
   return upload_dir.empty() ? core::JoinPath(store_dir, ".uploads") : upload_dir;
 }
 
+Status ApplyServerConfigJson(const std::string& json_text, ServerConfig* c) {
+  SOFTSERVE_ASSIGN_OR_RETURN(JsonValue root, core::ParseJson(json_text));
+  std::string unused;
+  return ApplyConfigJson(root, Options(c, &unused), c);
+}
+
 Status ParseTenants(const std::string& json_text, std::vector<TenantConfig>* out) {
   SOFTSERVE_ASSIGN_OR_RETURN(JsonValue root, core::ParseJson(json_text));
   const JsonValue* list = root.Find("tenants");
@@ -257,9 +263,7 @@ core::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, std::string
   const std::vector<Option> options = Options(&c, &config_file);
   if (!config_file.empty()) {
     SOFTSERVE_ASSIGN_OR_RETURN(std::string text, core::ReadFileToString(config_file, 16 << 20));
-    auto json = core::ParseJson(text);
-    if (!json.ok()) return json.status().WithPrefix(config_file);
-    SOFTSERVE_RETURN_IF_ERROR(ApplyConfigJson(*json, options, &c).WithPrefix(config_file));
+    SOFTSERVE_RETURN_IF_ERROR(ApplyServerConfigJson(text, &c).WithPrefix(config_file));
   }
   CLI::App app("Serves one frozen T5 to many tenants' soft prompts over gRPC.\n"
                "Options come from --config (JSON, same names) with flags on top.",

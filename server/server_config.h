@@ -73,6 +73,10 @@ struct ServerConfig {
 // --help was given. Returns InvalidArgument naming the bad option or file.
 core::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv, std::string* help);
 
+// Applies a JSON config file's text (the --config format) onto `c`. InvalidArgument naming the
+// unknown option or bad value.
+core::Status ApplyServerConfigJson(const std::string& json_text, ServerConfig* c);
+
 // Parses {"tenants": [...]} (also the "tenants" key of a full config). InvalidArgument for a
 // digest that is not 64 lower-case hex digits (a placeholder left in an example file says so
 // and names `softserve keygen`), duplicate names or keys, unknown fields.

@@ -45,13 +45,27 @@ int InstallSignalHandlers() {
   struct sigaction sa {};
   sa.sa_handler = OnSignal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
+  // No SA_RESTART: the main thread's read in WaitForSignal returns EINTR and retries, which also
+  // lets ThreadSanitizer run a handler it deferred.
+  sa.sa_flags = 0;
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
   return 0;
 }
 
+// Threads the server starts (gRPC's, the engine's) inherit a mask without SIGTERM/SIGINT, so the
+// signal goes to the main thread (or to a library thread started before main): under
+// ThreadSanitizer a signal sent to a thread parked in a raw futex syscall would never be handled.
+void SetTerminationSignalsBlocked(bool blocked) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  ::pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
+}
+
 int WaitForSignal() {
+  SetTerminationSignalsBlocked(false);  // pending ones are handled now
   char b = 0;
   while (::read(g_signal_pipe[0], &b, 1) < 0 && errno == EINTR) {
   }
@@ -241,6 +255,7 @@ void Drain(Runtime* rt, grpc::Server* server, HealthMonitor* health, int sig) {
 
 int Run(int argc, char** argv) {
   if (InstallSignalHandlers() != 0) return std::fprintf(stderr, "softserve-server: cannot install signal handlers\n"), 1;
+  SetTerminationSignalsBlocked(true);
   auto fail = [](int code, const std::string& msg) {
     std::fprintf(stderr, "softserve-server: %s\n", msg.c_str());
     return code;

@@ -17,7 +17,7 @@ core::StatusOr<std::unique_ptr<InflightLimiter::Slot>> InflightLimiter::Acquire(
                                       "your tenant's limit (max_inflight_tokens) is " +
                                       Str(tenant.max_inflight_tokens) + ": split it into smaller requests");
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Usage& u = usage_[tenant.name];
   if (u.calls >= tenant.max_inflight) {
     return core::ResourceExhaustedError("your tenant has " + Str(u.calls) + " requests in flight, its limit "
@@ -34,19 +34,19 @@ core::StatusOr<std::unique_ptr<InflightLimiter::Slot>> InflightLimiter::Acquire(
 }
 
 void InflightLimiter::Release(const std::string& tenant, int64_t tokens) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Usage& u = usage_[tenant];
   --u.calls;
   u.tokens -= tokens;
 }
 
 int64_t InflightLimiter::InFlight(const std::string& tenant) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return usage_[tenant].calls;
 }
 
 core::StatusOr<std::unique_ptr<UploadLimiter::Slot>> UploadLimiter::Acquire(const TenantConfig& tenant) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   int64_t& mine = by_tenant_[tenant.name];
   if (mine >= tenant.max_uploads) {
     return core::ResourceExhaustedError("your tenant has " + Str(mine) + " uploads in progress, its limit "
@@ -62,7 +62,7 @@ core::StatusOr<std::unique_ptr<UploadLimiter::Slot>> UploadLimiter::Acquire(cons
 }
 
 void UploadLimiter::Release(const std::string& tenant) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   --by_tenant_[tenant];
   --total_;
 }

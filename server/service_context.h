@@ -10,8 +10,6 @@
 #include <memory>
 #include <string>
 
-#include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
 #include "core/engine/engine.h"
@@ -22,6 +20,7 @@
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/server_config.h"
+#include "server/sync.h"
 
 namespace softserve::server {
 
@@ -58,7 +57,7 @@ class InflightLimiter {
     int64_t tokens = 0;
   };
   void Release(const std::string& tenant, int64_t tokens);
-  absl::Mutex mu_;
+  Mutex mu_;
   std::map<std::string, Usage> usage_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -84,7 +83,7 @@ class UploadLimiter {
  private:
   void Release(const std::string& tenant);
   const int64_t max_total_;
-  absl::Mutex mu_;
+  Mutex mu_;
   int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int64_t> by_tenant_ ABSL_GUARDED_BY(mu_);
 };

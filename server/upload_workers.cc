@@ -10,18 +10,20 @@ UploadWorkers::~UploadWorkers() { Stop(); }
 
 void UploadWorkers::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
   }
+  cv_.SignalAll();
   for (std::thread& t : threads_) t.join();
 }
 
 void UploadWorkers::Post(std::function<void()> task) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!stopping_) {
       tasks_.push_back(std::move(task));
+      cv_.Signal();
       return;
     }
   }
@@ -32,10 +34,8 @@ void UploadWorkers::Work() {
   while (true) {
     std::function<void()> task;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](UploadWorkers* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return w->stopping_ || !w->tasks_.empty(); },
-          this));
+      MutexLock lock(&mu_);
+      while (!stopping_ && tasks_.empty()) cv_.Wait(&mu_);
       if (tasks_.empty()) return;  // stopping, nothing left
       task = std::move(tasks_.front());
       tasks_.pop_front();

@@ -11,8 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
+#include "server/sync.h"
 
 namespace softserve::server {
 
@@ -30,7 +29,8 @@ class UploadWorkers {
 
  private:
   void Work();
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar cv_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
