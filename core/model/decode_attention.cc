@@ -19,8 +19,21 @@ Operand Strided(const at::Tensor& t) {
   return {t.data_ptr<float>(), t.stride(0), t.stride(1), t.stride(2)};
 }
 
+// An AVX2 clone beside the default one, chosen at load time by an ifunc resolver. Not under
+// ThreadSanitizer: the resolver runs before its runtime is up and crashes on its hooks.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SOFTSERVE_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(SOFTSERVE_NO_CLONES)
+#define SOFTSERVE_TARGET_CLONES
+#else
+#define SOFTSERVE_TARGET_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
 // One (row, head): scores over T keys, softmax, weighted sum of values into out[0, dk).
-__attribute__((target_clones("avx2", "default")))
+SOFTSERVE_TARGET_CLONES
 void AttendOne(const float* q, const float* k, int64_t k_step, const float* v, int64_t v_step,
                const float* bias, int64_t bias_step, const float* mask, int64_t mask_step,
                int64_t t_len, int64_t dk, float* scores, float* out) {

@@ -40,7 +40,7 @@ void PromptRegistry::Publish(const Snapshot& base, const std::string& tenant, Te
 }
 
 StatusOr<StoreLoadReport> PromptRegistry::Load() {
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   if (store_ == nullptr) return StoreLoadReport{};
   SOFTSERVE_ASSIGN_OR_RETURN(StoreLoadReport report, store_->LoadAll());
   std::map<std::string, TenantPrompts> tenants;
@@ -73,7 +73,7 @@ StatusOr<PromptPtr> PromptRegistry::Create(const std::string& tenant, const std:
       static_cast<int64_t>(prompt.values.size()) != prompt.rows * prompt.dim) {
     return InvalidArgumentError("prompt matrix is empty or its values do not match [rows, dim]");
   }
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   std::shared_ptr<const Snapshot> snap = Current();
   TenantPrompts mine;
   if (auto it = snap->tenants.find(tenant); it != snap->tenants.end()) mine = *it->second;
@@ -153,7 +153,7 @@ StatusOr<PromptListPage> PromptRegistry::List(const std::string& tenant, const s
 
 Status PromptRegistry::Delete(const std::string& tenant, const std::string& name, int64_t version, int64_t* deleted) {
   if (deleted != nullptr) *deleted = 0;
-  std::lock_guard<std::mutex> lock(write_mu_);
+  MutexLock lock(&write_mu_);
   std::shared_ptr<const Snapshot> snap = Current();
   auto t = snap->tenants.find(tenant);
   if (t == snap->tenants.end() || t->second->by_name.count(name) == 0) {

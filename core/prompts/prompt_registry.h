@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/common/status.h"
+#include "core/common/mutex.h"
 #include "core/common/thread_annotations.h"
 #include "core/prompts/prompt.h"
 #include "core/prompts/prompt_store.h"
@@ -103,7 +104,7 @@ class PromptRegistry {
       SOFTSERVE_REQUIRES(write_mu_);
 
   std::unique_ptr<PromptStore> store_;
-  std::mutex write_mu_;
+  Mutex write_mu_;
   std::map<std::string, int64_t> deleted_high_water_ SOFTSERVE_GUARDED_BY(write_mu_);
   std::shared_ptr<const Snapshot> snapshot_;  // accessed only with std::atomic_load/store
 };
