@@ -3,6 +3,11 @@ function(softserve_warnings target)
   # Partial aggregate initialisation ({a, b} leaving later members at their defaults) is idiomatic
   # for option structs here, so -Wextra's missing-field-initializers is off.
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers)
+  # Clang checks the thread-safety annotations (SOFTSERVE_GUARDED_BY, ABSL_GUARDED_BY, ...); a
+  # violation fails the build (scripts/check-sanitizers.sh builds with clang).
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_options(${target} PRIVATE -Wthread-safety -Werror=thread-safety)
+  endif()
 endfunction()
 
 # softserve_library(<name> SOURCES ... DEPS ...): a first-party static library whose include

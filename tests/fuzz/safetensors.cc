@@ -1,6 +1,6 @@
 // libFuzzer target for the safetensors reader (and the JSON parser under it). Every accepted
 // tensor's bytes are read in full, so AddressSanitizer reports any view that points outside
-// the input. Built and run by tests/fuzz/run_fuzz.sh.
+// the input. Built and run in the clang sanitizer build (tests/fuzz/CMakeLists.txt).
 #include <cstddef>
 #include <cstdint>
 
