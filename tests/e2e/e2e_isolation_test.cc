@@ -19,6 +19,15 @@
 #include "tests/testing/reference_data.h"
 #include "tests/testing/temp_dir.h"
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SOFTSERVE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define SOFTSERVE_ASAN 1
+#endif
+
 namespace softserve {
 namespace {
 
@@ -115,21 +124,22 @@ TEST(E2eIsolationTest, AStreamReaderThatStopsReadingIsCutOffAndItsRowsFreed) {
   auto reader = stub->GenerateStream(&context, Request(50000));
   v1::GenerateStreamResponse m;
   ASSERT_TRUE(reader->Read(&m));
-  std::this_thread::sleep_for(std::chrono::seconds(3));  // stop reading
+  // Stop reading. The server buffers until its limit, then cuts the stream off and frees the
+  // row: wait for that (however fast this build generates), then read what is left.
+  auto ops = server.ClientFor("ops");
+  bool freed = false;
+  for (int i = 0; i < 6000 && !freed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto info = ops->GetModelInfo();
+    freed = info.ok() && info.value.running_rows() == 0;
+  }
+  EXPECT_TRUE(freed) << "the stream's row was never freed while its reader did not read";
   int received = 1;
   while (reader->Read(&m)) ++received;
   const grpc::Status s = reader->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_NE(s.error_message().find("max_stream_buffer_messages"), std::string::npos) << s.error_message();
   EXPECT_LT(received, 50000);
-  auto ops = server.ClientFor("ops");
-  bool drained = false;
-  for (int i = 0; i < 500 && !drained; ++i) {
-    auto info = ops->GetModelInfo();
-    drained = info.ok() && info.value.running_rows() == 0;
-    if (!drained) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(drained) << "the cut-off stream's rows were not freed";
 }
 
 // Streamed text comes as deltas (new text only) that add up to the final text.
@@ -238,6 +248,9 @@ int64_t PeakRssKb(pid_t pid) {
 // memory (before this change, each upload was buffered whole: eight 240 MB uploads took the
 // server to 2.1 GB).
 TEST(E2eIsolationTest, AnUploadIsNeverHeldInMemory) {
+#if SOFTSERVE_ASAN
+  GTEST_SKIP() << "AddressSanitizer's quarantine keeps freed buffers resident: peak RSS means nothing here";
+#endif
   testing::ServerProcess server(Options({"--max-upload-bytes", "200000000"}));
   const int64_t before = PeakRssKb(server.pid());
   std::vector<std::string> messages;
@@ -253,7 +266,9 @@ TEST(E2eIsolationTest, AnUploadIsNeverHeldInMemory) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();  // junk, not safetensors
   const int64_t after = PeakRssKb(server.pid());
   ASSERT_GT(before, 0);
-  EXPECT_LT(after - before, 48 * 1024) << "peak RSS grew from " << before << " kB to " << after << " kB";
+  // gRPC's own buffers (flow-control window, parsed messages in flight) account for tens of MB;
+  // an upload held whole would add at least its 160 MB.
+  EXPECT_LT(after - before, 80 * 1024) << "peak RSS grew from " << before << " kB to " << after << " kB";
 }
 
 // A store on a tiny filesystem: uploads fail with RESOURCE_EXHAUSTED naming the disk, deletes
