@@ -41,6 +41,12 @@ bool RowsDrain(client::Client& c) {
   return false;
 }
 
+// Waits until a stream has delivered `n` messages or ended (a server that died ends it).
+bool StreamReached(const std::atomic<int>& tokens, const std::atomic<bool>& ended, int n) {
+  while (tokens < n && !ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return tokens >= n;
+}
+
 TEST(E2eLifecycleTest, DeadlineExceededFreesTheRow) {
   testing::ServerProcess server(Options());
   auto c = server.ClientFor("heavy", std::chrono::milliseconds(300));
@@ -54,11 +60,16 @@ TEST(E2eLifecycleTest, ClientCancellationFreesTheRowAtTheNextStep) {
   auto c = server.ClientFor("heavy");
   grpc::ClientContext context;
   std::atomic<int> tokens{0};
+  std::atomic<bool> ended{false};
   std::thread t([&] {
     grpc::Status s = c->GenerateStream(Long(50000), [&](const v1::GenerateStreamResponse&) { ++tokens; }, &context);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED);
+    ended = true;
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::CANCELLED) << s.error_message() << "\n" << server.Log();
   });
-  while (tokens < 5) std::this_thread::yield();
+  if (!StreamReached(tokens, ended, 5)) {
+    t.join();
+    FAIL() << "the stream ended before 5 tokens";
+  }
   auto ops = server.ClientFor("ops");  // server-wide load is shown to admin keys only
   auto busy = ops->GetModelInfo();
   EXPECT_EQ(busy.value.running_rows(), 1);
@@ -123,11 +134,16 @@ TEST(E2eLifecycleTest, SigtermDrainsRunningRequestsThenExitsZero) {
   auto c = server.ClientFor("heavy", std::chrono::seconds(120));
   EXPECT_EQ(server.ClientWithKey("")->Health("liveness").value.status(), Health::SERVING);
   std::atomic<int> tokens{0};
+  std::atomic<bool> ended{false};
   std::promise<grpc::Status> running_status;
   std::thread runner([&] {
     running_status.set_value(c->GenerateStream(Long(3000), [&](const v1::GenerateStreamResponse&) { ++tokens; }));
+    ended = true;
   });
-  while (tokens < 10) std::this_thread::yield();
+  if (!StreamReached(tokens, ended, 10)) {
+    runner.join();
+    FAIL() << "the stream ended before 10 tokens: " << running_status.get_future().get().error_message();
+  }
   auto exit_code = std::async(std::launch::async, [&] { return server.Terminate(120); });
   // While draining: NOT_SERVING, new work refused, the running request carries on.
   bool saw_not_serving = false;
@@ -150,11 +166,16 @@ TEST(E2eLifecycleTest, DrainPastGraceCancelsWhatIsLeftAndStillExitsZero) {
   testing::ServerProcess server(Options({"--drain-seconds", "0.2"}));
   auto c = server.ClientFor("heavy", std::chrono::seconds(120));
   std::atomic<int> tokens{0};
+  std::atomic<bool> ended{false};
   std::promise<grpc::Status> running_status;
   std::thread runner([&] {
     running_status.set_value(c->GenerateStream(Long(90000), [&](const v1::GenerateStreamResponse&) { ++tokens; }));
+    ended = true;
   });
-  while (tokens < 10) std::this_thread::yield();
+  if (!StreamReached(tokens, ended, 10)) {
+    runner.join();
+    FAIL() << "the stream ended before 10 tokens: " << running_status.get_future().get().error_message();
+  }
   EXPECT_EQ(server.Terminate(60), 0);
   grpc::Status s = running_status.get_future().get();
   runner.join();

@@ -149,13 +149,18 @@ TEST_F(E2eTenancyTest, QuotasSayWhichLimit) {
   ExpectCode(small->UploadPrompt(Raw("c", 1)).status, grpc::StatusCode::RESOURCE_EXHAUSTED, "quota is 2");
   // In flight: the limit is 1; a long streaming generation holds it.
   grpc::ClientContext context;
-  std::atomic<bool> started{false};
+  std::atomic<bool> started{false}, ended{false};
   std::thread holder([&] {
     v1::GenerateRequest r = Gen("a", {5, 6, 7, 1}, 500);
     r.mutable_parameters()->set_min_new_tokens(500);
     small->GenerateStream(r, [&](const v1::GenerateStreamResponse&) { started = true; }, &context);
+    ended = true;
   });
-  while (!started) std::this_thread::yield();
+  while (!started && !ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!started) {
+    holder.join();
+    FAIL() << "the holding stream ended before its first token";
+  }
   ExpectCode(small->Generate(Gen("a")).status, grpc::StatusCode::RESOURCE_EXHAUSTED, "max_inflight");
   context.TryCancel();
   holder.join();
