@@ -3,8 +3,11 @@
 # the model and the prompt store, and a health check through the CLI.
 #
 #   docker build -t softserve .
+#   cp deploy/config/tenants.example.json deploy/config/tenants.json   # then put in the digests
+#                                         # `softserve keygen` prints (the example's placeholders
+#                                         # cannot authenticate; the server refuses to start on them)
 #   docker run -p 50051:50051 -p 9090:9090 -v models:/models -v prompts:/var/lib/softserve \
-#     -v $PWD/deploy/config/tenants.example.json:/etc/softserve/tenants.json:ro softserve
+#     -v $PWD/deploy/config/tenants.json:/etc/softserve/tenants.json:ro softserve
 #
 # GPU images: BASE_IMAGE selects a CUDA base and LIBTORCH_URL a CUDA build of libtorch
 # (cxx11 ABI); see docs/DEPLOY.md. Debian's libtorch (the default) is CPU-only.

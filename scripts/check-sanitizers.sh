@@ -35,8 +35,9 @@ if [[ "$which" == asan || "$which" == all ]]; then
   unset ASAN_OPTIONS UBSAN_OPTIONS
   echo "== the tokenizer tests under Valgrind memcheck (regular build)"
   bin=${BUILD_DIR:-build}/bin
-  valgrind --quiet --error-exitcode=1 --leak-check=no "$bin/tokenizer_test"
-  valgrind --quiet --error-exitcode=1 --leak-check=no "$bin/tokenizer_in_grpc_process_test"
+  vg=(valgrind --quiet --error-exitcode=1 --leak-check=no --suppressions=tests/valgrind.supp)
+  "${vg[@]}" "$bin/tokenizer_test"
+  "${vg[@]}" "$bin/tokenizer_in_grpc_process_test"
 fi
 
 if [[ "$which" == tsan || "$which" == all ]]; then

@@ -21,8 +21,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-grpcio python3-protobuf
   # SHA-256 and constant-time comparison (libcrypto); throwaway certificates for the TLS tests
   libssl-dev openssl
-  # fuzzing the safetensors reader (libFuzzer ships with clang's runtime)
-  clang-14 libclang-rt-14-dev
+  # the reliability suite (scripts/check-sanitizers.sh): clang-14 for ASan/UBSan/TSan builds,
+  # -Wthread-safety and libFuzzer (in clang's runtime); Valgrind for the tokenizer tests
+  clang-14 libclang-rt-14-dev valgrind
   # deploy manifest checks
   yamllint python3-yaml
 )

@@ -46,8 +46,11 @@ check(c["readinessProbe"]["grpc"]["port"] == ports["grpc"], "readiness probe is 
 check(c["readinessProbe"]["grpc"].get("service", "") == "", "readiness must check service \"\"")
 check(c["livenessProbe"]["grpc"]["service"] == "liveness", "liveness must check service \"liveness\"")
 config = json.loads(docs["ConfigMap"]["data"]["softserve.json"])
-check(pod["terminationGracePeriodSeconds"] > config["drain_seconds"] + 1,
-      "terminationGracePeriodSeconds must exceed drain_seconds + the 1 s gRPC shutdown")
+# SIGTERM to exit: the drain notice (NOT_SERVING while still listening; the server's default is
+# 5 s), the drain, then gRPC's 1 s shutdown.
+stop_seconds = config.get("drain_notice_seconds", 5) + config["drain_seconds"] + 1
+check(pod["terminationGracePeriodSeconds"] > stop_seconds,
+      "terminationGracePeriodSeconds must exceed drain_notice_seconds + drain_seconds + the 1 s gRPC shutdown")
 check(c["resources"]["requests"].get("nvidia.com/gpu") == 1, "no GPU request")
 check(pod["securityContext"]["runAsNonRoot"] is True, "pod may run as root")
 mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
