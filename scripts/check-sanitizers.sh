@@ -15,12 +15,16 @@
 #              gRPC's threads (callback tags, reactor reference counts inlined from grpcpp
 #              headers) reports as a race. That needs a TSan-built gRPC; see docs/RELIABILITY.md.
 #
-# Usage: scripts/check-sanitizers.sh [asan|tsan|all]   (default all; JOBS=N for the builds)
+# Usage: scripts/check-sanitizers.sh [asan|tsan|all|fuzz]   (default all; JOBS=N for the builds;
+#        fuzz: only the fuzz targets, as scripts/check-libtorch2.sh runs them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
 jobs=${JOBS:-$(nproc)}
-common=(-G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14
+# clang-14 on Debian 12; Debian 13 (scripts/check-libtorch2.sh) has only its own clang.
+cc=clang-14 cxx=clang++-14
+command -v "$cxx" > /dev/null || cc=clang cxx=clang++
+common=(-G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_C_COMPILER=$cc -DCMAKE_CXX_COMPILER=$cxx
         "-DCMAKE_CXX_FLAGS=-O1 -g1" "-DCMAKE_C_FLAGS=-O1 -g1" -DSOFTSERVE_BUILD_BENCH=OFF)
 uses_tokenizer='Tokenizer|TokenizesInsideTheServerProcess|StreamedTextDeltas'
 
@@ -38,6 +42,14 @@ if [[ "$which" == asan || "$which" == all ]]; then
   vg=(valgrind --quiet --error-exitcode=1 --leak-check=no --suppressions=tests/valgrind.supp)
   "${vg[@]}" "$bin/tokenizer_test"
   "${vg[@]}" "$bin/tokenizer_in_grpc_process_test"
+fi
+
+if [[ "$which" == fuzz ]]; then
+  echo "== the fuzz targets alone (ASan+UBSan), SOFTSERVE_FUZZ_SECONDS each"
+  cmake -S . -B build-asan "${common[@]}" -DSOFTSERVE_SANITIZE=address,undefined -DSOFTSERVE_BUILD_FUZZERS=ON \
+    -DSOFTSERVE_FUZZ_SECONDS="${SOFTSERVE_FUZZ_SECONDS:-20}"
+  cmake --build build-asan -j "$jobs" --target fuzz_safetensors fuzz_peft fuzz_residual fuzz_config fuzz_upload
+  (cd build-asan && ctest --output-on-failure --no-tests=error -j "$jobs" -L fuzz)
 fi
 
 if [[ "$which" == tsan || "$which" == all ]]; then

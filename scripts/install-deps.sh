@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian 12 package that softserve's build, tests and benchmarks need.
+# Installs every Debian package that softserve's build, tests and benchmarks need: Debian 12
+# (bookworm, libtorch 1.13) and Debian 13 (trixie, libtorch 2.6; scripts/check-libtorch2.sh).
 # Idempotent: packages already present are skipped; safe to rerun. Waits for the apt/dpkg lock
 # (another apt run, unattended-upgrades) instead of failing.
 #
@@ -29,6 +30,12 @@ packages=(
 )
 if [[ "${1:-}" == "--with-rehearsal" ]]; then
   packages+=(debootstrap)
+fi
+# Debian 13 has no clang-14: its default clang (19) does the same jobs.
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+if [[ "$codename" != bookworm ]]; then
+  packages=("${packages[@]/#clang-14/clang}")
+  packages=("${packages[@]/#libclang-rt-14-dev/libclang-rt-dev}")
 fi
 # A CUDA libtorch supplied by the caller (GPU images) replaces Debian's CPU-only one.
 if [[ "${SOFTSERVE_SKIP_LIBTORCH:-0}" == "1" ]]; then
