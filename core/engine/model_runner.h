@@ -28,7 +28,8 @@ namespace softserve::core {
 enum class SelectKind {
   kArgmax,         // greedy
   kTopCandidates,  // beam search: the best `candidates` (token, log-prob) pairs
-  kSample,         // temperature, top-k, top-p, then inverse-CDF at `uniform`
+  kSample,         // temperature, top-k, top-p, then inverse-CDF at `uniform`; all sampled rows
+                   // of a step together, on the device (sampler.h)
 };
 
 struct RowSelection {

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/engine/cost.h"
+#include "core/engine/sampler.h"
 #include "core/model/tensor_convert.h"
 
 namespace softserve::core {
@@ -29,31 +30,6 @@ std::vector<float> ToFloats(const at::Tensor& t) {
 std::vector<int64_t> ToLongs(const at::Tensor& t) {
   at::Tensor c = t.to(at::kCPU, at::kLong).contiguous();
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-}
-
-// Hugging Face's temperature -> top-k -> top-p warpers, then inverse-CDF sampling at u.
-int64_t SampleRow(const at::Tensor& logits_row, const RowSelection& sel) {
-  const double neg_inf = -std::numeric_limits<double>::infinity();
-  at::Tensor x = logits_row / sel.temperature;
-  const int64_t v = x.size(0);
-  if (sel.top_k > 0 && sel.top_k < v) {
-    at::Tensor kth = std::get<0>(at::topk(x, sel.top_k)).select(0, sel.top_k - 1);
-    x = x.masked_fill(x < kth, neg_inf);
-  }
-  if (sel.top_p < 1.0) {
-    auto [sorted, order] = at::sort(x, /*dim=*/0, /*descending=*/false);
-    at::Tensor cumulative = at::softmax(sorted, 0).cumsum(0);
-    at::Tensor remove = cumulative <= (1.0 - sel.top_p);
-    remove.select(0, v - 1).fill_(false);  // keep at least one token
-    x = x.index_put({order.masked_select(remove)}, at::full({}, neg_inf, x.options()));
-  }
-  at::Tensor cdf = at::softmax(x, 0).to(at::kDouble).cumsum(0);
-  const double target = sel.uniform * cdf.select(0, v - 1).item<double>();
-  int64_t token = (cdf <= target).sum().item<int64_t>();
-  token = std::min(token, v - 1);
-  // Never land on a filtered token through rounding at the top of the CDF.
-  if (std::isinf(x.select(0, token).item<double>())) token = at::argmax(x).item<int64_t>();
-  return token;
 }
 
 }  // namespace
@@ -133,7 +109,7 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
       logits.index_put_({rows, at::full({}, config().eos_token_id, rows.options())},
                         at::full({}, -std::numeric_limits<float>::infinity(), logits.options()));
     }
-    std::vector<int64_t> argmax = ToLongs(at::argmax(logits, -1));
+    const at::Tensor argmax_t = at::argmax(logits, -1);
     outputs->assign(n, RowOutput());
 
     // Beam rows: one log-softmax + top-k over all of them.
@@ -160,13 +136,31 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
         }
       }
     }
-    // Greedy and sampled rows: the chosen token and its log-probability.
-    std::vector<int64_t> chosen(n, 0);
+    // Greedy and sampled rows: the chosen token and its log-probability. Sampled rows are
+    // warped and drawn together, on the device (sampler.h).
+    at::Tensor chosen_t = argmax_t;
+    std::vector<int64_t> sample_rows;
+    std::vector<SamplingParams> sampling;
+    std::vector<double> uniforms;
     for (int64_t r = 0; r < n; ++r) {
-      if (selections[r].kind == SelectKind::kArgmax) chosen[r] = argmax[r];
-      if (selections[r].kind == SelectKind::kSample) chosen[r] = SampleRow(logits[r], selections[r]);
+      const RowSelection& sel = selections[r];
+      if (sel.kind != SelectKind::kSample) continue;
+      sample_rows.push_back(r);
+      SamplingParams p;
+      p.temperature = sel.temperature;
+      p.top_k = sel.top_k;
+      p.top_p = sel.top_p;
+      sampling.push_back(p);
+      uniforms.push_back(sel.uniform);
     }
-    at::Tensor chosen_t = at::tensor(chosen, at::kLong).to(logits.device());
+    if (!sample_rows.empty()) {
+      const at::Tensor idx = at::tensor(sample_rows, at::kLong).to(logits.device());
+      const at::Tensor drawn = SampleTokens(logits.index_select(0, idx),
+                                            MakeSamplingBatch(sampling, logits.size(1), logits.device()),
+                                            at::tensor(uniforms, at::kDouble).to(logits.device()));
+      chosen_t = argmax_t.index_copy(0, idx, drawn);
+    }
+    const std::vector<int64_t> chosen = ToLongs(chosen_t);
     std::vector<float> chosen_lp =
         ToFloats(logits.gather(1, chosen_t.unsqueeze(1)).squeeze(1) - lse);
     for (int64_t r = 0; r < n; ++r) {

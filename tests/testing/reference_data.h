@@ -28,7 +28,9 @@ std::string ReferenceModelDir(const std::string& model);
 // cases.safetensors and cases.json of one reference model.
 class ReferenceCases {
  public:
-  explicit ReferenceCases(const std::string& model);
+  explicit ReferenceCases(const std::string& model) : ReferenceCases(ReferenceModelDir(model), 0) {}
+  // cases.safetensors and cases.json of any reference directory (e.g. sampling-warpers).
+  static ReferenceCases InDir(const std::string& dir) { return ReferenceCases(dir, 0); }
 
   bool Has(const std::string& name) const { return cases_->Find(name) != nullptr; }
   // CPU float32 / int64 tensors; fail the test (ADD_FAILURE) and return empty if absent.
@@ -40,6 +42,7 @@ class ReferenceCases {
   const std::string& dir() const { return dir_; }
 
  private:
+  ReferenceCases(const std::string& dir, int);
   std::string dir_;
   std::unique_ptr<core::SafetensorsFile> cases_;
   core::JsonValue json_;
