@@ -91,13 +91,54 @@ Status T5Runner::Prefill(const std::vector<PrefillItem>& items) {
   }
 }
 
+namespace {
+
+// Rows of `selections` of one kind, as a device index tensor (undefined when there are none).
+at::Tensor RowsOfKind(const std::vector<RowSelection>& selections, SelectKind kind, const at::Device& device) {
+  std::vector<int64_t> rows;
+  for (size_t r = 0; r < selections.size(); ++r) {
+    if (selections[r].kind == kind) rows.push_back(static_cast<int64_t>(r));
+  }
+  return rows.empty() ? at::Tensor() : at::tensor(rows, at::kLong).to(device);
+}
+
+// Greedy rows take the argmax; sampled rows are warped and drawn together (sampler.h).
+at::Tensor ChooseTokens(const at::Tensor& logits, const std::vector<RowSelection>& selections) {
+  const at::Tensor argmax = at::argmax(logits, -1);
+  const at::Tensor rows = RowsOfKind(selections, SelectKind::kSample, logits.device());
+  if (!rows.defined()) return argmax;
+  std::vector<SamplingParams> params;
+  std::vector<double> uniforms;
+  for (const RowSelection& sel : selections) {
+    if (sel.kind != SelectKind::kSample) continue;
+    SamplingParams p;
+    p.temperature = sel.temperature;
+    p.top_k = sel.top_k;
+    p.top_p = sel.top_p;
+    params.push_back(p);
+    uniforms.push_back(sel.uniform);
+  }
+  const at::Tensor drawn = SampleTokens(logits.index_select(0, rows),
+                                        MakeSamplingBatch(params, logits.size(1), logits.device()),
+                                        at::tensor(uniforms, at::kDouble).to(logits.device()));
+  return argmax.index_copy(0, rows, drawn);
+}
+
+}  // namespace
+
+std::vector<double> T5Runner::ReadBack(const at::Tensor& t) {
+  ++device_to_host_transfers_;
+  const at::Tensor c = t.to(at::kCPU, at::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
 Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowSelection>& selections,
                       std::vector<RowOutput>* outputs) {
   try {
     c10::InferenceMode guard;
     const int64_t n = static_cast<int64_t>(tokens.size());
     at::Tensor logits = model_->DecodeStep(tokens, &cache_).to(at::kFloat);  // [n, V]
-    at::Tensor lse = at::logsumexp(logits, -1);                               // [n]
+    const at::Tensor lse = at::logsumexp(logits, -1);                         // [n]
     // min_new_tokens: eos is masked after the normalizer, as HF's processor runs after
     // log_softmax in beam search.
     std::vector<int64_t> suppress;
@@ -105,68 +146,41 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
       if (selections[r].suppress_eos) suppress.push_back(r);
     }
     if (!suppress.empty()) {
-      at::Tensor rows = at::tensor(suppress, at::kLong).to(logits.device());
+      const at::Tensor rows = at::tensor(suppress, at::kLong).to(logits.device());
       logits.index_put_({rows, at::full({}, config().eos_token_id, rows.options())},
                         at::full({}, -std::numeric_limits<float>::infinity(), logits.options()));
     }
-    const at::Tensor argmax_t = at::argmax(logits, -1);
+    // Everything the host needs, in one tensor and one transfer: each row's chosen token and
+    // its log-probability, then every beam row's candidates (token, log-probability).
+    const at::Tensor chosen = ChooseTokens(logits, selections);
+    std::vector<at::Tensor> parts = {
+        at::stack({chosen.to(at::kDouble), (logits.gather(1, chosen.unsqueeze(1)).squeeze(1) - lse).to(at::kDouble)}, 1)
+            .reshape(-1)};
+    const at::Tensor beam_rows = RowsOfKind(selections, SelectKind::kTopCandidates, logits.device());
+    int64_t width = 0;
+    for (const RowSelection& sel : selections) {
+      if (sel.kind == SelectKind::kTopCandidates) width = std::max<int64_t>(width, sel.candidates);
+    }
+    width = std::min<int64_t>(width, logits.size(1));
+    if (beam_rows.defined()) {
+      const at::Tensor lp = logits.index_select(0, beam_rows) - lse.index_select(0, beam_rows).unsqueeze(1);
+      auto [values, indices] = at::topk(lp, width, -1, /*largest=*/true, /*sorted=*/true);
+      parts.push_back(at::stack({indices.to(at::kDouble), values.to(at::kDouble)}, 2).reshape(-1));
+    }
+    const std::vector<double> host = ReadBack(at::cat(parts));
     outputs->assign(n, RowOutput());
-
-    // Beam rows: one log-softmax + top-k over all of them.
-    std::vector<int64_t> beam_rows;
-    int64_t max_candidates = 0;
+    size_t beam = 0;
     for (int64_t r = 0; r < n; ++r) {
-      if (selections[r].kind == SelectKind::kTopCandidates) {
-        beam_rows.push_back(r);
-        max_candidates = std::max<int64_t>(max_candidates, selections[r].candidates);
+      RowOutput& o = (*outputs)[r];
+      if (selections[r].kind != SelectKind::kTopCandidates) {
+        o.token = static_cast<int64_t>(host[2 * r]);
+        o.logprob = static_cast<float>(host[2 * r + 1]);
+        continue;
       }
-    }
-    if (!beam_rows.empty()) {
-      at::Tensor idx = at::tensor(beam_rows, at::kLong).to(logits.device());
-      at::Tensor lp = logits.index_select(0, idx) - lse.index_select(0, idx).unsqueeze(1);
-      max_candidates = std::min<int64_t>(max_candidates, lp.size(1));
-      auto [values, indices] = at::topk(lp, max_candidates, -1, /*largest=*/true, /*sorted=*/true);
-      std::vector<float> vals = ToFloats(values);
-      std::vector<int64_t> ids = ToLongs(indices);
-      for (size_t j = 0; j < beam_rows.size(); ++j) {
-        RowOutput& o = (*outputs)[beam_rows[j]];
-        const int64_t c = std::min<int64_t>(selections[beam_rows[j]].candidates, max_candidates);
-        for (int64_t i = 0; i < c; ++i) {
-          o.candidates.push_back({ids[j * max_candidates + i], vals[j * max_candidates + i]});
-        }
+      const double* c = host.data() + 2 * n + 2 * width * static_cast<int64_t>(beam++);
+      for (int64_t i = 0; i < std::min<int64_t>(selections[r].candidates, width); ++i) {
+        o.candidates.push_back({static_cast<int64_t>(c[2 * i]), static_cast<float>(c[2 * i + 1])});
       }
-    }
-    // Greedy and sampled rows: the chosen token and its log-probability. Sampled rows are
-    // warped and drawn together, on the device (sampler.h).
-    at::Tensor chosen_t = argmax_t;
-    std::vector<int64_t> sample_rows;
-    std::vector<SamplingParams> sampling;
-    std::vector<double> uniforms;
-    for (int64_t r = 0; r < n; ++r) {
-      const RowSelection& sel = selections[r];
-      if (sel.kind != SelectKind::kSample) continue;
-      sample_rows.push_back(r);
-      SamplingParams p;
-      p.temperature = sel.temperature;
-      p.top_k = sel.top_k;
-      p.top_p = sel.top_p;
-      sampling.push_back(p);
-      uniforms.push_back(sel.uniform);
-    }
-    if (!sample_rows.empty()) {
-      const at::Tensor idx = at::tensor(sample_rows, at::kLong).to(logits.device());
-      const at::Tensor drawn = SampleTokens(logits.index_select(0, idx),
-                                            MakeSamplingBatch(sampling, logits.size(1), logits.device()),
-                                            at::tensor(uniforms, at::kDouble).to(logits.device()));
-      chosen_t = argmax_t.index_copy(0, idx, drawn);
-    }
-    const std::vector<int64_t> chosen = ToLongs(chosen_t);
-    std::vector<float> chosen_lp =
-        ToFloats(logits.gather(1, chosen_t.unsqueeze(1)).squeeze(1) - lse);
-    for (int64_t r = 0; r < n; ++r) {
-      if (selections[r].kind == SelectKind::kTopCandidates) continue;
-      (*outputs)[r].token = chosen[r];
-      (*outputs)[r].logprob = chosen_lp[r];
     }
     return OkStatus();
   } catch (const c10::Error& e) {

@@ -41,8 +41,14 @@ class T5Runner : public ModelRunner {
   StatusOr<ExplainResult> Explain(const Prompt& prompt, int top_k) override;
 
   const T5Model& model() const { return *model_; }
+  // Device -> host reads made so far (each would synchronize on CUDA). A decode step makes
+  // exactly one, whatever its mix of greedy, sampled and beam rows: the chosen tokens, their
+  // log-probabilities and the beam candidates come back in one tensor.
+  int64_t device_to_host_transfers() const { return device_to_host_transfers_; }
 
  private:
+  // Reads `t` to the host as float64 (exact for token ids), counting the transfer.
+  std::vector<double> ReadBack(const at::Tensor& t);
   at::Tensor PromptTensor(const Prompt* prompt) const;
   EncoderBatch Embed(const std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>>& rows) const;
   // Drops rows appended by a Prefill that failed half-way.
@@ -53,6 +59,7 @@ class T5Runner : public ModelRunner {
   std::shared_ptr<const T5Model> model_;
   KvCache cache_;
   at::Tensor normalized_embedding_;
+  int64_t device_to_host_transfers_ = 0;
 };
 
 }  // namespace softserve::core

@@ -66,7 +66,13 @@ at::Tensor SplitHeads(const at::Tensor& x, int64_t heads, int64_t dk) {
 StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const std::string& dir,
                                                  const ModelOptions& options) {
   if (!IsDirectory(dir)) return NotFoundError("model directory '" + dir + "' does not exist");
-  ConfigureCpuRuntime(options.num_threads);
+  if (options.dtype == DType::kFloat16) {
+    // Hugging Face clamps T5's activations in float16 because v1.1 and FLAN checkpoints
+    // overflow it; this model does not, so float16 would silently produce inf/NaN.
+    return InvalidArgumentError("dtype float16 is not supported for T5 (v1.1 and FLAN checkpoints overflow "
+                                "it); use bfloat16 (half precision on CUDA) or float32");
+  }
+  if (options.device.kind == DeviceKind::kCpu) ConfigureCpuRuntime(options.num_threads);  // CPU only
   SOFTSERVE_ASSIGN_OR_RETURN(T5Config config, LoadT5Config(dir + "/config.json"));
   c10::InferenceMode guard;
   SOFTSERVE_ASSIGN_OR_RETURN(T5Weights weights, LoadT5Weights(dir, config, options));

@@ -42,7 +42,9 @@ TEST(JsonTest, RejectsMalformedAndHostileInput) {
                           "[1] 2", "\"ctl\x01\"", "{1:2}"}) {
     auto v = ParseJson(bad);
     EXPECT_FALSE(v.ok()) << "accepted: " << bad;
-    if (!v.ok()) EXPECT_EQ(v.status().code(), StatusCode::kInvalidArgument);
+    if (!v.ok()) {
+      EXPECT_EQ(v.status().code(), StatusCode::kInvalidArgument);
+    }
   }
   // Deep nesting is refused, not a stack overflow.
   std::string deep(100000, '[');

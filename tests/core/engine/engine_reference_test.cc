@@ -105,6 +105,38 @@ class EngineReferenceTest : public ::testing::TestWithParam<std::string> {
   std::map<std::string, PromptPtr> prompts_;
 };
 
+// A decode step reads the device once, whatever its mix of rows (greedy, sampled, beam): the
+// chosen tokens, their log-probabilities and the beam candidates come back in one tensor. The
+// greedy row still produces Hugging Face's ids.
+TEST_P(EngineReferenceTest, ADecodeStepReadsTheDeviceOnce) {
+  auto model = T5Model::Load(ReferenceModelDir(GetParam()), ModelOptions{});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  T5Runner runner(std::move(model).value());
+  const std::vector<int64_t> in0 = Row(0), in1 = Row(1);
+  PrefillItem greedy{&in0, nullptr, 1}, sampled{&in1, nullptr, 1}, beams{&in1, nullptr, 4};
+  ASSERT_TRUE(runner.Prefill({greedy, sampled, beams}).ok());
+  std::vector<RowSelection> selections(6);
+  selections[1].kind = SelectKind::kSample;
+  selections[1].temperature = 0.7;
+  selections[1].top_k = 5;
+  selections[1].uniform = 0.3;
+  for (int r = 2; r < 6; ++r) selections[r] = {SelectKind::kTopCandidates, 8};
+  const std::vector<int64_t> expected = Expected("generate.row0.greedy");
+  std::vector<int64_t> feed(6, runner.config().decoder_start_token_id);
+  for (size_t step = 0; step < expected.size(); ++step) {
+    std::vector<RowOutput> out;
+    const int64_t before = runner.device_to_host_transfers();
+    ASSERT_TRUE(runner.Step(feed, selections, &out).ok());
+    EXPECT_EQ(runner.device_to_host_transfers() - before, 1) << "step " << step;
+    EXPECT_EQ(out[0].token, expected[step]) << "step " << step;
+    ASSERT_EQ(out[2].candidates.size(), 8u);
+    EXPECT_GE(out[2].candidates[0].logprob, out[2].candidates[7].logprob);
+    feed[0] = expected[step];
+    feed[1] = out[1].token;
+    for (int r = 2; r < 6; ++r) feed[r] = out[r].candidates[0].token;
+  }
+}
+
 TEST_P(EngineReferenceTest, EveryCaseAloneMatchesHuggingFace) {
   for (const Case& c : AllCases()) {
     auto r = testing::GenerateSync(engine_.get(), Request(c));

@@ -310,6 +310,17 @@ TEST_P(T5ModelReferenceTest, BFloat16IsCloseToTheFloat32Reference) {
   EXPECT_LT((step[0] - expected[0]).abs().max().item<double>(), 0.05 * max_ref + 0.5);
 }
 
+// float16 is refused with a message that names the alternative: T5 v1.1/FLAN overflow it
+// without Hugging Face's clamp, which this model does not implement.
+TEST(T5ModelLoadTest, Float16IsRefusedWithTheReason) {
+  ModelOptions options;
+  options.dtype = DType::kFloat16;
+  auto model = T5Model::Load(::softserve::testing::ReferenceModelDir("t5-tiny-v1_1"), options);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(model.status().message().find("bfloat16"), std::string::npos) << model.status().message();
+}
+
 INSTANTIATE_TEST_SUITE_P(References, T5ModelReferenceTest,
                          ::testing::ValuesIn(::softserve::testing::ReferenceModelNames()));
 
