@@ -2,12 +2,36 @@
 
 #include <ATen/ATen.h>
 
+#include <cstdlib>
+
 #include "core/common/file_util.h"
 #include "core/model/tensor_convert.h"
 
 namespace softserve::testing {
 
 std::string TestDataDir() { return SOFTSERVE_TEST_DATA_DIR; }
+
+core::DeviceSpec TestDevice() {
+  const char* name = std::getenv("SOFTSERVE_TEST_DEVICE");
+  auto spec = core::ParseDevice(name != nullptr && *name != '\0' ? name : "cpu");
+  if (!spec.ok()) {
+    ADD_FAILURE() << "SOFTSERVE_TEST_DEVICE: " << spec.status().ToString();
+    return core::DeviceSpec{};
+  }
+  return *spec;
+}
+
+core::ModelOptions TestModelOptions(core::DType dtype) {
+  core::ModelOptions options;
+  options.device = TestDevice();
+  options.dtype = dtype;
+  return options;
+}
+
+std::string TestDeviceUnavailable() {
+  const core::Status s = core::CheckDeviceAvailable(TestDevice());
+  return s.ok() ? "" : "SKIPPED on this machine: " + s.message();
+}
 
 std::string ReferenceModelDir(const std::string& model) {
   return TestDataDir() + "/t5-reference/" + model;

@@ -12,9 +12,19 @@
 #include <vector>
 
 #include "core/common/json.h"
+#include "core/model/device.h"
 #include "core/model/safetensors.h"
 
 namespace softserve::testing {
+
+// The device the reference suites run on: SOFTSERVE_TEST_DEVICE ("cpu" when unset; CTest runs
+// the engine reference suite a second time with "cuda" under the label `gpu`).
+core::DeviceSpec TestDevice();
+// Model options for the test device (and `dtype`).
+core::ModelOptions TestModelOptions(core::DType dtype = core::DType::kFloat32);
+// Empty when the test device is usable; otherwise why not, for GTEST_SKIP (a GPU suite on a
+// machine without a GPU skips with this message instead of failing).
+std::string TestDeviceUnavailable();
 
 // The two reference models.
 inline const std::vector<std::string>& ReferenceModelNames() {

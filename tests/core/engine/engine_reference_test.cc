@@ -1,6 +1,8 @@
 // The engine over the real T5 against Hugging Face's generate() references: greedy and beam
 // ids and beam scores, plain and soft-prompted, each request alone and in randomized mixes
-// (different prompts, arrival orders and decoding modes sharing the batch).
+// (different prompts, arrival orders and decoding modes sharing the batch). On the test device
+// (tests/testing/reference_data.h): CPU in the regular suite, and CUDA under the CTest label
+// `gpu` with the same float32 tolerances (skipped, saying so, where no CUDA device is).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,8 +29,9 @@ using ::softserve::testing::ReferenceModelDir;
 class EngineReferenceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) GTEST_SKIP() << why;
     cases_ = std::make_unique<ReferenceCases>(GetParam());
-    auto model = T5Model::Load(ReferenceModelDir(GetParam()), ModelOptions{});
+    auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     EngineLimits limits;
     limits.max_rows = 24;
@@ -109,7 +112,7 @@ class EngineReferenceTest : public ::testing::TestWithParam<std::string> {
 // chosen tokens, their log-probabilities and the beam candidates come back in one tensor. The
 // greedy row still produces Hugging Face's ids.
 TEST_P(EngineReferenceTest, ADecodeStepReadsTheDeviceOnce) {
-  auto model = T5Model::Load(ReferenceModelDir(GetParam()), ModelOptions{});
+  auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   T5Runner runner(std::move(model).value());
   const std::vector<int64_t> in0 = Row(0), in1 = Row(1);
@@ -189,7 +192,7 @@ class PreemptionCounter : public EngineObserver {
 // tenants' requests arrive while it runs and take their share back by preempting its newest
 // jobs. Every request, preempted or not, must still produce Hugging Face's ids and scores.
 TEST_P(EngineReferenceTest, PreemptedAndRecomputedRequestsStillMatchHuggingFace) {
-  auto model = T5Model::Load(ReferenceModelDir(GetParam()), ModelOptions{});
+  auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
   ASSERT_TRUE(model.ok());
   EngineLimits limits;
   limits.max_rows = 8;
@@ -228,7 +231,7 @@ TEST_P(EngineReferenceTest, PreemptedAndRecomputedRequestsStillMatchHuggingFace)
 // Case (e) in passes of one target each (max_score_bytes below two targets' working memory):
 // the same totals as one batched pass.
 TEST_P(EngineReferenceTest, RankScoringInBoundedPassesMatchesReference) {
-  auto model = T5Model::Load(ReferenceModelDir(GetParam()), ModelOptions{});
+  auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
   ASSERT_TRUE(model.ok());
   EngineLimits limits;
   ScoreRequest req;

@@ -284,13 +284,14 @@ TEST_P(T5ModelReferenceTest, RecomputedRowsContinueLikeTheReference) {
 
 // bfloat16 runs the same code paths; with 8-bit mantissas it can only be close to the float32
 // reference, so this checks a loose tolerance and that the logits still rank like HF's.
+// On the test device: CPU here, CUDA under the CTest label `gpu` (tests/testing/reference_data.h).
 TEST_P(T5ModelReferenceTest, BFloat16IsCloseToTheFloat32Reference) {
-  ModelOptions bf16;
-  bf16.dtype = DType::kBFloat16;
-  auto model = T5Model::Load(ReferenceModelDir(GetParam()), bf16);
+  if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions(DType::kBFloat16));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   EXPECT_EQ((*model)->weights().embedding.scalar_type(), at::kBFloat16);
-  at::Tensor prompt = Prompt("prompt.a").to(at::kBFloat16);
+  const at::TensorOptions on_device = (*model)->tensor_options();
+  at::Tensor prompt = Prompt("prompt.a").to(on_device);
   std::vector<int64_t> ids = EncoderRowIds(0);
   EncoderBatch batch = (*model)->EmbedRows({EncoderRow{prompt, ids}});
   at::Tensor enc = (*model)->Encode(batch);
@@ -298,15 +299,15 @@ TEST_P(T5ModelReferenceTest, BFloat16IsCloseToTheFloat32Reference) {
   at::Tensor expected_enc = cases_->Float("prompt.a.row0.encoder_last_hidden_state");
   EXPECT_TRUE(AllCloseRef(enc, expected_enc, 0.1, 0.1));
   std::vector<int64_t> in = ShiftRight(LabelIds(0));
-  at::Tensor dec = at::tensor(in, at::kLong).unsqueeze(0);
-  at::Tensor logits = (*model)->DecodeTeacherForced(enc, batch.mask, dec, at::ones_like(dec, at::kBool))[0].to(at::kFloat);
+  at::Tensor dec = at::tensor(in, at::kLong).unsqueeze(0).to(on_device.device());
+  at::Tensor logits = (*model)->DecodeTeacherForced(enc, batch.mask, dec, at::ones_like(dec, at::kBool))[0].to(at::kCPU, at::kFloat);
   at::Tensor expected = cases_->Float("prompt.a.row0.logits")[0];
   const double max_ref = expected.abs().max().item<double>();
   EXPECT_LT((logits - expected).abs().max().item<double>(), 0.05 * max_ref + 0.5);
   // Incremental decoding runs in bf16 too (generic attention path).
   KvCache cache = (*model)->NewCache();
   cache.Append((*model)->ComputeCrossKv(enc), batch.lengths, {0});
-  at::Tensor step = (*model)->DecodeStep({0}, &cache).to(at::kFloat);
+  at::Tensor step = (*model)->DecodeStep({0}, &cache).to(at::kCPU, at::kFloat);
   EXPECT_LT((step[0] - expected[0]).abs().max().item<double>(), 0.05 * max_ref + 0.5);
 }
 
