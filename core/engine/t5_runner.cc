@@ -34,8 +34,10 @@ std::vector<int64_t> ToLongs(const at::Tensor& t) {
 
 }  // namespace
 
-T5Runner::T5Runner(std::shared_ptr<const T5Model> model)
-    : model_(std::move(model)), cache_(model_->NewCache()) {}
+T5Runner::T5Runner(std::shared_ptr<const T5Model> model, int64_t prompt_cache_bytes)
+    : model_(std::move(model)),
+      cache_(model_->NewCache()),
+      prompt_cache_(prompt_cache_bytes, model_->tensor_options()) {}
 
 std::string T5Runner::Describe() const {
   return model_->options().device.ToString() + " " + DTypeName(model_->options().dtype);
@@ -43,9 +45,7 @@ std::string T5Runner::Describe() const {
 
 at::Tensor T5Runner::PromptTensor(const Prompt* prompt) const {
   if (prompt == nullptr) return at::Tensor();
-  at::Tensor cpu = at::from_blob(const_cast<float*>(prompt->values().data()),
-                                 {prompt->rows(), prompt->dim()}, at::kFloat);
-  return cpu.to(model_->tensor_options());  // copies unless already float32 on CPU
+  return prompt_cache_.Get(*prompt);  // copied to the device once, then reused
 }
 
 EncoderBatch T5Runner::Embed(

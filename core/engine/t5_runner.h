@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/engine/model_runner.h"
+#include "core/engine/prompt_cache.h"
 #include "core/model/kv_cache.h"
 #include "core/model/t5_model.h"
 
@@ -25,7 +26,10 @@ class T5Runner : public ModelRunner {
  public:
   // The model is shared (read-only) so that several runners — one at a time, e.g. successive
   // benchmark configurations — can use one copy of the weights.
-  explicit T5Runner(std::shared_ptr<const T5Model> model);
+  // `prompt_cache_bytes` bounds the prompts kept resident on the model's device
+  // (prompt_cache.h).
+  explicit T5Runner(std::shared_ptr<const T5Model> model, int64_t prompt_cache_bytes = kDefaultPromptCacheBytes);
+  static constexpr int64_t kDefaultPromptCacheBytes = int64_t{256} << 20;
 
   const T5Config& config() const override { return model_->config(); }
   std::string Describe() const override;
@@ -45,6 +49,7 @@ class T5Runner : public ModelRunner {
   // exactly one, whatever its mix of greedy, sampled and beam rows: the chosen tokens, their
   // log-probabilities and the beam candidates come back in one tensor.
   int64_t device_to_host_transfers() const { return device_to_host_transfers_; }
+  const PromptCacheStats& prompt_cache_stats() const { return prompt_cache_.stats(); }
 
  private:
   // Reads `t` to the host as float64 (exact for token ids), counting the transfer.
@@ -59,6 +64,7 @@ class T5Runner : public ModelRunner {
   std::shared_ptr<const T5Model> model_;
   KvCache cache_;
   at::Tensor normalized_embedding_;
+  mutable DevicePromptCache prompt_cache_;  // engine thread only, like the rest of the runner
   int64_t device_to_host_transfers_ = 0;
 };
 
