@@ -2,13 +2,21 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/version.h>
 
 #include <array>
+#include <atomic>
 #include <cmath>
 
 #include "core/common/file_util.h"
 #include "core/model/decode_attention.h"
 #include "core/model/tensor_convert.h"
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+#define SOFTSERVE_HAVE_SDPA 1
+#else
+#define SOFTSERVE_HAVE_SDPA 0
+#endif
 
 namespace softserve::core {
 namespace {
@@ -35,8 +43,29 @@ at::Tensor Linear(const at::Tensor& x, const at::Tensor& wt) {
 // q [B,H,Tq,dk], k/v [B,H,Tk,dk], bias and mask broadcastable to [B,H,Tq,Tk] (mask may be
 // undefined) -> [B,Tq,H*dk]. Added separately so that [B,H,S,S] is never materialized twice.
 // No 1/sqrt(d_kv) scaling (T5 folds it into the initialisation); softmax in float32.
+std::atomic<bool> g_force_device_attention{false};
+
+// Attention off the CPU: one fused kernel where libtorch has it (scaled_dot_product_attention,
+// libtorch >= 2.1, with T5's relative-position bias plus the padding mask as the additive mask
+// and scale 1), else batched matmuls; never [B,H,T,dk] broadcast temporaries.
+at::Tensor AttendOnDevice(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                          const at::Tensor& bias, const at::Tensor& mask) {
+  const at::Tensor additive = mask.defined() ? bias + mask : bias;
+#if SOFTSERVE_HAVE_SDPA
+  const at::Tensor out = at::scaled_dot_product_attention(q, k, v, additive.to(q.scalar_type()), /*dropout_p=*/0.0,
+                                                          /*is_causal=*/false, /*scale=*/1.0);
+#else
+  const at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) + additive;
+  const at::Tensor out = at::matmul(at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type()), v);
+#endif
+  return out.transpose(1, 2).reshape({q.size(0), q.size(2), q.size(1) * q.size(3)});
+}
+
 at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                   const at::Tensor& bias, const at::Tensor& mask = at::Tensor()) {
+  if (!q.device().is_cpu() || g_force_device_attention.load(std::memory_order_relaxed)) {
+    return AttendOnDevice(q, k, v, bias, mask);
+  }
   if (CanUseDecodeAttention(q, k, v)) return DecodeAttention(q, k, v, bias, mask);
   const bool single_query = q.size(2) == 1;
   // One query per row (decoding): a batched dot product. Broadcast multiply-and-reduce avoids
@@ -62,6 +91,11 @@ at::Tensor SplitHeads(const at::Tensor& x, int64_t heads, int64_t dk) {
 }
 
 }  // namespace
+
+const char* ForceDeviceAttentionForTesting(bool on) {
+  g_force_device_attention.store(on);
+  return SOFTSERVE_HAVE_SDPA ? "scaled_dot_product_attention" : "batched matmul";
+}
 
 StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const std::string& dir,
                                                  const ModelOptions& options) {

@@ -108,6 +108,11 @@ class T5Model {
   ModelOptions options_;
 };
 
+// Tests only: run the attention used off the CPU (scaled_dot_product_attention with the bias
+// as additive mask where libtorch >= 2.1, else batched matmuls) on the CPU too, so the reference
+// suites check it without a GPU. Returns that kernel's name. Not for concurrent use.
+const char* ForceDeviceAttentionForTesting(bool on);
+
 }  // namespace softserve::core
 
 #endif  // SOFTSERVE_CORE_MODEL_T5_MODEL_H_

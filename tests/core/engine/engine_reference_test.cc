@@ -159,6 +159,25 @@ TEST_P(EngineReferenceTest, AllCasesSubmittedTogetherMatch) {
   }
 }
 
+// The attention a GPU runs (scaled_dot_product_attention with T5's bias as additive mask on
+// libtorch >= 2.1, batched matmuls before) forced onto this CPU: every case, batched and mixed,
+// still gives Hugging Face's ids and beam scores. Debian 13's libtorch 2.6 build
+// (scripts/check-libtorch2.sh) runs the SDPA kernel here; Debian 12's 1.13 the matmuls.
+TEST_P(EngineReferenceTest, TheDeviceAttentionKernelMatchesHuggingFace) {
+  struct Restore {
+    ~Restore() { ForceDeviceAttentionForTesting(false); }
+  } restore;
+  const char* kernel = ForceDeviceAttentionForTesting(true);
+  std::vector<Case> cases = AllCases();
+  std::vector<std::future<StatusOr<GenerationResult>>> futures;
+  for (const Case& c : cases) futures.push_back(testing::GenerateAsync(engine_.get(), Request(c)));
+  for (size_t i = 0; i < cases.size(); ++i) {
+    auto r = futures[i].get();
+    ASSERT_TRUE(r.ok()) << kernel << " " << cases[i].key << ": " << r.status().ToString();
+    ExpectMatches(cases[i], *r);
+  }
+}
+
 // Randomized mixes: shuffled order, staggered arrivals (some requests arrive while others are
 // mid-generation), duplicates, and a batch limit small enough that requests wait and join as
 // rows free up.
