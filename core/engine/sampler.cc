@@ -5,17 +5,19 @@
 
 #include <ATen/ATen.h>
 
+#include "core/model/host_to_device.h"
+
 namespace softserve::core {
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 at::Tensor FloatRow(const std::vector<float>& v, const at::Device& device) {
-  return at::tensor(v, at::kFloat).to(device);
+  return ToDevice(v, device);
 }
 
 at::Tensor LongRow(const std::vector<int64_t>& v, const at::Device& device) {
-  return at::tensor(v, at::kLong).to(device);
+  return ToDevice(v, device);
 }
 
 // [rows, vocab] bool: position j < n[r] (n: int64 [rows]).
@@ -62,9 +64,9 @@ SamplingBatch MakeSamplingBatch(const std::vector<SamplingParams>& rows, int64_t
   b.min_p = FloatRow(min_p, device);
   b.typical_p = FloatRow(typical, device);
   b.min_tokens_to_keep = LongRow(keep, device);
-  b.active_top_p = at::tensor(std::vector<int64_t>(top_p_on.begin(), top_p_on.end()), at::kLong).to(device).to(at::kBool);
+  b.active_top_p = ToDevice(std::vector<int64_t>(top_p_on.begin(), top_p_on.end()), device).to(at::kBool);
   b.active_typical =
-      at::tensor(std::vector<int64_t>(typical_on.begin(), typical_on.end()), at::kLong).to(device).to(at::kBool);
+      ToDevice(std::vector<int64_t>(typical_on.begin(), typical_on.end()), device).to(at::kBool);
   return b;
 }
 

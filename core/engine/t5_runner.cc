@@ -9,6 +9,7 @@
 
 #include "core/engine/cost.h"
 #include "core/engine/sampler.h"
+#include "core/model/host_to_device.h"
 #include "core/model/tensor_convert.h"
 
 namespace softserve::core {
@@ -99,7 +100,7 @@ at::Tensor RowsOfKind(const std::vector<RowSelection>& selections, SelectKind ki
   for (size_t r = 0; r < selections.size(); ++r) {
     if (selections[r].kind == kind) rows.push_back(static_cast<int64_t>(r));
   }
-  return rows.empty() ? at::Tensor() : at::tensor(rows, at::kLong).to(device);
+  return rows.empty() ? at::Tensor() : ToDevice(rows, device);
 }
 
 // Greedy rows take the argmax; sampled rows are warped and drawn together (sampler.h).
@@ -120,7 +121,7 @@ at::Tensor ChooseTokens(const at::Tensor& logits, const std::vector<RowSelection
   }
   const at::Tensor drawn = SampleTokens(logits.index_select(0, rows),
                                         MakeSamplingBatch(params, logits.size(1), logits.device()),
-                                        at::tensor(uniforms, at::kDouble).to(logits.device()));
+                                        ToDevice(uniforms, logits.device()));
   return argmax.index_copy(0, rows, drawn);
 }
 
@@ -146,7 +147,7 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
       if (selections[r].suppress_eos) suppress.push_back(r);
     }
     if (!suppress.empty()) {
-      const at::Tensor rows = at::tensor(suppress, at::kLong).to(logits.device());
+      const at::Tensor rows = ToDevice(suppress, logits.device());
       logits.index_put_({rows, at::full({}, config().eos_token_id, rows.options())},
                         at::full({}, -std::numeric_limits<float>::infinity(), logits.options()));
     }

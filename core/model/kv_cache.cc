@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/model/host_to_device.h"
 #include "core/model/tensor_convert.h"
 
 namespace softserve::core {
@@ -30,7 +31,7 @@ int64_t NextCapacity(int64_t current, int64_t needed, int64_t minimum) {
 }
 
 at::Tensor IndexTensor(const std::vector<int64_t>& v, const c10::Device& device) {
-  return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
+  return ToDevice(v, device);
 }
 
 }  // namespace

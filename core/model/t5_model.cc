@@ -10,6 +10,7 @@
 
 #include "core/common/file_util.h"
 #include "core/model/decode_attention.h"
+#include "core/model/host_to_device.h"
 #include "core/model/tensor_convert.h"
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
@@ -139,7 +140,7 @@ EncoderBatch T5Model::EmbedRows(const std::vector<EncoderRow>& rows) const {
       batch.embeds[i].narrow(0, 0, p).copy_(r.prompt);
     }
     if (!r.ids.empty()) {
-      at::Tensor ids = at::tensor(r.ids, at::TensorOptions().dtype(at::kLong)).to(tensor_options().device());
+      at::Tensor ids = ToDevice(r.ids, tensor_options().device());
       batch.embeds[i].narrow(0, p, ids.size(0)).copy_(weights_.embedding.index_select(0, ids));
     }
     batch.mask[i].narrow(0, 0, batch.lengths[i]).fill_(true);
@@ -347,7 +348,7 @@ at::Tensor T5Model::DecodeStep(const std::vector<int64_t>& tokens, KvCache* cach
   const int64_t n = static_cast<int64_t>(tokens.size()), heads = config_.num_heads, dk = config_.d_kv;
   const int64_t t = cache->ReserveStep(n);  // keys visible this step: positions [0, t)
   const std::vector<int64_t> lengths(cache->self_lengths().begin(), cache->self_lengths().begin() + n);
-  at::Tensor positions = at::tensor(lengths, at::TensorOptions().dtype(at::kLong)).to(opt.device());
+  at::Tensor positions = ToDevice(lengths, opt.device());
   // Row i's query sits at positions[i]; key j is visible iff j <= positions[i].
   at::Tensor relative = at::arange(t, long_opt).unsqueeze(0) - positions.unsqueeze(1);  // [n, t]
   at::Tensor self_bias = RelativePositionBias(relative, /*bidirectional=*/false,
@@ -359,7 +360,7 @@ at::Tensor T5Model::DecodeStep(const std::vector<int64_t>& tokens, KvCache* cach
   const at::Tensor cross_bias = cache->cross_bias();
   const at::Tensor rows = at::arange(n, long_opt);
 
-  at::Tensor ids = at::tensor(tokens, at::TensorOptions().dtype(at::kLong)).to(opt.device());
+  at::Tensor ids = ToDevice(tokens, opt.device());
   at::Tensor x = weights_.embedding.index_select(0, ids).view({n, 1, config_.d_model});
   for (size_t j = 0; j < weights_.decoder.size(); ++j) {
     const DecoderLayerWeights& layer = weights_.decoder[j];
