@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <future>
 #include <random>
 
@@ -168,6 +169,7 @@ TEST_P(EngineReferenceTest, TheDeviceAttentionKernelMatchesHuggingFace) {
     ~Restore() { ForceDeviceAttentionForTesting(false); }
   } restore;
   const char* kernel = ForceDeviceAttentionForTesting(true);
+  std::printf("device attention kernel: %s\n", kernel);
   std::vector<Case> cases = AllCases();
   std::vector<std::future<StatusOr<GenerationResult>>> futures;
   for (const Case& c : cases) futures.push_back(testing::GenerateAsync(engine_.get(), Request(c)));
