@@ -12,14 +12,6 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-at::Tensor FloatRow(const std::vector<float>& v, const at::Device& device) {
-  return ToDevice(v, device);
-}
-
-at::Tensor LongRow(const std::vector<int64_t>& v, const at::Device& device) {
-  return ToDevice(v, device);
-}
-
 // [rows, vocab] bool: position j < n[r] (n: int64 [rows]).
 at::Tensor FirstN(const at::Tensor& n, int64_t vocab) {
   return at::arange(vocab, n.options()).unsqueeze(0) < n.unsqueeze(1);
@@ -34,20 +26,24 @@ at::Tensor Unsort(const at::Tensor& mask, const at::Tensor& order, int64_t vocab
 }  // namespace
 
 SamplingBatch MakeSamplingBatch(const std::vector<SamplingParams>& rows, int64_t vocab, const at::Device& device) {
-  std::vector<float> temperature, cut, min_p, typical;
-  std::vector<int64_t> top_k, keep;
-  std::vector<uint8_t> top_p_on, typical_on;
+  // All parameters go to the device in two transfers: one float32 and one int64 block, row-major
+  // by parameter.
+  const size_t n = rows.size();
+  std::vector<float> floats(4 * n);     // temperature, top_p_cut, min_p, typical_p
+  std::vector<int64_t> ints(4 * n);     // top_k, min_tokens_to_keep, top-p on, typical on
   SamplingBatch b;
-  for (const SamplingParams& r : rows) {
+  for (size_t i = 0; i < n; ++i) {
+    const SamplingParams& r = rows[i];
     const int64_t k = r.top_k > 0 ? std::min(std::max(r.top_k, r.min_tokens_to_keep), vocab) : vocab;
-    temperature.push_back(static_cast<float>(r.temperature));
-    top_k.push_back(k);
-    cut.push_back(static_cast<float>(1.0 - r.top_p));  // Python: 1 - top_p in double, then float32
-    min_p.push_back(static_cast<float>(r.min_p));
-    typical.push_back(static_cast<float>(r.typical_p));
-    keep.push_back(std::max<int64_t>(1, r.min_tokens_to_keep));
-    top_p_on.push_back(r.top_p < 1.0);
-    typical_on.push_back(r.typical_p < 1.0);
+    const int64_t keep = std::max<int64_t>(1, r.min_tokens_to_keep);
+    floats[i] = static_cast<float>(r.temperature);
+    floats[n + i] = static_cast<float>(1.0 - r.top_p);  // Python: 1 - top_p in double, then float32
+    floats[2 * n + i] = static_cast<float>(r.min_p);
+    floats[3 * n + i] = static_cast<float>(r.typical_p);
+    ints[i] = k;
+    ints[n + i] = keep;
+    ints[2 * n + i] = r.top_p < 1.0;
+    ints[3 * n + i] = r.typical_p < 1.0;
     b.any_temperature |= r.temperature != 1.0;
     if (r.top_k > 0 && k < vocab) {
       b.any_top_k = true;
@@ -56,17 +52,18 @@ SamplingBatch MakeSamplingBatch(const std::vector<SamplingParams>& rows, int64_t
     b.any_top_p |= r.top_p < 1.0;
     b.any_min_p |= r.min_p > 0.0;
     b.any_typical |= r.typical_p < 1.0;
-    b.max_keep = std::max(b.max_keep, keep.back());
+    b.max_keep = std::max(b.max_keep, keep);
   }
-  b.temperature = FloatRow(temperature, device);
-  b.top_k = LongRow(top_k, device);
-  b.top_p_cut = FloatRow(cut, device);
-  b.min_p = FloatRow(min_p, device);
-  b.typical_p = FloatRow(typical, device);
-  b.min_tokens_to_keep = LongRow(keep, device);
-  b.active_top_p = ToDevice(std::vector<int64_t>(top_p_on.begin(), top_p_on.end()), device).to(at::kBool);
-  b.active_typical =
-      ToDevice(std::vector<int64_t>(typical_on.begin(), typical_on.end()), device).to(at::kBool);
+  const at::Tensor f = ToDevice(floats, device).view({4, static_cast<int64_t>(n)});
+  const at::Tensor l = ToDevice(ints, device).view({4, static_cast<int64_t>(n)});
+  b.temperature = f[0];
+  b.top_p_cut = f[1];
+  b.min_p = f[2];
+  b.typical_p = f[3];
+  b.top_k = l[0];
+  b.min_tokens_to_keep = l[1];
+  b.active_top_p = l[2].to(at::kBool);
+  b.active_typical = l[3].to(at::kBool);
   return b;
 }
 
