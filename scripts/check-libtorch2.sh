@@ -19,44 +19,28 @@ done
 [[ $(id -u) -eq 0 ]] || { echo "check-libtorch2: run as root (debootstrap, chroot)" >&2; exit 2; }
 mkdir -p "$work"
 exec > >(tee "$work/log") 2>&1
-step() { echo; echo "=== $(date -u +%H:%M:%S) $*"; }
-
-mirror=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | head -n1 | awk '{print $2}')
-[[ -n "$mirror" ]] || mirror=$(grep -hs '^deb ' /etc/apt/sources.list | head -n1 | awk '{print $2}')
-[[ -n "$mirror" ]] || mirror=http://deb.debian.org/debian
+# shellcheck source=scripts/lib/debian-root.sh
+source "$repo/scripts/lib/debian-root.sh"
 bash "$repo/scripts/install-deps.sh" --with-rehearsal
 
-mounted=()
 cleanup() {
-  for m in "${mounted[@]:-}"; do [[ -n "$m" ]] && umount -l "$m" 2>/dev/null || true; done
+  unmount_roots
   if [[ $keep -eq 0 ]]; then rm -rf "$root"; fi
 }
 trap cleanup EXIT
 
-if [[ ! -x "$root/usr/bin/apt-get" ]]; then
-  rm -rf "$root"
-  step "debootstrap trixie -> $root ($mirror)"
-  debootstrap --variant=minbase trixie "$root" "$mirror" > "$work/debootstrap.log" 2>&1 || {
-    tail -n 30 "$work/debootstrap.log"; exit 1; }
-fi
-echo "deb $mirror trixie main contrib non-free" > "$root/etc/apt/sources.list"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
-for fs in proc sys dev; do
-  mount --bind "/$fs" "$root/$fs"
-  mounted+=("$root/$fs")
-done
+prepare_root "$root" trixie "main contrib non-free" "$(debian_mirror)"
 rm -rf "$root/src"
 mkdir -p "$root/src"
 git -C "$repo" archive HEAD | tar -x -C "$root/src"
-in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
 
 step "dependencies (scripts/install-deps.sh inside the root)"
-in_root bash -c 'cd /src && bash scripts/install-deps.sh'
-in_root bash -c 'dpkg-query -W libtorch-dev libgrpc++-dev gcc clang; . /etc/os-release; echo "$PRETTY_NAME"'
+in_root "$root" bash -c 'cd /src && bash scripts/install-deps.sh'
+in_root "$root" bash -c 'dpkg-query -W libtorch-dev libgrpc++-dev gcc clang; . /etc/os-release; echo "$PRETTY_NAME"'
 
 step "build and the whole CTest suite (gcc, libtorch 2.6)"
-in_root bash -c 'cd /src && bash scripts/build.sh && cd build && ctest --output-on-failure --no-tests=error -j2'
+in_root "$root" bash -c 'cd /src && bash scripts/build.sh && cd build && ctest --output-on-failure --no-tests=error -j2'
 
 step "the fuzz targets with Debian 13's clang"
-in_root bash -c 'cd /src && SOFTSERVE_FUZZ_SECONDS=${SOFTSERVE_FUZZ_SECONDS:-10} bash scripts/check-sanitizers.sh fuzz'
+in_root "$root" bash -c 'cd /src && SOFTSERVE_FUZZ_SECONDS=${SOFTSERVE_FUZZ_SECONDS:-10} bash scripts/check-sanitizers.sh fuzz'
 step "libtorch 2.6: build and every test passed"

@@ -20,37 +20,23 @@ done
 [[ $(id -u) -eq 0 ]] || { echo "run as root (debootstrap, chroot)" >&2; exit 2; }
 mkdir -p "$work"
 exec > >(tee "$work/log") 2>&1
-step() { echo; echo "=== $(date -u +%H:%M:%S) $*"; }
-
-mirror=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | head -n1 | awk '{print $2}')
-[[ -n "$mirror" ]] || mirror=$(grep -hs '^deb ' /etc/apt/sources.list | head -n1 | awk '{print $2}')
-[[ -n "$mirror" ]] || mirror=http://deb.debian.org/debian
+# shellcheck source=scripts/lib/debian-root.sh
+source "$repo/scripts/lib/debian-root.sh"
+mirror=$(debian_mirror)
 step "mirror $mirror; installing debootstrap"
 bash "$repo/scripts/install-deps.sh" --with-rehearsal
 
-mounted=()
 cleanup() {
-  for m in "${mounted[@]:-}"; do [[ -n "$m" ]] && umount -l "$m" 2>/dev/null || true; done
+  unmount_roots
   [[ -n "${server_pid:-}" ]] && kill "$server_pid" 2>/dev/null || true
   if [[ $keep -eq 0 ]]; then rm -rf "$work/build-root" "$work/runtime-root"; fi
 }
 trap cleanup EXIT
 
-make_root() {  # make_root DIR
-  local root=$1
-  rm -rf "$root"
-  step "debootstrap bookworm -> $root"
-  debootstrap --variant=minbase bookworm "$root" "$mirror" > "$root.debootstrap.log" 2>&1 || {
-    tail -n 30 "$root.debootstrap.log"; exit 1; }
-  echo "deb $mirror bookworm main" > "$root/etc/apt/sources.list"
-  cp /etc/resolv.conf "$root/etc/resolv.conf"
-  for fs in proc sys dev; do
-    mount --bind "/$fs" "$root/$fs"
-    mounted+=("$root/$fs")
-  done
+make_root() {  # make_root DIR: a fresh Debian 12 root
+  rm -rf "$1"
+  prepare_root "$1" bookworm main "$mirror"
 }
-
-in_root() { local root=$1; shift; chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root "$@"; }
 
 # --- build stage (Dockerfile: FROM debian:12 AS build; COPY . /src; RUN build-stage.sh) ---
 make_root "$work/build-root"
