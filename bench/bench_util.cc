@@ -4,6 +4,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 #include "core/common/file_util.h"
 #include "core/model/random_checkpoint.h"
@@ -34,6 +36,33 @@ JobFlops CountJobFlops(const core::T5Config& c, int64_t batch, int64_t s, int64_
     flops.decoder += batch * (c.num_decoder_layers * per_layer + 2 * d * v);
   }
   return flops;
+}
+
+double DecodeStepBytes(const core::T5Config& c, int64_t batch, int64_t encoder_len, int64_t decoder_len,
+                       int64_t element_bytes) {
+  const double d = c.d_model, inner = c.inner_dim(), f = c.d_ff, v = c.vocab_size;
+  const double layer_weights = 4 * d * inner     // self q, k, v, o
+                               + 2 * d * inner   // cross q, o (cross k, v were computed at prefill)
+                               + d * f * (c.gated ? 3 : 2);
+  const double weights = c.num_decoder_layers * layer_weights + d * v;  // + output layer
+  const double kv = static_cast<double>(batch) * c.num_decoder_layers * 2 * inner *
+                    static_cast<double>(decoder_len + encoder_len);
+  return (weights + kv) * static_cast<double>(element_bytes);
+}
+
+double MeasureCopyBandwidth(const core::ModelOptions& options) {
+  c10::InferenceMode guard;
+  const auto topt = core::ToTensorOptions(options).dtype(at::kFloat);
+  const int64_t n = options.device.kind == core::DeviceKind::kCuda ? (int64_t{1} << 28) : (int64_t{1} << 25);
+  at::Tensor src = at::ones({n}, topt), dst = at::empty({n}, topt);
+  dst.copy_(src);  // warm-up
+  dst.sum().item<float>();
+  const int reps = 5;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) dst.copy_(src);
+  dst.sum().item<float>();  // waits for the device (its own read is not counted: a lower bound)
+  const double sec = Seconds(t0, std::chrono::steady_clock::now());
+  return 2.0 * static_cast<double>(n) * 4 * reps / sec;
 }
 
 GemmPeak MeasureGemmPeak(const core::ModelOptions& options) {
@@ -80,6 +109,17 @@ std::vector<int64_t> RandomInput(int64_t length, int64_t vocab, std::mt19937_64*
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+std::unique_ptr<core::Engine> NewT5Engine(std::shared_ptr<const core::T5Model> model,
+                                          core::EngineLimits limits, core::EngineObserver* observer,
+                                          const core::T5RunnerOptions& options) {
+  auto runner = core::T5Runner::Create(std::move(model), options, &limits);
+  if (!runner.ok()) {
+    std::fprintf(stderr, "benchmark: %s\n", runner.status().ToString().c_str());
+    std::exit(1);
+  }
+  return std::make_unique<core::Engine>(std::move(runner).value(), limits, observer);
 }
 
 }  // namespace softserve::bench

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "core/common/status.h"
+#include "core/engine/engine.h"
+#include "core/engine/t5_runner.h"
 #include "core/model/t5_config.h"
 #include "core/model/t5_model.h"
 #include "core/prompts/prompt.h"
@@ -30,6 +32,17 @@ struct JobFlops {
 };
 JobFlops CountJobFlops(const core::T5Config& c, int64_t batch, int64_t encoder_len, int64_t new_tokens);
 
+// Bytes one decode step must read from device memory at `batch` rows: the weights the step
+// uses (every decoder layer's self-attention, cross-attention query/output and feed-forward,
+// and the output layer) plus the rows' cached keys/values (self over `decoder_len` positions,
+// cross over `encoder_len`). Divided by the memory bandwidth, the step's time floor.
+double DecodeStepBytes(const core::T5Config& c, int64_t batch, int64_t encoder_len, int64_t decoder_len,
+                       int64_t element_bytes);
+
+// Device memory bandwidth measured in this process: a large copy on the device, bytes read plus
+// written per second.
+double MeasureCopyBandwidth(const core::ModelOptions& options);
+
 struct GemmPeak {
   double best_gflops = 0;
   std::string best_shape;
@@ -42,6 +55,13 @@ core::PromptPtr RandomPrompt(int64_t rows, int64_t dim, uint64_t seed, const std
 std::vector<int64_t> RandomInput(int64_t length, int64_t vocab, std::mt19937_64* rng);
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b);
+
+// An engine over a T5Runner whose KV cache is sized for `limits` (T5Runner::Create); exits the
+// process with a message when the cache cannot be allocated.
+std::unique_ptr<core::Engine> NewT5Engine(std::shared_ptr<const core::T5Model> model,
+                                          core::EngineLimits limits,
+                                          core::EngineObserver* observer = nullptr,
+                                          const core::T5RunnerOptions& options = {});
 
 }  // namespace softserve::bench
 

@@ -2,11 +2,15 @@
 // ../shared/BASELINES.md (a 20-vector soft prompt, 64 input tokens, exactly 32 new tokens,
 // greedy), beside a GEMM peak measured in the same run. Reports encoder tokens/s, generated
 // tokens/s with one shared prompt and with a different prompt on every row, and the job's
-// achieved GFLOP/s (every matmul FLOP of the job counted) as a share of that peak.
+// achieved GFLOP/s (every matmul FLOP of the job counted) as a share of that peak, and the
+// median decode step beside its memory floor: the bytes a step must read (decoder weights and
+// the rows' keys/values, bench_util.h) over the copy bandwidth measured in the same run.
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <algorithm>
 #include <map>
+#include <mutex>
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -30,6 +34,26 @@ struct Options {
   std::string batches = "1,8,32,64";
   std::string device = "cpu", dtype = "float32", json_out;
   int64_t threads = 2, prompt_rows = 20, input_tokens = 64, new_tokens = 32, repeats = 2;
+};
+
+// Wall time of every full decode step (no rows joining) with `rows` rows, for the median.
+class StepTimes : public EngineObserver {
+ public:
+  void OnStep(const StepStats& s) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (s.prefill_rows == 0 && s.rows > 0) seconds_[s.rows].push_back(s.seconds);
+  }
+  double MedianMs(int64_t rows) {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<double> v = seconds_[rows];
+    if (v.empty()) return 0;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return 1e3 * v[v.size() / 2];
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<int64_t, std::vector<double>> seconds_;
 };
 
 // Runs `batch` generations submitted together; returns wall seconds.
@@ -136,11 +160,22 @@ int Main(int argc, char** argv) {
   limits.max_prefill_tokens = int64_t{1} << 30;
   limits.max_tokens_in_flight = int64_t{1} << 40;
   limits.max_queue = 1 << 20;
-  Engine engine(std::make_unique<T5Runner>(std::move(model).value()), limits);
+  limits.max_input_tokens = o.input_tokens;  // the KV cache is sized for this workload
+  limits.max_prompt_rows = std::max<int64_t>(1, o.prompt_rows);
+  limits.max_new_tokens = o.new_tokens;
+  const double bandwidth = MeasureCopyBandwidth(mo);
+  const int64_t element = ToTensorOptions(mo).dtype().itemsize();
+  const int64_t kv_bytes = max_batch * KvCacheSlotBytes(config, c10::typeMetaToScalarType(ToTensorOptions(mo).dtype()),
+                                                        o.new_tokens, std::max<int64_t>(1, o.prompt_rows) + o.input_tokens);
+  std::printf("memory bandwidth (device copy, same run): %.1f GB/s; KV cache %.1f MiB\n\n", bandwidth / 1e9,
+              kv_bytes / 1048576.0);
+  StepTimes steps;
+  std::unique_ptr<Engine> engine_owner = NewT5Engine(std::move(model).value(), limits, &steps);
+  Engine& engine = *engine_owner;
 
   JsonValue rows = JsonValue::MakeArray();
-  std::printf("| batch | encoder tokens/s | new tokens/s, one prompt | new tokens/s, mixed prompts | job GFLOP | achieved GFLOP/s | %% of GEMM peak |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  std::printf("| batch | encoder tokens/s | new tokens/s, one prompt | new tokens/s, mixed prompts | job GFLOP | achieved GFLOP/s | %% of GEMM peak | decode step ms (median) | memory floor ms | step / floor |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t b : *batches) {
     RunJob(&engine, b, false, o, config, prompts);  // warm-up
     double one = 1e30, mixed = 1e30;
@@ -150,9 +185,13 @@ int Main(int argc, char** argv) {
     }
     const JobFlops flops = CountJobFlops(config, b, o.prompt_rows + o.input_tokens, o.new_tokens);
     const double achieved = flops.total() / one / 1e9;
-    std::printf("| %lld | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f%% |\n", static_cast<long long>(b),
+    const double step_ms = steps.MedianMs(b);
+    // The median step reads half the generated history on average.
+    const double floor_ms = 1e3 * DecodeStepBytes(config, b, o.prompt_rows + o.input_tokens,
+                                                  (o.new_tokens + 1) / 2, element) / bandwidth;
+    std::printf("| %lld | %.0f | %.1f | %.1f | %.1f | %.1f | %.0f%% | %.2f | %.3f | %.1f |\n", static_cast<long long>(b),
                 encoder_tps[b], b * o.new_tokens / one, b * o.new_tokens / mixed, flops.total() / 1e9, achieved,
-                100.0 * achieved / peak.best_gflops);
+                100.0 * achieved / peak.best_gflops, step_ms, floor_ms, floor_ms > 0 ? step_ms / floor_ms : 0.0);
     std::fflush(stdout);
     JsonValue row = JsonValue::MakeObject();
     row.Add("batch", JsonValue::Int(b));
@@ -162,6 +201,13 @@ int Main(int argc, char** argv) {
     row.Add("job_gflop", JsonValue::Number(flops.total() / 1e9));
     row.Add("achieved_gflops", JsonValue::Number(achieved));
     row.Add("gemm_peak_gflops", JsonValue::Number(peak.best_gflops));
+    row.Add("decode_step_ms_median", JsonValue::Number(step_ms));
+    row.Add("memory_floor_ms", JsonValue::Number(floor_ms));
+    row.Add("memory_bandwidth_gbs", JsonValue::Number(bandwidth / 1e9));
+    row.Add("kv_cache_bytes", JsonValue::Int(kv_bytes));
+    if (auto memory = QueryDeviceMemory(mo.device); memory.ok()) {
+      row.Add("device_memory_used_bytes", JsonValue::Int(memory->total_bytes - memory->free_bytes));
+    }
     rows.mutable_array().push_back(std::move(row));
   }
   if (!o.json_out.empty()) {

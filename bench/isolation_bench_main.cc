@@ -187,7 +187,8 @@ void RunScenario(std::shared_ptr<const T5Model> model, const std::string& name, 
   limits.max_tokens_in_flight = int64_t{1} << 40;
   limits.max_queue_tokens = limits.max_tenant_queue_tokens = int64_t{1} << 40;
   limits.max_queue = 1 << 20;
-  Engine engine(std::make_unique<T5Runner>(model), limits, &steps);
+  std::unique_ptr<Engine> engine_owner = NewT5Engine(model, limits, &steps);
+  Engine& engine = *engine_owner;
   const T5Config& config = model->config();
   Quiet(&engine, config, 3);  // warm-up
   const QuietRun idle = Quiet(&engine, config, requests);

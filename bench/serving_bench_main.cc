@@ -65,7 +65,8 @@ RunResult Run(std::shared_ptr<const T5Model> model, BatchPolicy policy, int64_t 
   limits.batch_policy = policy;
   limits.max_queue = 1 << 20;
   limits.max_tokens_in_flight = int64_t{1} << 40;
-  Engine engine(std::make_unique<T5Runner>(model), limits, &steps);
+  std::unique_ptr<Engine> engine_owner = NewT5Engine(model, limits, &steps);
+  Engine& engine = *engine_owner;
 
   RunResult result;
   std::mutex mu;

@@ -59,6 +59,11 @@ std::vector<Option> Options(ServerConfig* c, std::string* config_file) {
       {"port-file", "", &c->port_file, "write the bound gRPC port here once listening", false},
       {"metrics-port-file", "", &c->metrics_port_file, "write the bound metrics port here", false},
       {"max-batch-rows", "limits", &e.max_rows, "decode rows per step (beams count each)"},
+      {"kv-cache-bytes", "limits", &c->runner.kv_cache_bytes,
+       "KV cache memory; rows beyond what it holds are not admitted (0 = what max-batch-rows need)"},
+      {"kv-cache-memory-fraction", "limits", &c->runner.kv_cache_memory_fraction,
+       "CUDA: KV cache as this fraction of the device's free memory after loading (0 = off)"},
+      {"prompt-cache-bytes", "limits", &c->runner.prompt_cache_bytes, "prompts kept resident on the device"},
       {"max-tokens-in-flight", "limits", &e.max_tokens_in_flight, "KV tokens of all running rows"},
       {"max-prefill-tokens", "limits", &e.max_prefill_tokens, "encoder tokens admitted per step"},
       {"max-queue", "limits", &e.max_queue, "waiting requests before RESOURCE_EXHAUSTED"},
@@ -219,6 +224,12 @@ Status CheckConfig(const ServerConfig& c) {
     return InvalidArgumentError("--metrics-tenant-label must be 'name' or 'none'");
   }
   if (c.watchdog_seconds <= 0) return InvalidArgumentError("--watchdog-seconds must be > 0");
+  if (c.runner.kv_cache_memory_fraction > 1 ||
+      (c.runner.kv_cache_bytes > 0 && c.runner.kv_cache_memory_fraction > 0)) {
+    return InvalidArgumentError(
+        "--kv-cache-memory-fraction must be in (0, 1], and only one of --kv-cache-bytes and "
+        "--kv-cache-memory-fraction may be given");
+  }
   return core::OkStatus();
 }
 

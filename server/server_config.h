@@ -18,6 +18,7 @@
 
 #include "core/common/status.h"
 #include "core/engine/engine.h"
+#include "core/engine/t5_runner.h"
 
 namespace softserve::server {
 
@@ -45,6 +46,7 @@ struct ServerConfig {
   std::string store_dir = "var/prompts";
   std::string upload_dir;  // where uploads are spooled; empty: <store_dir>/.uploads
   core::EngineLimits engine;
+  core::T5RunnerOptions runner;  // KV cache and prompt cache memory
   int64_t max_inputs_per_request = 64;
   int64_t max_upload_bytes = 256 << 20;
   int64_t max_concurrent_uploads = 8;       // uploads being received or parsed, all tenants

@@ -227,7 +227,13 @@ std::optional<StartError> StartEngine(Runtime* rt) {
   if (!metrics.ok()) return StartError{1, metrics.status().message()};
   rt->metrics = std::move(metrics).value();
   rt->events = std::make_unique<EngineEvents>(rt->metrics.get());
-  rt->engine = std::make_unique<core::Engine>(std::make_unique<core::T5Runner>(rt->model), config.engine, rt->events.get());
+  auto runner = core::T5Runner::Create(rt->model, config.runner, &config.engine);
+  if (!runner.ok()) return StartError{1, runner.status().message()};
+  spdlog::info("KV cache: {} rows of {} encoder and {} decoder positions, {} MiB on {}",
+               (*runner)->kv_cache().shape().slots, (*runner)->kv_cache().shape().encoder_tokens,
+               (*runner)->kv_cache().shape().decoder_tokens,
+               (*runner)->kv_cache().CapacityBytes() >> 20, (*runner)->Describe());
+  rt->engine = std::make_unique<core::Engine>(std::move(runner).value(), config.engine, rt->events.get());
   rt->uploads = std::make_unique<UploadLimiter>(config.max_concurrent_uploads);
   rt->upload_workers = std::make_unique<UploadWorkers>(2);
   rt->auth = std::make_unique<Authenticator>(config.tenants);

@@ -150,14 +150,18 @@ int Run(int argc, char** argv) {
     targets = std::move(t).value();
   }
 
+  // One request: limits (and the KV cache) sized to exactly what it needs.
   EngineLimits limits;
-  limits.max_input_tokens = 1 << 16;
-  limits.max_prompt_rows = 4096;
-  limits.max_new_tokens = 1 << 16;
+  limits.max_input_tokens = std::max<int64_t>(1, static_cast<int64_t>(req.common.input_ids.size()));
+  limits.max_prompt_rows = std::max<int64_t>(1, req.prompt ? req.prompt->rows() : 0);
+  limits.max_new_tokens = std::max(1, req.params.max_new_tokens);
+  limits.max_rows = std::max(1, req.params.num_beams);
   limits.max_tokens_in_flight = int64_t{1} << 40;
   limits.max_target_tokens = 1 << 16;
   limits.max_score_targets = 1 << 16;
-  Engine engine(std::make_unique<T5Runner>(std::move(model).value()), limits);
+  auto runner = T5Runner::Create(std::move(model).value(), T5RunnerOptions{}, &limits);
+  if (!runner.ok()) return Fail(1, runner.status().ToString());
+  Engine engine(std::move(runner).value(), limits);
 
   std::promise<StatusOr<GenerationResult>> gen_promise;
   ScoreRequest score_req;

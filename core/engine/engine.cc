@@ -3,6 +3,7 @@
 // and engine_recovery.cc (preemption, failure isolation).
 #include "core/engine/engine.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/engine/cost.h"
@@ -21,13 +22,19 @@ int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
 
+// The runner's KV cache bounds the rows in the batch.
+EngineLimits WithinRunner(EngineLimits limits, const ModelRunner& runner) {
+  limits.max_rows = std::min(limits.max_rows, runner.row_capacity());
+  return limits;
+}
+
 }  // namespace
 
 Engine::Engine(std::unique_ptr<ModelRunner> runner, EngineLimits limits, EngineObserver* observer)
     : runner_(std::move(runner)),
       config_(runner_->config()),
-      limits_(limits),
-      scheduler_limits_{limits.max_rows, limits.max_tokens_in_flight, limits.max_prefill_tokens,
+      limits_(WithinRunner(limits, *runner_)),
+      scheduler_limits_{limits_.max_rows, limits.max_tokens_in_flight, limits.max_prefill_tokens,
                         limits.batch_policy, limits.preemption,
                         std::chrono::milliseconds(limits.tenant_idle_grace_ms)},
       observer_(observer),

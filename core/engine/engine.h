@@ -65,7 +65,8 @@
 namespace softserve::core {
 
 struct EngineLimits {
-  int64_t max_rows = 64;                    // decode rows in the batch (beams count each)
+  int64_t max_rows = 64;                    // decode rows in the batch (beams count each);
+                                            // lowered to the runner's KV cache slots
   int64_t max_tokens_in_flight = 1 << 17;   // KV tokens of everything running
   int64_t max_prefill_tokens = 2048;        // encoder tokens admitted per step (bounds a step)
   int64_t max_queue = 1024;                 // waiting jobs before ResourceExhausted

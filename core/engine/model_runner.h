@@ -14,6 +14,7 @@
 #define SOFTSERVE_CORE_ENGINE_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,8 @@ class ModelRunner {
   // "cpu float32" etc., for model-info replies and logs.
   virtual std::string Describe() const = 0;
   virtual int64_t num_rows() const = 0;
+  // Rows it can hold at once (its KV cache's slots); the engine admits no more.
+  virtual int64_t row_capacity() const { return std::numeric_limits<int64_t>::max(); }
 
   // Encodes all items in one batched pass and appends item i's `copies` rows after the
   // existing rows, in item order; rows with histories get their decoder state recomputed in

@@ -35,9 +35,47 @@ std::vector<int64_t> ToLongs(const at::Tensor& t) {
 
 }  // namespace
 
-T5Runner::T5Runner(std::shared_ptr<const T5Model> model, int64_t prompt_cache_bytes)
+StatusOr<std::unique_ptr<T5Runner>> T5Runner::Create(std::shared_ptr<const T5Model> model,
+                                                     const T5RunnerOptions& options,
+                                                     EngineLimits* limits) {
+  const int64_t decoder_tokens = limits->max_new_tokens;
+  const int64_t encoder_tokens = limits->max_prompt_rows + limits->max_input_tokens;
+  const c10::ScalarType dtype = model->scalar_type();
+  if (options.kv_cache_bytes < 0 || options.kv_cache_memory_fraction < 0 ||
+      options.kv_cache_memory_fraction > 1 ||
+      (options.kv_cache_bytes > 0 && options.kv_cache_memory_fraction > 0)) {
+    return InvalidArgumentError(
+        "KV cache: give either a byte budget (> 0) or a fraction of free device memory in (0, 1], "
+        "not both");
+  }
+  int64_t budget = options.kv_cache_bytes;
+  if (options.kv_cache_memory_fraction > 0) {
+    StatusOr<DeviceMemory> memory_or = QueryDeviceMemory(model->options().device);
+    if (!memory_or.ok()) {
+      return Status(memory_or.status().code(),
+                    "KV cache as a fraction of free device memory: " + memory_or.status().message());
+    }
+    const DeviceMemory memory = *memory_or;
+    budget = static_cast<int64_t>(options.kv_cache_memory_fraction * static_cast<double>(memory.free_bytes));
+  } else if (budget == 0) {
+    budget = limits->max_rows * KvCacheSlotBytes(model->config(), dtype, decoder_tokens, encoder_tokens);
+  }
+  SOFTSERVE_ASSIGN_OR_RETURN(KvCacheShape shape,
+                             PlanKvCache(model->config(), dtype, budget, limits->max_rows,
+                                         decoder_tokens, encoder_tokens));
+  try {
+    auto runner = std::make_unique<T5Runner>(std::move(model), shape, options.prompt_cache_bytes);
+    limits->max_rows = shape.slots;
+    return runner;
+  } catch (const c10::Error& e) {
+    return FromTorchError(e, "KV cache of " + std::to_string(budget) + " bytes");
+  }
+}
+
+T5Runner::T5Runner(std::shared_ptr<const T5Model> model, const KvCacheShape& kv_shape,
+                   int64_t prompt_cache_bytes)
     : model_(std::move(model)),
-      cache_(model_->NewCache()),
+      cache_(model_->NewCache(kv_shape)),
       prompt_cache_(prompt_cache_bytes, model_->tensor_options()) {}
 
 std::string T5Runner::Describe() const {
@@ -196,7 +234,7 @@ void T5Runner::TruncateTo(int64_t rows) {
   try {
     cache_.Compact(keep);
   } catch (const c10::Error&) {
-    cache_ = model_->NewCache();  // the engine resets after any failed operation anyway
+    cache_.Clear();  // the engine resets after any failed operation anyway
   }
 }
 
@@ -229,7 +267,7 @@ Status T5Runner::Permute(const std::vector<int64_t>& order) {
 
 Status T5Runner::Reset() {
   try {
-    cache_ = model_->NewCache();
+    cache_.Clear();  // keeps the memory: no second cache alongside the first
     return OkStatus();
   } catch (const c10::Error& e) {
     return FromTorchError(e, "cache reset");

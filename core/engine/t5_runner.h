@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/engine/engine.h"
 #include "core/engine/model_runner.h"
 #include "core/engine/prompt_cache.h"
 #include "core/model/kv_cache.h"
@@ -22,18 +23,37 @@
 
 namespace softserve::core {
 
+struct T5RunnerOptions {
+  // The KV cache's memory (kv_cache.h): a byte budget, or a fraction of the device's free
+  // memory (CUDA only) measured when the runner is created; at most one of them. Neither: what
+  // the engine's max_rows need at full length.
+  int64_t kv_cache_bytes = 0;
+  double kv_cache_memory_fraction = 0;
+  // Bounds the prompts kept resident on the model's device (prompt_cache.h).
+  int64_t prompt_cache_bytes = int64_t{256} << 20;
+};
+
 class T5Runner : public ModelRunner {
  public:
+  // Plans the KV cache for `limits` (every row may reach max_prompt_rows + max_input_tokens
+  // encoder and max_new_tokens decoder positions) within the options' budget, allocates it
+  // whole, and lowers limits->max_rows to the rows it holds. Errors: InvalidArgument for a bad
+  // budget, ResourceExhausted when the budget holds no row or the device lacks the memory,
+  // Unavailable when a memory fraction is asked for where free memory cannot be measured.
   // The model is shared (read-only) so that several runners — one at a time, e.g. successive
   // benchmark configurations — can use one copy of the weights.
-  // `prompt_cache_bytes` bounds the prompts kept resident on the model's device
-  // (prompt_cache.h).
-  explicit T5Runner(std::shared_ptr<const T5Model> model, int64_t prompt_cache_bytes = kDefaultPromptCacheBytes);
-  static constexpr int64_t kDefaultPromptCacheBytes = int64_t{256} << 20;
+  static StatusOr<std::unique_ptr<T5Runner>> Create(std::shared_ptr<const T5Model> model,
+                                                    const T5RunnerOptions& options,
+                                                    EngineLimits* limits);
+  // A runner with a cache of exactly `kv_shape`. Throws c10::Error if it cannot be allocated.
+  T5Runner(std::shared_ptr<const T5Model> model, const KvCacheShape& kv_shape,
+           int64_t prompt_cache_bytes = T5RunnerOptions().prompt_cache_bytes);
 
   const T5Config& config() const override { return model_->config(); }
   std::string Describe() const override;
   int64_t num_rows() const override { return cache_.size(); }
+  int64_t row_capacity() const override { return cache_.shape().slots; }
+  const KvCache& kv_cache() const { return cache_; }
   Status Prefill(const std::vector<PrefillItem>& items) override;
   Status Step(const std::vector<int64_t>& tokens, const std::vector<RowSelection>& selections,
               std::vector<RowOutput>* outputs) override;

@@ -103,4 +103,28 @@ Status CheckDeviceAvailable(const DeviceSpec& device) {
   return OkStatus();
 }
 
+StatusOr<DeviceMemory> QueryDeviceMemory(const DeviceSpec& device) {
+  if (device.kind != DeviceKind::kCuda) {
+    return UnavailableError("device memory can only be queried on a CUDA device, not " + device.ToString());
+  }
+  SOFTSERVE_RETURN_IF_ERROR(CheckDeviceAvailable(device));
+  // cudaError_t cudaSetDevice(int); cudaError_t cudaMemGetInfo(size_t* free, size_t* total).
+  using SetDevice = int (*)(int);
+  using MemGetInfo = int (*)(size_t*, size_t*);
+  auto set_device = reinterpret_cast<SetDevice>(::dlsym(RTLD_DEFAULT, "cudaSetDevice"));
+  auto mem_get_info = reinterpret_cast<MemGetInfo>(::dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
+  if (set_device == nullptr || mem_get_info == nullptr) {
+    return UnavailableError("no CUDA runtime (cudaMemGetInfo) is loaded in this process; give the "
+                            "KV cache budget in bytes instead of a fraction of free memory");
+  }
+  size_t free_bytes = 0, total_bytes = 0;
+  int err = set_device(device.index);
+  if (err == 0) err = mem_get_info(&free_bytes, &total_bytes);
+  if (err != 0) {
+    return UnavailableError("cudaMemGetInfo on " + device.ToString() + " failed with CUDA error " +
+                            std::to_string(err));
+  }
+  return DeviceMemory{static_cast<int64_t>(free_bytes), static_cast<int64_t>(total_bytes)};
+}
+
 }  // namespace softserve::core

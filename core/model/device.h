@@ -4,6 +4,7 @@
 #ifndef SOFTSERVE_CORE_MODEL_DEVICE_H_
 #define SOFTSERVE_CORE_MODEL_DEVICE_H_
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -55,6 +56,15 @@ CpuRuntime ConfigureCpuRuntime(int num_threads);
 
 // Returns Unavailable if the device is CUDA and this libtorch has no usable CUDA device.
 Status CheckDeviceAvailable(const DeviceSpec& device);
+
+// Free and total memory of a CUDA device, in bytes, from the CUDA runtime that libtorch loaded
+// (found by symbol, so this builds against CPU-only libtorch too). Unavailable on CPU, or when no
+// CUDA runtime is loaded in the process.
+struct DeviceMemory {
+  int64_t free_bytes = 0;
+  int64_t total_bytes = 0;
+};
+StatusOr<DeviceMemory> QueryDeviceMemory(const DeviceSpec& device);
 
 }  // namespace softserve::core
 

@@ -4,7 +4,6 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
-#include <limits>
 
 #include "core/model/host_to_device.h"
 #include "core/model/tensor_convert.h"
@@ -12,87 +11,92 @@
 namespace softserve::core {
 namespace {
 
-// Copies rows [0, rows) of `old` into a bigger zero tensor of `shape`.
-at::Tensor Grow(const at::Tensor& old, const std::vector<int64_t>& shape, int64_t rows) {
-  at::Tensor fresh = at::zeros(shape, old.options());
-  if (rows > 0) {
-    at::Tensor dst = fresh.narrow(0, 0, rows);
-    at::Tensor src = old.narrow(0, 0, rows);
-    for (int64_t dim = 1; dim < src.dim(); ++dim) dst = dst.narrow(dim, 0, src.size(dim));
-    dst.copy_(src);
-  }
-  return fresh;
-}
-
-int64_t NextCapacity(int64_t current, int64_t needed, int64_t minimum) {
-  int64_t cap = std::max(current, minimum);
-  while (cap < needed) cap = cap + cap / 2 + 1;
-  return cap;
-}
-
 at::Tensor IndexTensor(const std::vector<int64_t>& v, const c10::Device& device) {
   return ToDevice(v, device);
 }
 
+// Ready positions grow by at least this factor, so zeroing them is amortised over many steps.
+int64_t GrowReady(int64_t ready, int64_t needed, int64_t cap) {
+  if (needed <= ready) return ready;
+  return std::min(cap, std::max(needed, ready + ready / 2 + 16));
+}
+
 }  // namespace
 
-KvCache::KvCache(const T5Config& config, const c10::TensorOptions& options)
-    : config_(config), options_(options) {
+int64_t KvCacheSlotBytes(const T5Config& config, c10::ScalarType dtype, int64_t decoder_tokens,
+                         int64_t encoder_tokens) {
+  const int64_t element = static_cast<int64_t>(c10::elementSize(dtype));
+  const int64_t per_position = 2 * config.num_heads * config.d_kv * element;  // key + value
+  return config.num_decoder_layers * per_position * (decoder_tokens + encoder_tokens) +
+         encoder_tokens * element;  // the cross mask
+}
+
+StatusOr<KvCacheShape> PlanKvCache(const T5Config& config, c10::ScalarType dtype,
+                                   int64_t budget_bytes, int64_t max_slots,
+                                   int64_t decoder_tokens, int64_t encoder_tokens) {
+  if (budget_bytes <= 0 || max_slots <= 0 || decoder_tokens <= 0 || encoder_tokens <= 0) {
+    return InvalidArgumentError("KV cache: budget, rows and lengths must be positive (budget " +
+                                std::to_string(budget_bytes) + " bytes, " + std::to_string(max_slots) +
+                                " rows, " + std::to_string(decoder_tokens) + " decoder and " +
+                                std::to_string(encoder_tokens) + " encoder positions)");
+  }
+  const int64_t slot = KvCacheSlotBytes(config, dtype, decoder_tokens, encoder_tokens);
+  KvCacheShape shape{std::min(max_slots, budget_bytes / slot), decoder_tokens, encoder_tokens};
+  if (shape.slots == 0) {
+    return ResourceExhaustedError(
+        "KV cache budget of " + std::to_string(budget_bytes) + " bytes holds no row: one row of " +
+        std::to_string(encoder_tokens) + " encoder and " + std::to_string(decoder_tokens) +
+        " decoder positions needs " + std::to_string(slot) +
+        " bytes; raise the budget or lower the input/new-token limits");
+  }
+  return shape;
+}
+
+KvCache::KvCache(const T5Config& config, const c10::TensorOptions& options, const KvCacheShape& shape)
+    : config_(config), options_(options), shape_(shape) {
   c10::InferenceMode guard;
-  const int64_t layers = config.num_decoder_layers;
-  self_k_.resize(layers);
-  self_v_.resize(layers);
-  cross_k_.resize(layers);
-  cross_v_.resize(layers);
-  slot_capacity_ = 4;
-  encoder_capacity_ = 16;
-  decoder_capacity_ = 16;
-  const int64_t h = config.num_heads, dk = config.d_kv;
+  TORCH_CHECK(shape.slots > 0 && shape.decoder_tokens > 0 && shape.encoder_tokens > 0,
+              "KvCache: empty shape");
+  const int64_t layers = config.num_decoder_layers, h = config.num_heads, dk = config.d_kv;
   for (int64_t l = 0; l < layers; ++l) {
-    self_k_[l] = at::zeros({slot_capacity_, h, decoder_capacity_, dk}, options);
-    self_v_[l] = at::zeros({slot_capacity_, h, decoder_capacity_, dk}, options);
-    cross_k_[l] = at::zeros({slot_capacity_, h, encoder_capacity_, dk}, options);
-    cross_v_[l] = at::zeros({slot_capacity_, h, encoder_capacity_, dk}, options);
+    self_k_.push_back(at::empty({shape.slots, h, shape.decoder_tokens, dk}, options));
+    self_v_.push_back(at::empty({shape.slots, h, shape.decoder_tokens, dk}, options));
+    cross_k_.push_back(at::empty({shape.slots, h, shape.encoder_tokens, dk}, options));
+    cross_v_.push_back(at::empty({shape.slots, h, shape.encoder_tokens, dk}, options));
   }
-  cross_bias_ = at::zeros({slot_capacity_, encoder_capacity_}, options);
+  cross_bias_ = at::empty({shape.slots, shape.encoder_tokens}, options);
 }
 
-void KvCache::EnsureSlots(int64_t slots) {
-  if (slots <= slot_capacity_) return;
-  slot_capacity_ = NextCapacity(slot_capacity_, slots, 4);
-  const int64_t h = config_.num_heads, dk = config_.d_kv, n = size();
-  for (size_t l = 0; l < self_k_.size(); ++l) {
-    self_k_[l] = Grow(self_k_[l], {slot_capacity_, h, decoder_capacity_, dk}, n);
-    self_v_[l] = Grow(self_v_[l], {slot_capacity_, h, decoder_capacity_, dk}, n);
-    cross_k_[l] = Grow(cross_k_[l], {slot_capacity_, h, encoder_capacity_, dk}, n);
-    cross_v_[l] = Grow(cross_v_[l], {slot_capacity_, h, encoder_capacity_, dk}, n);
+void KvCache::PrepareDecoderPositions(int64_t t) {
+  TORCH_CHECK(t <= shape_.decoder_tokens, "KvCache: ", t, " decoder positions exceed the cache's ",
+              shape_.decoder_tokens);
+  const int64_t ready = GrowReady(decoder_ready_, t, shape_.decoder_tokens);
+  if (ready == decoder_ready_) return;
+  const int64_t n = size();
+  if (n > 0) {
+    for (size_t l = 0; l < self_k_.size(); ++l) {
+      self_k_[l].narrow(0, 0, n).narrow(2, decoder_ready_, ready - decoder_ready_).zero_();
+      self_v_[l].narrow(0, 0, n).narrow(2, decoder_ready_, ready - decoder_ready_).zero_();
+    }
   }
-  cross_bias_ = Grow(cross_bias_, {slot_capacity_, encoder_capacity_}, n);
+  decoder_ready_ = ready;
 }
 
-void KvCache::EnsureEncoderCapacity(int64_t s) {
-  if (s <= encoder_capacity_) return;
-  encoder_capacity_ = NextCapacity(encoder_capacity_, s, 16);
-  const int64_t h = config_.num_heads, dk = config_.d_kv, n = size();
-  for (size_t l = 0; l < cross_k_.size(); ++l) {
-    cross_k_[l] = Grow(cross_k_[l], {slot_capacity_, h, encoder_capacity_, dk}, n);
-    cross_v_[l] = Grow(cross_v_[l], {slot_capacity_, h, encoder_capacity_, dk}, n);
+void KvCache::PrepareEncoderPositions(int64_t s) {
+  TORCH_CHECK(s <= shape_.encoder_tokens, "KvCache: ", s, " encoder positions exceed the cache's ",
+              shape_.encoder_tokens);
+  const int64_t ready = GrowReady(encoder_ready_, s, shape_.encoder_tokens);
+  if (ready == encoder_ready_) return;
+  const int64_t n = size(), added = ready - encoder_ready_;
+  if (n > 0) {
+    for (size_t l = 0; l < cross_k_.size(); ++l) {
+      cross_k_[l].narrow(0, 0, n).narrow(2, encoder_ready_, added).zero_();
+      cross_v_[l].narrow(0, 0, n).narrow(2, encoder_ready_, added).zero_();
+    }
+    // New encoder positions of existing rows are padding.
+    cross_bias_.narrow(0, 0, n).narrow(1, encoder_ready_, added).fill_(MaskValue(options_));
   }
-  // New encoder positions of existing rows are padding.
-  at::Tensor bias = at::full({slot_capacity_, encoder_capacity_},
-                             MaskValue(options_), options_);
-  if (n > 0) bias.narrow(0, 0, n).narrow(1, 0, cross_bias_.size(1)).copy_(cross_bias_.narrow(0, 0, n));
-  cross_bias_ = bias;
-}
-
-void KvCache::EnsureDecoderCapacity(int64_t t) {
-  if (t <= decoder_capacity_) return;
-  decoder_capacity_ = NextCapacity(decoder_capacity_, t, 16);
-  const int64_t h = config_.num_heads, dk = config_.d_kv, n = size();
-  for (size_t l = 0; l < self_k_.size(); ++l) {
-    self_k_[l] = Grow(self_k_[l], {slot_capacity_, h, decoder_capacity_, dk}, n);
-    self_v_[l] = Grow(self_v_[l], {slot_capacity_, h, decoder_capacity_, dk}, n);
-  }
+  encoder_ready_ = ready;
 }
 
 void KvCache::Append(const at::Tensor& cross_kv, const std::vector<int64_t>& encoder_lengths,
@@ -101,17 +105,25 @@ void KvCache::Append(const at::Tensor& cross_kv, const std::vector<int64_t>& enc
   if (source_rows.empty()) return;
   const int64_t n = size(), k = static_cast<int64_t>(source_rows.size());
   const int64_t s = cross_kv.size(4);
-  EnsureSlots(n + k);
-  EnsureEncoderCapacity(s);
+  TORCH_CHECK(n + k <= shape_.slots, "KvCache: ", n + k, " rows exceed the cache's ", shape_.slots,
+              " slots");
+  PrepareEncoderPositions(s);
   at::Tensor src = IndexTensor(source_rows, cross_kv.device());
   for (size_t l = 0; l < cross_k_.size(); ++l) {
     const int64_t li = static_cast<int64_t>(l);
-    cross_k_[l].narrow(0, n, k).narrow(2, 0, s).copy_(cross_kv[li][0].index_select(0, src));
-    cross_v_[l].narrow(0, n, k).narrow(2, 0, s).copy_(cross_kv[li][1].index_select(0, src));
-    self_k_[l].narrow(0, n, k).zero_();
-    self_v_[l].narrow(0, n, k).zero_();
+    at::Tensor ck = cross_k_[l].narrow(0, n, k), cv = cross_v_[l].narrow(0, n, k);
+    ck.narrow(2, 0, s).copy_(cross_kv[li][0].index_select(0, src));
+    cv.narrow(2, 0, s).copy_(cross_kv[li][1].index_select(0, src));
+    if (encoder_ready_ > s) {
+      ck.narrow(2, s, encoder_ready_ - s).zero_();
+      cv.narrow(2, s, encoder_ready_ - s).zero_();
+    }
+    if (decoder_ready_ > 0) {
+      self_k_[l].narrow(0, n, k).narrow(2, 0, decoder_ready_).zero_();
+      self_v_[l].narrow(0, n, k).narrow(2, 0, decoder_ready_).zero_();
+    }
   }
-  at::Tensor bias = cross_bias_.narrow(0, n, k);
+  at::Tensor bias = cross_bias_.narrow(0, n, k).narrow(1, 0, encoder_ready_);
   bias.fill_(MaskValue(options_));
   for (int64_t i = 0; i < k; ++i) {
     const int64_t len = encoder_lengths[source_rows[i]];
@@ -119,6 +131,27 @@ void KvCache::Append(const at::Tensor& cross_kv, const std::vector<int64_t>& enc
     self_lengths_.push_back(0);
     encoder_lengths_.push_back(len);
   }
+}
+
+void KvCache::MoveRows(const std::vector<int64_t>& dst, const std::vector<int64_t>& src, bool with_cross) {
+  if (dst.empty()) return;
+  const c10::Device device = cross_bias_.device();
+  at::Tensor d = IndexTensor(dst, device), s = IndexTensor(src, device);
+  // Only the positions some row has reached are copied (sources are read before any write).
+  auto move = [&](const at::Tensor& storage, int64_t dim, int64_t ready) {
+    if (ready == 0) return;
+    at::Tensor view = storage.narrow(dim, 0, ready);
+    view.index_copy_(0, d, view.index_select(0, s));
+  };
+  for (size_t l = 0; l < self_k_.size(); ++l) {
+    move(self_k_[l], 2, decoder_ready_);
+    move(self_v_[l], 2, decoder_ready_);
+    if (with_cross) {
+      move(cross_k_[l], 2, encoder_ready_);
+      move(cross_v_[l], 2, encoder_ready_);
+    }
+  }
+  if (with_cross) move(cross_bias_, 1, encoder_ready_);
 }
 
 void KvCache::Compact(const std::vector<int64_t>& keep) {
@@ -130,16 +163,7 @@ void KvCache::Compact(const std::vector<int64_t>& keep) {
       src.push_back(keep[i]);
     }
   }
-  if (!dst.empty()) {
-    const c10::Device device = cross_bias_.device();
-    at::Tensor d = IndexTensor(dst, device), s = IndexTensor(src, device);
-    for (size_t l = 0; l < self_k_.size(); ++l) {
-      for (at::Tensor* t : {&self_k_[l], &self_v_[l], &cross_k_[l], &cross_v_[l]}) {
-        t->index_copy_(0, d, t->index_select(0, s));
-      }
-    }
-    cross_bias_.index_copy_(0, d, cross_bias_.index_select(0, s));
-  }
+  MoveRows(dst, src, /*with_cross=*/true);
   std::vector<int64_t> self_lengths, encoder_lengths;
   for (int64_t k : keep) {
     self_lengths.push_back(self_lengths_[k]);
@@ -152,12 +176,7 @@ void KvCache::Compact(const std::vector<int64_t>& keep) {
 void KvCache::CopyHistory(const std::vector<int64_t>& dst, const std::vector<int64_t>& src) {
   c10::InferenceMode guard;
   if (dst.empty()) return;
-  const c10::Device device = cross_bias_.device();
-  at::Tensor d = IndexTensor(dst, device), s = IndexTensor(src, device);
-  for (size_t l = 0; l < self_k_.size(); ++l) {
-    self_k_[l].index_copy_(0, d, self_k_[l].index_select(0, s));
-    self_v_[l].index_copy_(0, d, self_v_[l].index_select(0, s));
-  }
+  MoveRows(dst, src, /*with_cross=*/false);
   std::vector<int64_t> lengths = self_lengths_;
   for (size_t i = 0; i < dst.size(); ++i) lengths[dst[i]] = self_lengths_[src[i]];
   self_lengths_ = std::move(lengths);
@@ -167,7 +186,7 @@ void KvCache::SetHistoryLengths(int64_t first, const std::vector<int64_t>& lengt
   c10::InferenceMode guard;
   int64_t t = 0;
   for (int64_t len : lengths) t = std::max(t, len);
-  EnsureDecoderCapacity(t);
+  PrepareDecoderPositions(t);
   for (size_t i = 0; i < lengths.size(); ++i) self_lengths_[first + static_cast<int64_t>(i)] = lengths[i];
 }
 
@@ -181,14 +200,7 @@ void KvCache::Permute(const std::vector<int64_t>& order) {
     }
   }
   if (dst.empty()) return;
-  const c10::Device device = cross_bias_.device();
-  at::Tensor d = IndexTensor(dst, device), s = IndexTensor(src, device);
-  for (size_t l = 0; l < self_k_.size(); ++l) {
-    for (at::Tensor* t : {&self_k_[l], &self_v_[l], &cross_k_[l], &cross_v_[l]}) {
-      t->index_copy_(0, d, t->index_select(0, s));  // sources are read before any write
-    }
-  }
-  cross_bias_.index_copy_(0, d, cross_bias_.index_select(0, s));
+  MoveRows(dst, src, /*with_cross=*/true);
   std::vector<int64_t> self_lengths = self_lengths_, encoder_lengths = encoder_lengths_;
   for (size_t i = 0; i < dst.size(); ++i) {
     self_lengths[dst[i]] = self_lengths_[src[i]];
@@ -200,10 +212,10 @@ void KvCache::Permute(const std::vector<int64_t>& order) {
 
 int64_t KvCache::ReserveStep(int64_t rows) {
   c10::InferenceMode guard;
-  step_rows_ = rows;
   int64_t t = 0;
   for (int64_t i = 0; i < rows; ++i) t = std::max(t, self_lengths_[i] + 1);
-  EnsureDecoderCapacity(t);
+  PrepareDecoderPositions(t);  // throws, leaving the cache as it was, past the shape
+  step_rows_ = rows;
   return t;
 }
 
@@ -232,6 +244,14 @@ int64_t KvCache::max_encoder_length() const {
   int64_t s = 0;
   for (int64_t i = 0; i < view_rows(); ++i) s = std::max(s, encoder_lengths_[i]);
   return s;
+}
+
+void KvCache::Clear() {
+  self_lengths_.clear();
+  encoder_lengths_.clear();
+  step_rows_ = -1;
+  decoder_ready_ = 0;
+  encoder_ready_ = 0;
 }
 
 int64_t KvCache::CapacityBytes() const {

@@ -119,7 +119,13 @@ T5Model::T5Model(T5Config config, T5Weights weights, ModelOptions options)
 
 c10::TensorOptions T5Model::tensor_options() const { return ToTensorOptions(options_); }
 
-KvCache T5Model::NewCache() const { return KvCache(config_, tensor_options()); }
+KvCache T5Model::NewCache(const KvCacheShape& shape) const {
+  return KvCache(config_, tensor_options(), shape);
+}
+
+c10::ScalarType T5Model::scalar_type() const {
+  return c10::typeMetaToScalarType(tensor_options().dtype());
+}
 
 EncoderBatch T5Model::EmbedRows(const std::vector<EncoderRow>& rows) const {
   c10::InferenceMode guard;

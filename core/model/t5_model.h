@@ -94,8 +94,10 @@ class T5Model {
   void RecomputeHistory(int64_t first, const std::vector<std::vector<int64_t>>& histories,
                         KvCache* cache) const;
 
-  // A fresh, empty cache for this model.
-  KvCache NewCache() const;
+  // A fresh, empty cache of `shape` for this model (allocated whole; see kv_cache.h).
+  KvCache NewCache(const KvCacheShape& shape) const;
+  // The element type the model's tensors (and its cache) use.
+  c10::ScalarType scalar_type() const;
 
  private:
   at::Tensor RelativePositionBias(const at::Tensor& relative, bool bidirectional,

@@ -67,6 +67,24 @@ TEST(ServerConfigTest, RejectsTyposBadTenantsAndHalfTls) {
   EXPECT_FALSE(ParseTenants(R"({"tenants": [{"name": "../x", "api_key_sha256": ")" + h + R"("}]})", &t).ok());
 }
 
+// The KV cache budget: bytes or a fraction of free device memory, from flags or the JSON file,
+// and never both.
+TEST(ServerConfigTest, KvCacheBudgetFlags) {
+  auto bytes = Load({"--kv-cache-bytes", "1073741824", "--prompt-cache-bytes", "1000"});
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(bytes->runner.kv_cache_bytes, int64_t{1} << 30);
+  EXPECT_EQ(bytes->runner.prompt_cache_bytes, 1000);
+  testing::ScopedTempDir dir;
+  const std::string path = dir.File("kv.json");
+  ASSERT_TRUE(core::WriteFileDurably(path, R"({"limits": {"kv_cache_memory_fraction": 0.8}})").ok());
+  auto fraction = Load({"--config", path});
+  ASSERT_TRUE(fraction.ok()) << fraction.status().ToString();
+  EXPECT_DOUBLE_EQ(fraction->runner.kv_cache_memory_fraction, 0.8);
+  EXPECT_NE(Load({"--config", path, "--kv-cache-bytes", "1000"}).status().message().find("only one of"),
+            std::string::npos);
+  EXPECT_FALSE(Load({"--kv-cache-memory-fraction", "1.5"}).ok());
+}
+
 // No working secret ships: the example tenants file and the Kubernetes Secret hold placeholders
 // the server refuses, naming the command that makes a real key.
 TEST(ServerConfigTest, ShippedTenantFilesArePlaceholdersThatCannotAuthenticate) {

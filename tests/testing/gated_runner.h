@@ -48,6 +48,7 @@ class GatedRunner : public core::ModelRunner {
   const core::T5Config& config() const override { return inner_->config(); }
   std::string Describe() const override { return inner_->Describe(); }
   int64_t num_rows() const override { return inner_->num_rows(); }
+  int64_t row_capacity() const override { return inner_->row_capacity(); }
   core::Status Prefill(const std::vector<core::PrefillItem>& items) override { return inner_->Prefill(items); }
   core::Status Step(const std::vector<int64_t>& tokens, const std::vector<core::RowSelection>& selections,
                     std::vector<core::RowOutput>* outputs) override {

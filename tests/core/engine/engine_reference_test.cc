@@ -20,6 +20,7 @@
 #include "tests/testing/engine_testing.h"
 #include "tests/testing/gated_runner.h"
 #include "tests/testing/reference_data.h"
+#include "tests/testing/t5_runner_testing.h"
 
 namespace softserve::core {
 namespace {
@@ -36,7 +37,7 @@ class EngineReferenceTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     EngineLimits limits;
     limits.max_rows = 24;
-    engine_ = std::make_unique<Engine>(std::make_unique<T5Runner>(std::move(model).value()), limits);
+    engine_ = std::make_unique<Engine>(testing::NewT5Runner(std::move(model).value(), limits), limits);
     for (const char* p : {"a", "b"}) {
       prompts_[p] = testing::PromptFromTensor(cases_->Float(std::string("prompt.") + p), p);
     }
@@ -115,7 +116,7 @@ class EngineReferenceTest : public ::testing::TestWithParam<std::string> {
 TEST_P(EngineReferenceTest, ADecodeStepReadsTheDeviceOnce) {
   auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
   ASSERT_TRUE(model.ok()) << model.status().ToString();
-  T5Runner runner(std::move(model).value());
+  T5Runner runner(std::move(model).value(), KvCacheShape{8, 64, 256});
   const std::vector<int64_t> in0 = Row(0), in1 = Row(1);
   PrefillItem greedy{&in0, nullptr, 1}, sampled{&in1, nullptr, 1}, beams{&in1, nullptr, 4};
   ASSERT_TRUE(runner.Prefill({greedy, sampled, beams}).ok());
@@ -220,7 +221,7 @@ TEST_P(EngineReferenceTest, PreemptedAndRecomputedRequestsStillMatchHuggingFace)
   PreemptionCounter counter;
   auto gate = std::make_shared<testing::GatedRunner::Gate>();
   gate->Close();
-  Engine engine(std::make_unique<testing::GatedRunner>(std::make_unique<T5Runner>(std::move(model).value()), gate),
+  Engine engine(std::make_unique<testing::GatedRunner>(testing::NewT5Runner(std::move(model).value(), limits), gate),
                 limits, &counter);
   std::vector<Case> flood, others;
   for (const Case& c : AllCases()) (c.beam ? flood : others).push_back(c);
@@ -249,6 +250,105 @@ TEST_P(EngineReferenceTest, PreemptedAndRecomputedRequestsStillMatchHuggingFace)
   EXPECT_GT(counter.preempted.load(), 0) << "the workload did not exercise preemption";
 }
 
+class MaxRowsObserver : public EngineObserver {
+ public:
+  void OnStep(const StepStats& s) override {
+    int64_t seen = max_rows.load();
+    while (s.rows > seen && !max_rows.compare_exchange_weak(seen, s.rows)) {
+    }
+  }
+  std::atomic<int64_t> max_rows{0};
+};
+
+// A KV cache budget of five rows: the runner holds five slots, the engine lowers its batch to
+// them, never steps more rows, and every request (beam-4 ones included) still produces Hugging
+// Face's ids while the others wait for free rows. A budget of three rows refuses beam-4 up front
+// with a message naming the rows; the cache's memory never moves.
+TEST_P(EngineReferenceTest, AKvCacheByteBudgetBoundsTheBatchAndKeepsOutputsExact) {
+  auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
+  ASSERT_TRUE(model.ok());
+  std::shared_ptr<const T5Model> shared = std::move(model).value();
+  EngineLimits limits;
+  limits.max_input_tokens = 1;
+  for (int i = 0; i < 3; ++i) {
+    limits.max_input_tokens = std::max<int64_t>(limits.max_input_tokens, Row(i).size());
+  }
+  limits.max_prompt_rows = std::max(prompts_["a"]->rows(), prompts_["b"]->rows());
+  limits.max_new_tokens = 12;
+  const int64_t slot = KvCacheSlotBytes(shared->config(), shared->scalar_type(), 12,
+                                        limits.max_prompt_rows + limits.max_input_tokens);
+  T5RunnerOptions options;
+  options.kv_cache_bytes = 5 * slot + slot / 2;
+  EngineLimits sized = limits;
+  auto runner = T5Runner::Create(shared, options, &sized);
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  EXPECT_EQ(sized.max_rows, 5);
+  EXPECT_EQ((*runner)->kv_cache().CapacityBytes(), 5 * slot);
+  const void* storage = (*runner)->kv_cache().self_k(0, 1).data_ptr();
+  const T5Runner* raw = runner->get();
+  MaxRowsObserver observer;
+  {
+    Engine engine(std::move(runner).value(), limits, &observer);  // limits.max_rows is 64
+    EXPECT_EQ(engine.limits().max_rows, 5);
+    std::vector<std::future<StatusOr<GenerationResult>>> futures;
+    const std::vector<Case> cases = AllCases();
+    for (const Case& c : cases) futures.push_back(testing::GenerateAsync(&engine, Request(c)));
+    for (size_t i = 0; i < cases.size(); ++i) {
+      auto r = futures[i].get();
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ExpectMatches(cases[i], *r);
+    }
+    EXPECT_LE(observer.max_rows.load(), 5);
+    EXPECT_GE(observer.max_rows.load(), 4) << "the workload never filled the cache";
+    EXPECT_EQ(raw->kv_cache().self_k(0, 1).data_ptr(), storage) << "the cache was reallocated";
+  }
+
+  options.kv_cache_bytes = 3 * slot;
+  auto small = T5Runner::Create(shared, options, &limits);
+  ASSERT_TRUE(small.ok()) << small.status().ToString();
+  Engine engine(std::move(small).value(), limits);
+  auto r = testing::GenerateSync(&engine, Request(AllCases()[1]));  // beam 4
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("needs 4 rows"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("allows 3 rows"), std::string::npos) << r.status().message();
+}
+
+// The KV cache options: a fraction of free memory is measured on CUDA and refused on CPU with a
+// message that says what to give instead; contradictory or negative budgets and budgets that
+// hold no row are refused before anything is allocated.
+TEST(T5RunnerCreateTest, KvCacheBudgetOptions) {
+  if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  auto model = T5Model::Load(ReferenceModelDir("t5-tiny-v1_0"), testing::TestModelOptions());
+  ASSERT_TRUE(model.ok());
+  std::shared_ptr<const T5Model> shared = std::move(model).value();
+  EngineLimits limits;
+  T5RunnerOptions fraction;
+  fraction.kv_cache_memory_fraction = 0.01;
+  auto by_fraction = T5Runner::Create(shared, fraction, &limits);
+  if (shared->options().device.kind == DeviceKind::kCpu) {
+    ASSERT_FALSE(by_fraction.ok());
+    EXPECT_EQ(by_fraction.status().code(), StatusCode::kUnavailable);
+    EXPECT_NE(by_fraction.status().message().find("CUDA"), std::string::npos) << by_fraction.status().message();
+  } else {
+    ASSERT_TRUE(by_fraction.ok()) << by_fraction.status().ToString();
+    EXPECT_GE((*by_fraction)->row_capacity(), 1);
+    std::printf("1%% of free device memory holds %lld rows\n", static_cast<long long>((*by_fraction)->row_capacity()));
+  }
+  T5RunnerOptions both = fraction;
+  both.kv_cache_bytes = 1 << 20;
+  EXPECT_EQ(T5Runner::Create(shared, both, &limits).status().code(), StatusCode::kInvalidArgument);
+  T5RunnerOptions negative;
+  negative.kv_cache_bytes = -1;
+  EXPECT_EQ(T5Runner::Create(shared, negative, &limits).status().code(), StatusCode::kInvalidArgument);
+  T5RunnerOptions tiny;
+  tiny.kv_cache_bytes = 1000;
+  auto none = T5Runner::Create(shared, tiny, &limits);
+  EXPECT_EQ(none.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(none.status().message().find("holds no row"), std::string::npos) << none.status().message();
+  EXPECT_EQ(limits.max_rows, 64) << "a failed Create must leave the limits alone";
+}
+
 // Case (e) in passes of one target each (max_score_bytes below two targets' working memory):
 // the same totals as one batched pass.
 TEST_P(EngineReferenceTest, RankScoringInBoundedPassesMatchesReference) {
@@ -270,7 +370,7 @@ TEST_P(EngineReferenceTest, RankScoringInBoundedPassesMatchesReference) {
                                            prompts_["a"]->rows() + static_cast<int64_t>(req.common.input_ids.size()), len));
   }
   limits.max_score_bytes = widest;
-  Engine engine(std::make_unique<T5Runner>(std::move(model).value()), limits);
+  Engine engine(testing::NewT5Runner(std::move(model).value(), limits), limits);
   auto r = testing::ScoreSync(&engine, req);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   at::Tensor totals = cases_->Float("rank.total_logprob");

@@ -87,7 +87,7 @@ TEST(DevicePromptCacheTest, TheRunnerCopiesAPromptOnceAcrossAdmissions) {
   options.dtype = DType::kBFloat16;
   auto model = T5Model::Load(testing::ReferenceModelDir("t5-tiny-v1_0"), options);
   ASSERT_TRUE(model.ok()) << model.status().ToString();
-  T5Runner runner(std::move(model).value());
+  T5Runner runner(std::move(model).value(), KvCacheShape{8, 16, 32});
   const PromptPtr p = testing::PromptFromTensor(at::full({3, runner.config().d_model}, 0.25f), "a", "t");
   const std::vector<int64_t> ids = {5, 6, 7, 1};
   for (int i = 0; i < 3; ++i) {
