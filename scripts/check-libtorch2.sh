@@ -41,6 +41,9 @@ in_root "$root" bash -c 'dpkg-query -W libtorch-dev libgrpc++-dev gcc clang; . /
 step "build and the whole CTest suite (gcc, libtorch 2.6)"
 in_root "$root" bash -c 'cd /src && bash scripts/build.sh && cd build && ctest --output-on-failure --no-tests=error -j2'
 
+step "scripts/device-check.sh --device cpu (the GPU check's dry run; GoogleTest from source, as on a GPU machine)"
+in_root "$root" bash -c 'cd /src && SOFTSERVE_GTEST_SOURCE_DIR=/usr/src/googletest bash scripts/device-check.sh --device cpu --threads 2'
+
 step "the fuzz targets with Debian 13's clang"
 in_root "$root" bash -c 'cd /src && SOFTSERVE_FUZZ_SECONDS=${SOFTSERVE_FUZZ_SECONDS:-10} bash scripts/check-sanitizers.sh fuzz'
 step "libtorch 2.6: build and every test passed"
