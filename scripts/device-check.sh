@@ -97,7 +97,7 @@ if [[ $device == cpu ]]; then
   (cd "$build" && ctest -R '^References/EngineReferenceTest|^T5RunnerCreateTest|BFloat16' --output-on-failure -j "$(nproc)") |
     tee "$out/tests.txt" || tests_status=1
 else
-  (cd "$build" && ctest -L gpu --output-on-failure) | tee "$out/tests.txt" || tests_status=1
+  (cd "$build" && ctest -L gpu --output-on-failure -j 8) | tee "$out/tests.txt" || tests_status=1
 fi
 
 bench_status=0

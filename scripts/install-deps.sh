@@ -18,6 +18,8 @@ packages=(
   # service
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
+  # the shared prompt store (libpq) and the real PostgreSQL its tests start
+  libpq-dev postgresql
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-grpcio python3-protobuf
   # SHA-256 and constant-time comparison (libcrypto); throwaway certificates for the TLS tests

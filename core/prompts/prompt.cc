@@ -20,6 +20,16 @@ const char* PromptFormatName(PromptFormat format) {
   return "raw";
 }
 
+bool ParsePromptFormat(const std::string& name, PromptFormat* format) {
+  for (PromptFormat f : {PromptFormat::kRaw, PromptFormat::kPeft, PromptFormat::kResidual}) {
+    if (name == PromptFormatName(f)) {
+      *format = f;
+      return true;
+    }
+  }
+  return false;
+}
+
 Prompt::Prompt(PromptKey key, int64_t rows, int64_t dim, std::vector<float> values,
                PromptFormat format, int64_t created_unix_ms, std::string source_note)
     : key_(std::move(key)),

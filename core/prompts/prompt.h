@@ -24,6 +24,8 @@ struct PromptKey {
 // How the tenant uploaded it; every format is served as the same matrix.
 enum class PromptFormat { kRaw, kPeft, kResidual };
 const char* PromptFormatName(PromptFormat format);
+// The inverse of PromptFormatName; false for any other string.
+bool ParsePromptFormat(const std::string& name, PromptFormat* format);
 
 class Prompt {
  public:

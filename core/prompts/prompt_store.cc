@@ -32,15 +32,6 @@ int64_t ReadNumber(const std::string& path) {
   return text.ok() ? std::max<int64_t>(0, std::strtoll(text->c_str(), nullptr, 10)) : 0;
 }
 
-PromptFormat FormatFromName(const std::string& s, bool* ok) {
-  *ok = true;
-  if (s == "raw") return PromptFormat::kRaw;
-  if (s == "peft") return PromptFormat::kPeft;
-  if (s == "residual") return PromptFormat::kResidual;
-  *ok = false;
-  return PromptFormat::kRaw;
-}
-
 std::string RecordChecksum(const std::string& tenant, const std::string& name, int64_t version,
                            const std::string& format, int64_t created, const std::string& note,
                            const void* data, size_t size) {
@@ -124,8 +115,8 @@ StatusOr<PromptPtr> ParsePromptRecord(std::string_view bytes, const std::string&
   char* end = nullptr;
   const int64_t version = std::strtoll(field("version")->c_str(), &end, 10);
   const int64_t created = std::strtoll(field("created_unix_ms")->c_str(), nullptr, 10);
-  bool format_ok = false;
-  const PromptFormat format = FormatFromName(*field("format"), &format_ok);
+  PromptFormat format = PromptFormat::kRaw;
+  const bool format_ok = ParsePromptFormat(*field("format"), &format);
   if (version < 1 || *end != '\0' || !format_ok) return DataLossError(what + ": bad version or format");
   const std::string expected = RecordChecksum(*field("tenant"), *field("name"), version, *field("format"),
                                               created, *field("note"), t->data, t->nbytes);
