@@ -44,6 +44,10 @@ struct ServerConfig {
   std::string dtype = "float32";
   int64_t threads = 0;
   std::string store_dir = "var/prompts";
+  // A libpq URL (postgresql://user@host/db): prompts live in PostgreSQL, shared by replicas;
+  // empty: the local directory store_dir. The password comes from the URL, PGPASSWORD or a
+  // passfile; logs show the URL with it redacted.
+  std::string store_url;
   std::string upload_dir;  // where uploads are spooled; empty: <store_dir>/.uploads
   core::EngineLimits engine;
   core::T5RunnerOptions runner;  // KV cache and prompt cache memory

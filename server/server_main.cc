@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +27,8 @@
 #include "server/raw_message.h"
 #include "server/server_config.h"
 #include "server/upload_workers.h"
+#include "store/pg_change_follower.h"
+#include "store/pg_prompt_store.h"
 
 namespace softserve::server {
 namespace {
@@ -136,7 +139,9 @@ struct Runtime {
   std::shared_ptr<const core::T5Model> model;
   bool random_weights = false;
   std::unique_ptr<core::Tokenizer> tokenizer;
+  std::unique_ptr<store::PgPromptStore> shared_store;  // --store-url
   std::unique_ptr<core::PromptRegistry> registry;
+  std::unique_ptr<store::PgChangeFollower> follower;    // destroyed before the registry
   std::unique_ptr<ServerMetrics> metrics;
   std::unique_ptr<EngineEvents> events;
   std::unique_ptr<core::Engine> engine;
@@ -179,7 +184,44 @@ std::optional<StartError> LoadModelAndTokenizer(Runtime* rt) {
   return std::nullopt;
 }
 
+// True if SIGTERM or SIGINT arrives within `d` (they are blocked during start-up).
+bool TerminationWithin(std::chrono::milliseconds d) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  const timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>((d.count() % 1000) * 1000000)};
+  return ::sigtimedwait(&set, nullptr, &ts) > 0;
+}
+
+// --store-url: the shared PostgreSQL store. While PostgreSQL is unreachable the replica waits,
+// not listening (so not ready), retrying with backoff, until it comes or SIGTERM.
+std::optional<StartError> OpenSharedRegistry(Runtime* rt) {
+  const std::string& url = rt->config.store_url;
+  std::chrono::milliseconds backoff(250);
+  for (;;) {
+    auto store = store::PgPromptStore::Open(url);
+    if (store.ok()) {
+      rt->shared_store = std::move(store).value();
+      break;
+    }
+    if (store.status().code() != core::StatusCode::kUnavailable) return StartError{1, store.status().ToString()};
+    spdlog::warn("prompt store: {}; retrying in {} ms (not ready until it answers)", store.status().message(),
+                 backoff.count());
+    if (TerminationWithin(backoff)) return StartError{1, "stopped while waiting for the prompt store"};
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+  rt->registry = std::make_unique<core::PromptRegistry>(rt->shared_store.get());
+  auto report = rt->registry->Load();
+  if (!report.ok()) return StartError{1, report.status().ToString()};
+  rt->follower = std::make_unique<store::PgChangeFollower>(url, rt->shared_store.get(), rt->registry.get());
+  spdlog::info("prompt store {} (shared): {} prompt versions loaded, following changes after {}",
+               rt->shared_store->redacted_url(), rt->registry->total_prompts(), rt->registry->loaded_change_id());
+  return std::nullopt;
+}
+
 std::optional<StartError> LoadRegistry(Runtime* rt) {
+  if (!rt->config.store_url.empty()) return OpenSharedRegistry(rt);
   auto store = core::PromptStore::Open(rt->config.store_dir);
   if (!store.ok()) return StartError{1, store.status().ToString()};
   rt->registry = std::make_unique<core::PromptRegistry>(std::move(store).value());

@@ -257,6 +257,11 @@ StatusOr<PgLoadReport> PgPromptStore::LoadAll() {
   return report;
 }
 
+StatusOr<core::SharedStoreLoad> PgPromptStore::LoadShared() {
+  SOFTSERVE_ASSIGN_OR_RETURN(PgLoadReport report, LoadAll());
+  return core::SharedStoreLoad{std::move(report.prompts), report.last_change_id};
+}
+
 StatusOr<std::vector<PromptChange>> PgPromptStore::ChangesSince(int64_t change_id, int limit) {
   std::lock_guard<std::mutex> l(mu_);
   if (!conn_->healthy()) SOFTSERVE_RETURN_IF_ERROR(conn_->Reconnect().WithPrefix("prompt store"));

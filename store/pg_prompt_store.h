@@ -49,7 +49,7 @@ struct PgLoadReport {
   int64_t last_change_id = 0;  // everything up to it is in `prompts`
 };
 
-class PgPromptStore {
+class PgPromptStore : public core::SharedPromptStore {
  public:
   static constexpr const char* kChannel = "softserve_changes";
 
@@ -59,15 +59,16 @@ class PgPromptStore {
 
   // Stores a new version of tenant/name, numbered by the database (see above).
   core::StatusOr<core::PromptPtr> Insert(const std::string& tenant, const std::string& name,
-                                         const core::NewPrompt& prompt, const core::PromptQuota& quota);
+                                         const core::NewPrompt& prompt, const core::PromptQuota& quota) override;
   // Removes one version (0: every version) and raises the tenant's deleted high-water. Returns
   // the versions removed; NotFound if there were none.
   core::StatusOr<std::vector<int64_t>> Delete(const std::string& tenant, const std::string& name,
-                                              int64_t version);
+                                              int64_t version) override;
   // One version (0: the latest). NotFound if absent.
   core::StatusOr<core::PromptPtr> Get(const core::PromptKey& key);
   // Everything stored, and the change id it is consistent with (one snapshot).
   core::StatusOr<PgLoadReport> LoadAll();
+  core::StatusOr<core::SharedStoreLoad> LoadShared() override;
   // Changes after `change_id`, oldest first, at most `limit`.
   core::StatusOr<std::vector<PromptChange>> ChangesSince(int64_t change_id, int limit);
   // The newest applied migration.

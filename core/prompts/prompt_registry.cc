@@ -19,6 +19,9 @@ int64_t NowUnixMs() {
 PromptRegistry::PromptRegistry(std::unique_ptr<PromptStore> store)
     : store_(std::move(store)), snapshot_(std::make_shared<const Snapshot>()) {}
 
+PromptRegistry::PromptRegistry(SharedPromptStore* shared)
+    : shared_(shared), snapshot_(std::make_shared<const Snapshot>()) {}
+
 std::shared_ptr<const PromptRegistry::Snapshot> PromptRegistry::Current() const {
   return std::atomic_load(&snapshot_);
 }
@@ -39,12 +42,13 @@ void PromptRegistry::Publish(const Snapshot& base, const std::string& tenant, Te
   std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(std::move(next)));
 }
 
-StatusOr<StoreLoadReport> PromptRegistry::Load() {
-  MutexLock lock(&write_mu_);
-  if (store_ == nullptr) return StoreLoadReport{};
-  SOFTSERVE_ASSIGN_OR_RETURN(StoreLoadReport report, store_->LoadAll());
+namespace {
+
+// Every tenant's map from a flat list of prompts.
+template <typename Snapshot, typename TenantPrompts>
+std::shared_ptr<Snapshot> BuildSnapshot(const std::vector<PromptPtr>& prompts) {
   std::map<std::string, TenantPrompts> tenants;
-  for (const PromptPtr& p : report.prompts) {
+  for (const PromptPtr& p : prompts) {
     TenantPrompts& t = tenants[p->key().tenant];
     t.by_name[p->key().name].push_back(p);
     ++t.usage.prompts;
@@ -60,9 +64,98 @@ StatusOr<StoreLoadReport> PromptRegistry::Load() {
     next->bytes += t.usage.bytes;
     next->tenants[tenant] = std::make_shared<const TenantPrompts>(std::move(t));
   }
-  deleted_high_water_ = report.deleted_high_water;
-  std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(std::move(next)));
+  return next;
+}
+
+}  // namespace
+
+StatusOr<StoreLoadReport> PromptRegistry::Load() {
+  MutexLock lock(&write_mu_);
+  StoreLoadReport report;
+  if (shared_ != nullptr) {
+    SOFTSERVE_ASSIGN_OR_RETURN(SharedStoreLoad load, shared_->LoadShared());
+    report.prompts = std::move(load.prompts);
+    loaded_change_id_ = load.last_change_id;
+  } else if (store_ != nullptr) {
+    SOFTSERVE_ASSIGN_OR_RETURN(report, store_->LoadAll());
+    deleted_high_water_ = report.deleted_high_water;
+  } else {
+    return report;
+  }
+  std::atomic_store(&snapshot_, std::shared_ptr<const Snapshot>(BuildSnapshot<Snapshot, TenantPrompts>(report.prompts)));
   return report;
+}
+
+int64_t PromptRegistry::loaded_change_id() const {
+  MutexLock lock(&write_mu_);
+  return loaded_change_id_;
+}
+
+bool PromptRegistry::InsertLocked(const PromptPtr& prompt) {
+  std::shared_ptr<const Snapshot> snap = Current();
+  const PromptKey& key = prompt->key();
+  TenantPrompts mine;
+  if (auto it = snap->tenants.find(key.tenant); it != snap->tenants.end()) mine = *it->second;
+  std::vector<PromptPtr>& versions = mine.by_name[key.name];
+  auto at = std::lower_bound(versions.begin(), versions.end(), key.version,
+                             [](const PromptPtr& p, int64_t v) { return p->key().version < v; });
+  if (at != versions.end() && (*at)->key().version == key.version) return false;
+  versions.insert(at, prompt);
+  ++mine.usage.prompts;
+  mine.usage.bytes += prompt->bytes();
+  Publish(*snap, key.tenant, std::move(mine));
+  return true;
+}
+
+bool PromptRegistry::EraseLocked(const PromptKey& key) {
+  std::shared_ptr<const Snapshot> snap = Current();
+  auto t = snap->tenants.find(key.tenant);
+  if (t == snap->tenants.end()) return false;
+  auto n = t->second->by_name.find(key.name);
+  if (n == t->second->by_name.end()) return false;
+  auto v = std::find_if(n->second.begin(), n->second.end(),
+                        [&](const PromptPtr& p) { return p->key().version == key.version; });
+  if (v == n->second.end()) return false;
+  TenantPrompts mine = *t->second;
+  std::vector<PromptPtr>& versions = mine.by_name[key.name];
+  --mine.usage.prompts;
+  mine.usage.bytes -= (*v)->bytes();
+  versions.erase(versions.begin() + (v - n->second.begin()));
+  if (versions.empty()) mine.by_name.erase(key.name);
+  Publish(*snap, key.tenant, std::move(mine));
+  return true;
+}
+
+void PromptRegistry::ApplyPut(const PromptPtr& prompt) {
+  MutexLock lock(&write_mu_);
+  InsertLocked(prompt);
+}
+
+void PromptRegistry::ApplyDelete(const PromptKey& key) {
+  MutexLock lock(&write_mu_);
+  EraseLocked(key);
+}
+
+StatusOr<PromptPtr> PromptRegistry::CreateShared(const std::string& tenant, const std::string& name,
+                                                 NewPrompt prompt, const PromptQuota& quota) {
+  SOFTSERVE_ASSIGN_OR_RETURN(PromptPtr created, shared_->Insert(tenant, name, prompt, quota));
+  MutexLock lock(&write_mu_);
+  InsertLocked(created);  // the change feed may have brought it first
+  return created;
+}
+
+Status PromptRegistry::DeleteShared(const std::string& tenant, const std::string& name, int64_t version,
+                                    int64_t* deleted) {
+  auto removed = shared_->Delete(tenant, name, version);
+  if (removed.status().code() == StatusCode::kNotFound) {
+    return NotFoundError(version == 0 ? "no prompt named " + QuoteForMessage(name)
+                                      : "prompt " + QuoteForMessage(name) + " has no version " + std::to_string(version));
+  }
+  SOFTSERVE_RETURN_IF_ERROR(removed.status());
+  MutexLock lock(&write_mu_);
+  for (int64_t v : *removed) EraseLocked(PromptKey{tenant, name, v});
+  if (deleted != nullptr) *deleted = static_cast<int64_t>(removed->size());
+  return OkStatus();
 }
 
 StatusOr<PromptPtr> PromptRegistry::Create(const std::string& tenant, const std::string& name,
@@ -73,6 +166,7 @@ StatusOr<PromptPtr> PromptRegistry::Create(const std::string& tenant, const std:
       static_cast<int64_t>(prompt.values.size()) != prompt.rows * prompt.dim) {
     return InvalidArgumentError("prompt matrix is empty or its values do not match [rows, dim]");
   }
+  if (shared_ != nullptr) return CreateShared(tenant, name, std::move(prompt), quota);
   MutexLock lock(&write_mu_);
   std::shared_ptr<const Snapshot> snap = Current();
   TenantPrompts mine;
@@ -153,6 +247,7 @@ StatusOr<PromptListPage> PromptRegistry::List(const std::string& tenant, const s
 
 Status PromptRegistry::Delete(const std::string& tenant, const std::string& name, int64_t version, int64_t* deleted) {
   if (deleted != nullptr) *deleted = 0;
+  if (shared_ != nullptr) return DeleteShared(tenant, name, version, deleted);
   MutexLock lock(&write_mu_);
   std::shared_ptr<const Snapshot> snap = Current();
   auto t = snap->tenants.find(tenant);

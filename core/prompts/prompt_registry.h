@@ -52,10 +52,35 @@ struct PromptListPage {
   std::string next_page_token;     // empty on the last page
 };
 
+// What a registry loads from a shared store: every prompt, and the change id it reflects.
+struct SharedStoreLoad {
+  std::vector<PromptPtr> prompts;
+  int64_t last_change_id = 0;
+};
+
+// A store shared by several registries (one per replica): it numbers versions and checks quotas
+// itself, atomically with each write, so that replicas never hand out the same version or let a
+// tenant past its quota together. Implemented over PostgreSQL by store/pg_prompt_store.h; its
+// changes reach the other replicas through ApplyPut/ApplyDelete (store/pg_change_follower.h).
+// Errors as the implementation documents (Unavailable when unreachable).
+class SharedPromptStore {
+ public:
+  virtual ~SharedPromptStore() = default;
+  virtual StatusOr<PromptPtr> Insert(const std::string& tenant, const std::string& name, const NewPrompt& prompt,
+                                     const PromptQuota& quota) = 0;
+  // version 0: every version. The versions removed; NotFound if none.
+  virtual StatusOr<std::vector<int64_t>> Delete(const std::string& tenant, const std::string& name,
+                                                int64_t version) = 0;
+  virtual StatusOr<SharedStoreLoad> LoadShared() = 0;
+};
+
 class PromptRegistry {
  public:
   // `store` may be null for a memory-only registry (tests, benchmarks).
   explicit PromptRegistry(std::unique_ptr<PromptStore> store);
+  // A replica's registry over a shared store (must outlive the registry): Create and Delete
+  // write through it (it numbers versions and checks quotas); Load reads it whole.
+  explicit PromptRegistry(SharedPromptStore* shared);
 
   // Start-up: loads everything the store holds, replacing the current contents. Corrupt or
   // partial files are skipped and listed in the report, never served.
@@ -83,6 +108,14 @@ class PromptRegistry {
   // failure: the versions removed before the error stay removed).
   Status Delete(const std::string& tenant, const std::string& name, int64_t version = 0, int64_t* deleted = nullptr);
 
+  // Changes another replica made to the shared store, applied to this registry's snapshot.
+  // Idempotent: a version already present (ApplyPut) or already gone (ApplyDelete) is ignored,
+  // so a change seen both as this replica's own write and in the change feed applies once.
+  void ApplyPut(const PromptPtr& prompt);
+  void ApplyDelete(const PromptKey& key);
+  // The change id of the shared store that the last Load reflected (0 for a local store).
+  int64_t loaded_change_id() const;
+
   TenantUsage Usage(const std::string& tenant) const;
   int64_t total_prompts() const;
   int64_t total_bytes() const;
@@ -103,8 +136,18 @@ class PromptRegistry {
   void Publish(const Snapshot& base, const std::string& tenant, TenantPrompts prompts)
       SOFTSERVE_REQUIRES(write_mu_);
 
+  // Adds or removes one version in the tenant's map and publishes. Returns false if nothing
+  // changed (already present / absent).
+  bool InsertLocked(const PromptPtr& prompt) SOFTSERVE_REQUIRES(write_mu_);
+  bool EraseLocked(const PromptKey& key) SOFTSERVE_REQUIRES(write_mu_);
+  StatusOr<PromptPtr> CreateShared(const std::string& tenant, const std::string& name, NewPrompt prompt,
+                                   const PromptQuota& quota);
+  Status DeleteShared(const std::string& tenant, const std::string& name, int64_t version, int64_t* deleted);
+
   std::unique_ptr<PromptStore> store_;
-  Mutex write_mu_;
+  SharedPromptStore* const shared_ = nullptr;
+  mutable Mutex write_mu_;
+  int64_t loaded_change_id_ SOFTSERVE_GUARDED_BY(write_mu_) = 0;
   std::map<std::string, int64_t> deleted_high_water_ SOFTSERVE_GUARDED_BY(write_mu_);
   std::shared_ptr<const Snapshot> snapshot_;  // accessed only with std::atomic_load/store
 };

@@ -1,0 +1,112 @@
+// Two real server processes sharing one real PostgreSQL (--store-url): a prompt uploaded through
+// one is served by the other with Hugging Face's outputs, the same name uploaded through both at
+// once gets two versions, a delete through one is refused by the other, and no tenant reaches
+// another's prompt through either replica.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "tests/e2e/server_fixture.h"
+#include "tests/testing/peft_fixture.h"
+#include "tests/testing/postgres_server.h"
+#include "tests/testing/reference_data.h"
+
+namespace softserve {
+namespace {
+
+using client::PromptUpload;
+namespace v1 = ::softserve::v1;
+using Clock = std::chrono::steady_clock;
+
+v1::GenerateRequest Request(const std::vector<int64_t>& ids, const std::string& prompt, bool beam) {
+  v1::GenerateRequest r;
+  r.add_inputs()->mutable_ids()->mutable_ids()->Add(ids.begin(), ids.end());
+  r.mutable_prompt()->set_name(prompt);
+  r.mutable_parameters()->set_max_new_tokens(12);
+  if (beam) {
+    r.mutable_parameters()->set_mode(v1::DECODING_MODE_BEAM);
+    r.mutable_parameters()->set_num_beams(4);
+  }
+  return r;
+}
+
+std::vector<int64_t> Tail(const std::vector<int64_t>& ids) { return {ids.begin() + 1, ids.end()}; }
+
+// Seconds until `client` gets a status other than `while_code` for `req` (-1 after 10 s).
+double SecondsUntilNot(client::Client* client, const v1::GenerateRequest& req, grpc::StatusCode while_code) {
+  const auto start = Clock::now();
+  while (Clock::now() - start < std::chrono::seconds(10)) {
+    if (client->Generate(req).status.error_code() != while_code) {
+      return std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+TEST(E2eReplicasTest, ReplicasShareOnePostgresRegistry) {
+  testing::PostgresServer pg;
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  const std::string model = testing::ReferenceModelDir("t5-tiny-v1_0");
+  testing::ReferenceCases cases("t5-tiny-v1_0");
+  testing::ServerOptions o{model};
+  o.extra_args = {"--store-url", pg.url()};
+  testing::ServerProcess a(o), b(o);
+  auto alice_a = a.ClientFor("alice"), alice_b = b.ClientFor("alice"), bob_a = a.ClientFor("bob"),
+       bob_b = b.ClientFor("bob");
+
+  PromptUpload raw;
+  raw.name = "task-a";
+  raw.bytes = testing::RawPromptFile(cases.Float("prompt.a"));
+  auto up = alice_a->UploadPrompt(raw);
+  ASSERT_TRUE(up.ok()) << up.status.error_message();
+  EXPECT_EQ(up.value.version(), 1);
+
+  const auto row0 = cases.Ids("generate.row0.input_ids");
+  const double reached = SecondsUntilNot(alice_b.get(), Request(row0, "task-a", false), grpc::StatusCode::NOT_FOUND);
+  ASSERT_GE(reached, 0) << "replica b never served the prompt uploaded through a";
+  EXPECT_LT(reached, 1.0);
+  for (int i = 0; i < 3; ++i) {
+    const std::string r = "row" + std::to_string(i);
+    const auto ids = cases.Ids("generate." + r + ".input_ids");
+    for (bool beam : {false, true}) {
+      auto g = alice_b->Generate(Request(ids, "task-a", beam));
+      ASSERT_TRUE(g.ok()) << g.status.error_message();
+      const std::string key = "prompt.a." + r + (beam ? ".beam4" : ".greedy");
+      EXPECT_EQ(std::vector<int64_t>(g.value.results(0).output_ids().begin(), g.value.results(0).output_ids().end()),
+                Tail(cases.Ids(key)))
+          << key;
+    }
+  }
+
+  // Another tenant, through either replica: as if the prompt did not exist.
+  for (auto* bob : {bob_a.get(), bob_b.get()}) {
+    EXPECT_EQ(bob->Generate(Request(row0, "task-a", false)).status.error_code(), grpc::StatusCode::NOT_FOUND);
+    v1::DeletePromptRequest del;
+    del.set_name("task-a");
+    EXPECT_EQ(bob->DeletePrompt(del).status.error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+
+  // The same name through both replicas at once: two new versions, never one lost.
+  auto fa = std::async(std::launch::async, [&] { return alice_a->UploadPrompt(raw); });
+  auto fb = std::async(std::launch::async, [&] { return alice_b->UploadPrompt(raw); });
+  auto ra = fa.get(), rb = fb.get();
+  ASSERT_TRUE(ra.ok() && rb.ok()) << ra.status.error_message() << " / " << rb.status.error_message();
+  EXPECT_NE(ra.value.version(), rb.value.version());
+  EXPECT_EQ(std::max(ra.value.version(), rb.value.version()), 3);
+
+  // Delete through b: a refuses new requests within a second.
+  v1::DeletePromptRequest del;
+  del.set_name("task-a");
+  auto deleted = alice_b->DeletePrompt(del);
+  ASSERT_TRUE(deleted.ok()) << deleted.status.error_message();
+  const double refused = SecondsUntilNot(alice_a.get(), Request(row0, "task-a", false), grpc::StatusCode::OK);
+  ASSERT_GE(refused, 0) << "replica a kept serving a prompt deleted through b";
+  EXPECT_LT(refused, 1.0);
+  EXPECT_EQ(alice_a->Generate(Request(row0, "task-a", false)).status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace softserve
