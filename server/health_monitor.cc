@@ -15,8 +15,14 @@ const char* const kServices[] = {"", "softserve.v1.InferenceService", "softserve
 }  // namespace
 
 HealthMonitor::HealthMonitor(grpc::Server* server, const core::Engine* engine, const core::PromptRegistry* registry,
-                             ServerMetrics* metrics, double watchdog_seconds)
-    : server_(server), engine_(engine), registry_(registry), metrics_(metrics), watchdog_seconds_(watchdog_seconds) {
+                             ServerMetrics* metrics, double watchdog_seconds,
+                             std::function<bool()> store_connected)
+    : server_(server),
+      engine_(engine),
+      registry_(registry),
+      metrics_(metrics),
+      watchdog_seconds_(watchdog_seconds),
+      store_connected_(std::move(store_connected)) {
   {
     MutexLock lock(&mu_);
     Apply();
@@ -66,6 +72,19 @@ void HealthMonitor::Loop() {
     metrics_->SetQueueDepth(engine_->queue_depth());
     metrics_->SetRunningRows(engine_->running_rows());
     metrics_->SetRegistry(registry_->total_prompts(), registry_->total_bytes());
+    if (store_connected_) {
+      const int state = store_connected_() ? 1 : 0;
+      if (state != store_state_) {
+        if (state == 1) {
+          spdlog::info("prompt store: reachable; following changes");
+        } else {
+          spdlog::warn("prompt store: unreachable; serving the prompts this replica has, uploads and deletes "
+                       "get UNAVAILABLE until it is back");
+        }
+        store_state_ = state;
+      }
+      metrics_->SetStoreConnected(state == 1);
+    }
   }
 }
 

@@ -6,10 +6,15 @@
 //   "" and each softserve service (readiness)
 //                              SERVING once ready, NOT_SERVING while draining or stuck.
 // A stuck engine that comes back (a long step that ends) turns both back to SERVING.
+// With a shared prompt store, `store_connected` is polled too: the gauge
+// softserve_prompt_store_connected follows it and each change is logged. Readiness does not: a
+// replica cut off from PostgreSQL still serves the prompts it has (uploads and deletes get
+// UNAVAILABLE saying the store is unreachable).
 // Thread-safe.
 #ifndef SOFTSERVE_SERVER_HEALTH_MONITOR_H_
 #define SOFTSERVE_SERVER_HEALTH_MONITOR_H_
 
+#include <functional>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -25,7 +30,8 @@ class HealthMonitor {
  public:
   // Starts with liveness SERVING and readiness NOT_SERVING. Everything must outlive it.
   HealthMonitor(grpc::Server* server, const core::Engine* engine, const core::PromptRegistry* registry,
-                ServerMetrics* metrics, double watchdog_seconds);
+                ServerMetrics* metrics, double watchdog_seconds,
+                std::function<bool()> store_connected = nullptr);
   ~HealthMonitor();  // stops the thread
   HealthMonitor(const HealthMonitor&) = delete;
   HealthMonitor& operator=(const HealthMonitor&) = delete;
@@ -42,6 +48,8 @@ class HealthMonitor {
   const core::PromptRegistry* const registry_;
   ServerMetrics* const metrics_;
   const double watchdog_seconds_;
+  const std::function<bool()> store_connected_;
+  int store_state_ = -1;  // loop thread only: last seen (1/0), -1 before the first look
   Mutex mu_;
   CondVar cv_;
   bool ready_ ABSL_GUARDED_BY(mu_) = false;

@@ -38,6 +38,17 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   registry_bytes_ = &BuildGauge().Name("softserve_registry_bytes").Help("Bytes of stored prompt matrices").Register(*registry_).Add({});
 }
 
+void ServerMetrics::SetStoreConnected(bool connected) {
+  if (store_connected_ == nullptr) {
+    store_connected_ = &prometheus::BuildGauge()
+                            .Name("softserve_prompt_store_connected")
+                            .Help("1 while the shared PostgreSQL prompt store is reachable, 0 while not")
+                            .Register(*registry_)
+                            .Add({});
+  }
+  store_connected_->Set(connected ? 1 : 0);
+}
+
 core::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(const std::string& listen) {
   std::unique_ptr<ServerMetrics> m(new ServerMetrics());
   if (!listen.empty()) {

@@ -33,6 +33,8 @@ class ServerMetrics : public core::EngineObserver {
     registry_prompts_->Set(static_cast<double>(prompts));
     registry_bytes_->Set(static_cast<double>(bytes));
   }
+  // 1 while the shared prompt store (--store-url) is reachable, 0 while not; absent without one.
+  void SetStoreConnected(bool connected);
   int port() const;  // 0 when not served
 
  private:
@@ -51,6 +53,7 @@ class ServerMetrics : public core::EngineObserver {
   prometheus::Gauge* running_rows_;
   prometheus::Gauge* registry_prompts_;
   prometheus::Gauge* registry_bytes_;
+  prometheus::Gauge* store_connected_ = nullptr;  // created on first use
 };
 
 }  // namespace softserve::server

@@ -176,6 +176,10 @@ core::Status PublicStoreError(const core::Status& status) {
     return core::ResourceExhaustedError("the server's prompt store disk is full" + reason +
                                         "; nothing was changed, retry later");
   }
+  if (status.code() == core::StatusCode::kUnavailable) {  // the shared store (--store-url) is down
+    return core::UnavailableError("the shared prompt store is unreachable; nothing was changed, retry later "
+                                  "(prompts already stored keep serving)");
+  }
   return core::InternalError("the server's prompt store failed" + reason + "; nothing was changed");
 }
 

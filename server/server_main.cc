@@ -336,7 +336,10 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&model_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return fail(1, "cannot listen on " + rt.config.listen);
-  HealthMonitor health(server.get(), rt.engine.get(), rt.registry.get(), rt.metrics.get(), rt.config.watchdog_seconds);
+  std::function<bool()> store_connected;
+  if (rt.follower) store_connected = [f = rt.follower.get()] { return f->connected(); };
+  HealthMonitor health(server.get(), rt.engine.get(), rt.registry.get(), rt.metrics.get(), rt.config.watchdog_seconds,
+                       store_connected);
   if (!rt.config.metrics_port_file.empty()) {
     (void)core::WriteFileDurably(rt.config.metrics_port_file, std::to_string(rt.metrics->port()));
   }

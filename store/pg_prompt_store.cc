@@ -48,9 +48,9 @@ StatusOr<PromptPtr> PromptFromRow(const PgResult& r, int row) {
 }
 
 Status QuotaError(const std::string& tenant, const char* what, int64_t have, int64_t add, int64_t max) {
-  return core::ResourceExhaustedError("tenant " + tenant + " would exceed its " + what + " quota: " +
-                                      std::to_string(have) + " + " + std::to_string(add) + " > " +
-                                      std::to_string(max));
+  return core::ResourceExhaustedError("tenant '" + tenant + "' would exceed its " + what + " quota: it stores " +
+                                      std::to_string(have) + ", this adds " + std::to_string(add) +
+                                      ", the quota is " + std::to_string(max) + "; delete some first");
 }
 
 }  // namespace
@@ -142,6 +142,7 @@ StatusOr<PromptPtr> PgPromptStore::Insert(const std::string& tenant, const std::
   const int64_t bytes = prompt.rows * prompt.dim * 4;
   std::lock_guard<std::mutex> l(mu_);
   PromptPtr stored;
+  Status quota_error;  // the client's to read: returned without the store prefix
   Status s = InTransaction([&]() -> Status {
     const std::vector<PgParam> t = {PgParam::Text(tenant)};
     SOFTSERVE_RETURN_IF_ERROR(conn_->Exec("INSERT INTO softserve_tenants (tenant) VALUES ($1) ON CONFLICT (tenant) DO NOTHING", t).status());
@@ -151,10 +152,12 @@ StatusOr<PromptPtr> PgPromptStore::Insert(const std::string& tenant, const std::
     SOFTSERVE_ASSIGN_OR_RETURN(PgResult usage, conn_->Exec(
         "SELECT count(*)::int8, coalesce(sum(bytes), 0)::int8 FROM softserve_prompts WHERE tenant = $1", t));
     if (quota.max_prompts >= 0 && usage.Int64(0, 0) + 1 > quota.max_prompts) {
-      return QuotaError(tenant, "prompt count", usage.Int64(0, 0), 1, quota.max_prompts);
+      quota_error = QuotaError(tenant, "prompt count", usage.Int64(0, 0), 1, quota.max_prompts);
+      return quota_error;
     }
     if (quota.max_bytes >= 0 && usage.Int64(0, 1) + bytes > quota.max_bytes) {
-      return QuotaError(tenant, "prompt bytes", usage.Int64(0, 1), bytes, quota.max_bytes);
+      quota_error = QuotaError(tenant, "prompt bytes", usage.Int64(0, 1), bytes, quota.max_bytes);
+      return quota_error;
     }
     SOFTSERVE_ASSIGN_OR_RETURN(PgResult latest, conn_->Exec(
         "SELECT coalesce(max(version), 0)::int8 FROM softserve_prompts WHERE tenant = $1 AND name = $2",
@@ -180,6 +183,7 @@ StatusOr<PromptPtr> PgPromptStore::Insert(const std::string& tenant, const std::
     stored = p;
     return core::OkStatus();
   });
+  if (!quota_error.ok()) return quota_error;
   SOFTSERVE_RETURN_IF_ERROR(s.WithPrefix("prompt store"));
   return stored;
 }

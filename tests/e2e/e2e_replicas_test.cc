@@ -108,5 +108,65 @@ TEST(E2eReplicasTest, ReplicasShareOnePostgresRegistry) {
   EXPECT_EQ(alice_a->Generate(Request(row0, "task-a", false)).status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// PostgreSQL stopped under traffic: both replicas keep serving the prompt they have, uploads get
+// UNAVAILABLE saying the store is unreachable, the gauge shows it; after a restart uploads work
+// again and reach the other replica.
+TEST(E2eReplicasTest, AStoreOutageKeepsInferenceAndHeals) {
+  testing::PostgresServer pg;
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  testing::ReferenceCases cases("t5-tiny-v1_0");
+  testing::ServerOptions o{testing::ReferenceModelDir("t5-tiny-v1_0")};
+  o.extra_args = {"--store-url", pg.url()};
+  testing::ServerProcess a(o), b(o);
+  auto alice_a = a.ClientFor("alice"), alice_b = b.ClientFor("alice");
+  PromptUpload raw;
+  raw.name = "task-a";
+  raw.bytes = testing::RawPromptFile(cases.Float("prompt.a"));
+  ASSERT_TRUE(alice_a->UploadPrompt(raw).ok());
+  const auto row0 = cases.Ids("generate.row0.input_ids");
+  ASSERT_GE(SecondsUntilNot(alice_b.get(), Request(row0, "task-a", false), grpc::StatusCode::NOT_FOUND), 0);
+
+  ASSERT_TRUE(pg.Stop()) << pg.error();
+  auto gauge = [](testing::ServerProcess& s) {
+    const std::string text = testing::HttpGet(s.metrics_port(), "/metrics");
+    const size_t at = text.find("\nsoftserve_prompt_store_connected ");
+    return at == std::string::npos ? -1 : std::atoi(text.c_str() + at + 34);
+  };
+  const auto start = Clock::now();
+  while (gauge(b) != 0 && Clock::now() - start < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(gauge(b), 0) << "the metric never showed the outage";
+  for (int i = 0; i < 5; ++i) {
+    for (auto* c : {alice_a.get(), alice_b.get()}) {
+      auto g = c->Generate(Request(row0, "task-a", false));
+      ASSERT_TRUE(g.ok()) << "inference with a prompt the replica has failed: " << g.status.error_message();
+      EXPECT_EQ(std::vector<int64_t>(g.value.results(0).output_ids().begin(), g.value.results(0).output_ids().end()),
+                Tail(cases.Ids("prompt.a.row0.greedy")));
+    }
+  }
+  raw.name = "task-new";
+  auto refused = alice_a->UploadPrompt(raw);
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::UNAVAILABLE) << "[" << refused.status.error_message() << "]";
+  EXPECT_NE(refused.status.error_message().find("unreachable"), std::string::npos) << refused.status.error_message();
+
+  v1::DeletePromptRequest del;
+  del.set_name("task-a");
+  auto not_deleted = alice_b->DeletePrompt(del);
+  EXPECT_EQ(not_deleted.status.error_code(), grpc::StatusCode::UNAVAILABLE) << not_deleted.status.error_message();
+  EXPECT_TRUE(alice_b->Generate(Request(row0, "task-a", false)).ok()) << "a refused delete must not drop the prompt";
+
+  ASSERT_TRUE(pg.Start()) << pg.error();
+  auto up = alice_a->UploadPrompt(raw);
+  ASSERT_TRUE(up.ok()) << up.status.error_message();
+  EXPECT_GE(SecondsUntilNot(alice_b.get(), Request(row0, "task-new", false), grpc::StatusCode::NOT_FOUND), 0)
+      << "an upload after the outage never reached replica b";
+  const auto healed = Clock::now();
+  while (gauge(b) != 1 && Clock::now() - healed < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(gauge(b), 1);
+}
+
 }  // namespace
 }  // namespace softserve
