@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -50,19 +51,20 @@ double DecodeStepBytes(const core::T5Config& c, int64_t batch, int64_t encoder_l
   return (weights + kv) * static_cast<double>(element_bytes);
 }
 
-double MeasureCopyBandwidth(const core::ModelOptions& options) {
+double MeasureReadBandwidth(const core::ModelOptions& options) {
   c10::InferenceMode guard;
   const auto topt = core::ToTensorOptions(options).dtype(at::kFloat);
-  const int64_t n = options.device.kind == core::DeviceKind::kCuda ? (int64_t{1} << 28) : (int64_t{1} << 25);
-  at::Tensor src = at::ones({n}, topt), dst = at::empty({n}, topt);
-  dst.copy_(src);  // warm-up
-  dst.sum().item<float>();
-  const int reps = 5;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < reps; ++i) dst.copy_(src);
-  dst.sum().item<float>();  // waits for the device (its own read is not counted: a lower bound)
-  const double sec = Seconds(t0, std::chrono::steady_clock::now());
-  return 2.0 * static_cast<double>(n) * 4 * reps / sec;
+  // A matrix-vector product reads the matrix once, on the threads the model's own GEMVs use.
+  const int64_t rows = options.device.kind == core::DeviceKind::kCuda ? (int64_t{1} << 16) : (int64_t{1} << 14);
+  at::Tensor a = at::ones({rows, 4096}, topt), x = at::ones({4096}, topt);
+  at::mv(a, x).sum().item<float>();  // warm-up
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    at::mv(a, x).sum().item<float>();  // waits for the device
+    best = std::min(best, Seconds(t0, std::chrono::steady_clock::now()));
+  }
+  return static_cast<double>(a.numel()) * 4 / best;
 }
 
 GemmPeak MeasureGemmPeak(const core::ModelOptions& options) {

@@ -39,9 +39,10 @@ JobFlops CountJobFlops(const core::T5Config& c, int64_t batch, int64_t encoder_l
 double DecodeStepBytes(const core::T5Config& c, int64_t batch, int64_t encoder_len, int64_t decoder_len,
                        int64_t element_bytes);
 
-// Device memory bandwidth measured in this process: a large copy on the device, bytes read plus
-// written per second.
-double MeasureCopyBandwidth(const core::ModelOptions& options);
+// Device memory read bandwidth measured in this process: a matrix-vector product over a matrix
+// far larger than the caches (256 MiB on CPU, 1 GiB on CUDA), matrix bytes read per second, on
+// the BLAS threads the model's GEMVs use (a copy would also count write-allocate traffic).
+double MeasureReadBandwidth(const core::ModelOptions& options);
 
 struct GemmPeak {
   double best_gflops = 0;

@@ -4,7 +4,7 @@
 // tokens/s with one shared prompt and with a different prompt on every row, and the job's
 // achieved GFLOP/s (every matmul FLOP of the job counted) as a share of that peak, and the
 // median decode step beside its memory floor: the bytes a step must read (decoder weights and
-// the rows' keys/values, bench_util.h) over the copy bandwidth measured in the same run.
+// the rows' keys/values, bench_util.h) over the read bandwidth measured in the same run.
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -163,11 +163,11 @@ int Main(int argc, char** argv) {
   limits.max_input_tokens = o.input_tokens;  // the KV cache is sized for this workload
   limits.max_prompt_rows = std::max<int64_t>(1, o.prompt_rows);
   limits.max_new_tokens = o.new_tokens;
-  const double bandwidth = MeasureCopyBandwidth(mo);
+  const double bandwidth = MeasureReadBandwidth(mo);
   const int64_t element = ToTensorOptions(mo).dtype().itemsize();
   const int64_t kv_bytes = max_batch * KvCacheSlotBytes(config, c10::typeMetaToScalarType(ToTensorOptions(mo).dtype()),
                                                         o.new_tokens, std::max<int64_t>(1, o.prompt_rows) + o.input_tokens);
-  std::printf("memory bandwidth (device copy, same run): %.1f GB/s; KV cache %.1f MiB\n\n", bandwidth / 1e9,
+  std::printf("memory read bandwidth (same run): %.1f GB/s; KV cache %.1f MiB\n\n", bandwidth / 1e9,
               kv_bytes / 1048576.0);
   StepTimes steps;
   std::unique_ptr<Engine> engine_owner = NewT5Engine(std::move(model).value(), limits, &steps);

@@ -66,7 +66,7 @@ def model_section(out, model):
             fmt(step, ".2f"), fmt(floor, ".3f"), fmt(step / floor if floor else None, ".1f"),
             fmt(r.get("kv_cache_bytes", 0) / 2**20), fmt(used / 2**20 if used else None, ".0f")]) + " |")
     if engine:
-        lines += ["", f"memory bandwidth measured in the run: {engine[0].get('memory_bandwidth_gbs', 0):.0f} GB/s", ""]
+        lines += ["", f"memory read bandwidth measured in the run: {engine[0].get('memory_bandwidth_gbs', 0):.0f} GB/s", ""]
     return lines
 
 
@@ -88,7 +88,7 @@ def main():
     lines += ["", "## Throughput: softserve engine vs Hugging Face generate()", "",
               "Workload: a soft prompt then random input ids, exactly N new greedy tokens per request; "
               "softserve mixes a different prompt on every row; the floor is the bytes one decode step "
-              "must read (decoder weights + the rows' keys/values) over the copy bandwidth.", ""]
+              "must read (decoder weights + the rows' keys/values) over the read bandwidth measured in the run.", ""]
     for m in a.models.split(","):
         lines += model_section(a.out, m)
     text = "\n".join(lines) + "\n"

@@ -59,6 +59,9 @@ StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(const std::string&
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     return core::UnavailableError("PostgreSQL unreachable at " + redacted + ": " + msg);
   }
+  // Server notices ("relation ... already exists, skipping" from the idempotent migrations) are
+  // not errors and must not reach stderr.
+  PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<PgConnection>(new PgConnection(conn, redacted));
 }
 
