@@ -34,6 +34,11 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   generated_tokens_ = &BuildCounter().Name("softserve_generated_tokens_total").Help("Tokens chosen by decode steps (rate() gives tokens/s)").Register(*registry_).Add({});
   queue_depth_ = &BuildGauge().Name("softserve_queue_depth_requests").Help("Requests waiting for admission").Register(*registry_).Add({});
   running_rows_ = &BuildGauge().Name("softserve_running_rows").Help("Decode rows in the batch").Register(*registry_).Add({});
+  kv_cache_usage_ = &BuildGauge()
+                         .Name("softserve_kv_cache_usage_ratio")
+                         .Help("Decode rows in the batch over the rows the KV cache holds (0..1)")
+                         .Register(*registry_)
+                         .Add({});
   registry_prompts_ = &BuildGauge().Name("softserve_registry_prompts").Help("Stored prompt versions").Register(*registry_).Add({});
   registry_bytes_ = &BuildGauge().Name("softserve_registry_bytes").Help("Bytes of stored prompt matrices").Register(*registry_).Add({});
 }

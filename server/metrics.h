@@ -28,7 +28,11 @@ class ServerMetrics : public core::EngineObserver {
   void RecordRequest(const std::string& rpc, const std::string& tenant, grpc::StatusCode code, double seconds);
   void RecordGeneration(double queue_seconds, double first_token_seconds);
   void SetQueueDepth(int64_t v) { queue_depth_->Set(static_cast<double>(v)); }
-  void SetRunningRows(int64_t v) { running_rows_->Set(static_cast<double>(v)); }
+  // Rows in the batch, and as a share of the rows the KV cache holds (for load-aware routers).
+  void SetRunningRows(int64_t v, int64_t capacity) {
+    running_rows_->Set(static_cast<double>(v));
+    kv_cache_usage_->Set(capacity > 0 ? static_cast<double>(v) / static_cast<double>(capacity) : 0.0);
+  }
   void SetRegistry(int64_t prompts, int64_t bytes) {
     registry_prompts_->Set(static_cast<double>(prompts));
     registry_bytes_->Set(static_cast<double>(bytes));
@@ -51,6 +55,7 @@ class ServerMetrics : public core::EngineObserver {
   prometheus::Counter* generated_tokens_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* running_rows_;
+  prometheus::Gauge* kv_cache_usage_;
   prometheus::Gauge* registry_prompts_;
   prometheus::Gauge* registry_bytes_;
   prometheus::Gauge* store_connected_ = nullptr;  // created on first use

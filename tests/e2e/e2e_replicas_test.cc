@@ -1,13 +1,17 @@
 // Two real server processes sharing one real PostgreSQL (--store-url): a prompt uploaded through
 // one is served by the other with Hugging Face's outputs, the same name uploaded through both at
 // once gets two versions, a delete through one is refused by the other, and no tenant reaches
-// another's prompt through either replica.
+// another's prompt through either replica; a PostgreSQL outage under traffic; kill -9 of a
+// replica during an upload.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <future>
 #include <thread>
 
+#include <signal.h>
+
+#include "store/pg_connection.h"
 #include "tests/e2e/server_fixture.h"
 #include "tests/testing/peft_fixture.h"
 #include "tests/testing/postgres_server.h"
@@ -166,6 +170,50 @@ TEST(E2eReplicasTest, AStoreOutageKeepsInferenceAndHeals) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(gauge(b), 1);
+}
+
+// kill -9 of a replica in the middle of an upload: the client gets an error, and neither
+// PostgreSQL, the other replica nor the restarted one holds anything of it (no version used).
+TEST(E2eReplicasTest, AReplicaKilledDuringAnUploadLeavesNothing) {
+  testing::PostgresServer pg;
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  testing::ReferenceCases cases("t5-tiny-v1_0");
+  testing::ServerOptions o{testing::ReferenceModelDir("t5-tiny-v1_0")};
+  o.extra_args = {"--store-url", pg.url()};
+  auto a = std::make_unique<testing::ServerProcess>(o);
+  testing::ServerProcess b(o);
+  PromptUpload raw;
+  raw.name = "half";
+  raw.bytes = testing::RawPromptFile(cases.Float("prompt.a"));
+  raw.chunk_bytes = 64;  // many chunks: the kill lands between two of them
+  bool killed = false;
+  const pid_t pid = a->pid();
+  auto r = a->ClientFor("alice")->UploadPrompt(raw, [&](size_t sent, size_t) {
+    if (!killed && sent > 0) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+    }
+  });
+  ASSERT_TRUE(killed);
+  EXPECT_FALSE(r.ok()) << "an upload through a killed replica was acknowledged";
+
+  auto conn = store::PgConnection::Connect(pg.url());
+  ASSERT_TRUE(conn.ok()) << conn.status().ToString();
+  for (const char* table : {"softserve_prompts", "softserve_changes"}) {
+    auto rows = (*conn)->Exec(std::string("SELECT count(*)::int8 FROM ") + table + " WHERE name = 'half'");
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    EXPECT_EQ(rows->Int64(0, 0), 0) << table;
+  }
+  const auto row0 = cases.Ids("generate.row0.input_ids");
+  auto alice_b = b.ClientFor("alice");
+  EXPECT_EQ(alice_b->Generate(Request(row0, "half", false)).status.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  a.reset();
+  testing::ServerProcess restarted(o);
+  auto again = restarted.ClientFor("alice")->UploadPrompt(raw);
+  ASSERT_TRUE(again.ok()) << again.status.error_message();
+  EXPECT_EQ(again.value.version(), 1) << "the killed upload used up a version";
+  EXPECT_GE(SecondsUntilNot(alice_b.get(), Request(row0, "half", false), grpc::StatusCode::NOT_FOUND), 0);
 }
 
 }  // namespace
