@@ -18,8 +18,9 @@ packages=(
   # service
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
-  # the shared prompt store (libpq) and the real PostgreSQL its tests start
-  libpq-dev postgresql
+  # the shared prompt store (libpq), the real PostgreSQL its tests start, nginx in front of
+  # replicas (scripts/run-replicas.sh, the rolling-restart test)
+  libpq-dev postgresql nginx
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-grpcio python3-protobuf
   # SHA-256 and constant-time comparison (libcrypto); throwaway certificates for the TLS tests

@@ -27,6 +27,10 @@ prepare_root() {
   fi
   echo "deb $mirror $suite $components" > "$root/etc/apt/sources.list"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # Packages must not start their daemons inside the root (postgresql, nginx): they would share
+  # the host's ports and outlive the run. Tests start their own.
+  printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
+  chmod +x "$root/usr/sbin/policy-rc.d"
   local fs
   for fs in proc sys dev; do
     mount --bind "/$fs" "$root/$fs"

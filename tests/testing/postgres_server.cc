@@ -29,7 +29,9 @@ std::string FindBinDir() {
   return dirs.back().substr(0, dirs.back().size() - 7);  // drop "/initdb"
 }
 
-int FreePort() {
+}  // namespace
+
+int FreeLoopbackPort() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -44,7 +46,6 @@ int FreePort() {
   return port;
 }
 
-}  // namespace
 
 PostgresServer::PostgresServer() {
   bin_ = FindBinDir();
@@ -65,7 +66,7 @@ PostgresServer::PostgresServer() {
       return;
     }
   }
-  port_ = FreePort();
+  port_ = FreeLoopbackPort();
   if (Run(bin_ + "/initdb -D " + dir_ + "/data -A trust -U softserve -E UTF8 --locale=C --no-sync >" + dir_ +
           "/initdb.log 2>&1") != 0) {
     error_ = "initdb failed; see " + dir_ + "/initdb.log";

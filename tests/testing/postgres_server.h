@@ -10,6 +10,9 @@
 
 namespace softserve::testing {
 
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+int FreeLoopbackPort();
+
 class PostgresServer {
  public:
   // Creates and starts the cluster; check ok() (error() says what failed).
