@@ -216,5 +216,42 @@ TEST(E2eReplicasTest, AReplicaKilledDuringAnUploadLeavesNothing) {
   EXPECT_GE(SecondsUntilNot(alice_b.get(), Request(row0, "half", false), grpc::StatusCode::NOT_FOUND), 0);
 }
 
+// A replica started while PostgreSQL is down waits without listening (so not ready) and becomes
+// ready, with the store's prompts, once PostgreSQL comes.
+TEST(E2eReplicasTest, AReplicaStartedWhilePostgresIsDownWaitsThenServes) {
+  testing::PostgresServer pg;
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  testing::ReferenceCases cases("t5-tiny-v1_0");
+  testing::ServerOptions o{testing::ReferenceModelDir("t5-tiny-v1_0")};
+  o.extra_args = {"--store-url", pg.url()};
+  {
+    testing::ServerProcess first(o);
+    PromptUpload raw;
+    raw.name = "task-a";
+    raw.bytes = testing::RawPromptFile(cases.Float("prompt.a"));
+    ASSERT_TRUE(first.ClientFor("alice")->UploadPrompt(raw).ok());
+  }
+  ASSERT_TRUE(pg.Stop()) << pg.error();
+  const int port = testing::FreeLoopbackPort();
+  o.extra_args.insert(o.extra_args.end(), {"--listen", "127.0.0.1:" + std::to_string(port)});
+  std::unique_ptr<testing::ServerProcess> late;
+  std::thread starter([&] { late = std::make_unique<testing::ServerProcess>(o); });  // returns once ready
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  client::ClientOptions co;
+  co.target = "127.0.0.1:" + std::to_string(port);
+  co.timeout = std::chrono::milliseconds(500);
+  co.max_attempts = 1;
+  auto probe = client::Client::Connect(co).value;
+  EXPECT_FALSE(probe->Health("").ok()) << "the replica answered before its store was reachable";
+  ASSERT_TRUE(pg.Start()) << pg.error();
+  starter.join();
+  ASSERT_NE(late, nullptr);
+  auto g = late->ClientFor("alice")->Generate(Request(cases.Ids("generate.row0.input_ids"), "task-a", false));
+  ASSERT_TRUE(g.ok()) << g.status.error_message();
+  EXPECT_EQ(std::vector<int64_t>(g.value.results(0).output_ids().begin(), g.value.results(0).output_ids().end()),
+            Tail(cases.Ids("prompt.a.row0.greedy")));
+  EXPECT_NE(late->Log().find("retrying"), std::string::npos) << "the wait was not logged";
+}
+
 }  // namespace
 }  // namespace softserve
