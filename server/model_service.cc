@@ -65,6 +65,9 @@ void ModelServiceImpl::Fill(const Caller& caller, ::softserve::v1::ModelInfo* r)
   }
   r->set_server_version(SOFTSERVE_VERSION);
   r->set_tenant(caller.name());
+  r->set_prompt_store(!sc_->store_connected ? "local"
+                      : sc_->store_connected() ? "shared: connected"
+                                               : "shared: unreachable");
 }
 
 }  // namespace softserve::server

@@ -47,6 +47,8 @@ std::vector<Option> Options(ServerConfig* c, std::string* config_file) {
       {"threads", "", &c->threads, "CPU threads for the model (0 = one per core)"},
       {"store-dir", "", &c->store_dir, "prompt store directory"},
       {"store-url", "", &c->store_url, "PostgreSQL URL of a store shared by replicas (replaces --store-dir)"},
+      {"shared-prompt-cache-bytes", "", &c->shared_prompt_cache_bytes,
+       "with --store-url: prompt values kept in memory (others are read on first use)"},
       {"upload-dir", "", &c->upload_dir, "upload spool directory (default <store-dir>/.uploads)"},
       {"drain-seconds", "", &c->drain_seconds, "SIGTERM: time running requests get to finish"},
       {"drain-notice-seconds", "", &c->drain_notice_seconds, "SIGTERM: NOT_SERVING this long before draining"},

@@ -48,6 +48,9 @@ struct ServerConfig {
   // empty: the local directory store_dir. The password comes from the URL, PGPASSWORD or a
   // passfile; logs show the URL with it redacted.
   std::string store_url;
+  // With store_url: bytes of prompt values a replica keeps in memory (least recently used go;
+  // a request for one of them reads it from the store again).
+  int64_t shared_prompt_cache_bytes = int64_t{1} << 30;
   std::string upload_dir;  // where uploads are spooled; empty: <store_dir>/.uploads
   core::EngineLimits engine;
   core::T5RunnerOptions runner;  // KV cache and prompt cache memory

@@ -211,7 +211,7 @@ std::optional<StartError> OpenSharedRegistry(Runtime* rt) {
     if (TerminationWithin(backoff)) return StartError{1, "stopped while waiting for the prompt store"};
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
-  rt->registry = std::make_unique<core::PromptRegistry>(rt->shared_store.get());
+  rt->registry = std::make_unique<core::PromptRegistry>(rt->shared_store.get(), rt->config.shared_prompt_cache_bytes);
   auto report = rt->registry->Load();
   if (!report.ok()) return StartError{1, report.status().ToString()};
   rt->follower = std::make_unique<store::PgChangeFollower>(url, rt->shared_store.get(), rt->registry.get());
@@ -252,6 +252,7 @@ void BuildContext(Runtime* rt) {
   sc.prompt_limits.max_file_bytes = rt->config.max_upload_bytes;
   sc.prompt_limits.serving_dtype = rt->model->options().dtype;
   sc.prompt_limits.max_abs_value = rt->config.max_prompt_abs_value;
+  if (rt->follower) sc.store_connected = [f = rt->follower.get()] { return f->connected(); };
 }
 
 std::optional<StartError> StartEngine(Runtime* rt) {
@@ -336,10 +337,8 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&model_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return fail(1, "cannot listen on " + rt.config.listen);
-  std::function<bool()> store_connected;
-  if (rt.follower) store_connected = [f = rt.follower.get()] { return f->connected(); };
   HealthMonitor health(server.get(), rt.engine.get(), rt.registry.get(), rt.metrics.get(), rt.config.watchdog_seconds,
-                       store_connected);
+                       rt.sc.store_connected);
   if (!rt.config.metrics_port_file.empty()) {
     (void)core::WriteFileDurably(rt.config.metrics_port_file, std::to_string(rt.metrics->port()));
   }

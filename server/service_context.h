@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -102,6 +103,8 @@ struct ServiceContext {
   core::T5Config model_config;
   bool random_weights = false;
   core::PromptLimits prompt_limits;
+  // With --store-url: whether the shared store is reachable (null for the local store).
+  std::function<bool()> store_connected;
 
   // Unavailable while draining (SIGTERM received).
   core::Status CheckAccepting() const;

@@ -262,8 +262,33 @@ StatusOr<PgLoadReport> PgPromptStore::LoadAll() {
 }
 
 StatusOr<core::SharedStoreLoad> PgPromptStore::LoadShared() {
-  SOFTSERVE_ASSIGN_OR_RETURN(PgLoadReport report, LoadAll());
-  return core::SharedStoreLoad{std::move(report.prompts), report.last_change_id};
+  std::lock_guard<std::mutex> l(mu_);
+  core::SharedStoreLoad load;
+  Status s = InTransaction([&]() -> Status {
+    SOFTSERVE_RETURN_IF_ERROR(conn_->Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").status());
+    SOFTSERVE_ASSIGN_OR_RETURN(PgResult last, conn_->Exec("SELECT coalesce(max(change_id), 0)::int8 FROM softserve_changes"));
+    load.last_change_id = last.Int64(0, 0);
+    SOFTSERVE_ASSIGN_OR_RETURN(PgResult r, conn_->Exec(
+        "SELECT tenant, name, version, rows::int8, dim::int8, format, source_note, checksum, created_unix_ms "
+        "FROM softserve_prompts ORDER BY tenant, name, version"));
+    for (int i = 0; i < r.rows(); ++i) {
+      core::PromptFormat format = core::PromptFormat::kRaw;
+      const PromptKey key{std::string(r.Bytes(i, 0)), std::string(r.Bytes(i, 1)), r.Int64(i, 2)};
+      if (!core::ParsePromptFormat(std::string(r.Bytes(i, 5)), &format) || r.Int64(i, 3) < 1 || r.Int64(i, 4) < 1) {
+        return core::DataLossError("record " + key.ToString() + " is inconsistent (shape or format)");
+      }
+      load.prompts.push_back(core::Prompt::Description(key, r.Int64(i, 3), r.Int64(i, 4), format, r.Int64(i, 8),
+                                                       std::string(r.Bytes(i, 6)), std::string(r.Bytes(i, 7))));
+    }
+    return core::OkStatus();
+  });
+  SOFTSERVE_RETURN_IF_ERROR(s.WithPrefix("prompt store"));
+  return load;
+}
+
+StatusOr<PromptPtr> PgPromptStore::Fetch(const PromptKey& key) {
+  if (key.version < 1) return core::InvalidArgumentError("Fetch needs a version");
+  return Get(key);
 }
 
 StatusOr<std::vector<PromptChange>> PgPromptStore::ChangesSince(int64_t change_id, int limit) {

@@ -68,7 +68,10 @@ class PgPromptStore : public core::SharedPromptStore {
   core::StatusOr<core::PromptPtr> Get(const core::PromptKey& key);
   // Everything stored, and the change id it is consistent with (one snapshot).
   core::StatusOr<PgLoadReport> LoadAll();
+  // Every prompt's description (no values: Prompt::Description) and the change id they reflect.
   core::StatusOr<core::SharedStoreLoad> LoadShared() override;
+  // One version with its values (version > 0). NotFound if absent.
+  core::StatusOr<core::PromptPtr> Fetch(const core::PromptKey& key) override;
   // Changes after `change_id`, oldest first, at most `limit`.
   core::StatusOr<std::vector<PromptChange>> ChangesSince(int64_t change_id, int limit);
   // The newest applied migration.

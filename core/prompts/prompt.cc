@@ -48,4 +48,20 @@ Prompt::Prompt(PromptKey key, int64_t rows, int64_t dim, std::vector<float> valu
   uid_ = next_uid.fetch_add(1);
 }
 
+std::shared_ptr<const Prompt> Prompt::Description(PromptKey key, int64_t rows, int64_t dim, PromptFormat format,
+                                                  int64_t created_unix_ms, std::string source_note,
+                                                  std::string checksum) {
+  auto p = std::make_shared<Prompt>(std::move(key), 0, 0, std::vector<float>(), format, created_unix_ms,
+                                    std::move(source_note));
+  p->rows_ = rows;
+  p->dim_ = dim;
+  p->checksum_ = std::move(checksum);
+  p->has_values_ = false;
+  return p;
+}
+
+std::shared_ptr<const Prompt> Prompt::DescriptionOnly() const {
+  return Description(key_, rows_, dim_, format_, created_unix_ms_, source_note_, checksum_);
+}
+
 }  // namespace softserve::core

@@ -33,6 +33,16 @@ class Prompt {
   Prompt(PromptKey key, int64_t rows, int64_t dim, std::vector<float> values,
          PromptFormat format, int64_t created_unix_ms, std::string source_note = "");
 
+  // A prompt's description without its values: what a replica of a shared store lists for the
+  // versions whose values it does not hold (PromptRegistry loads them on first use).
+  // has_values() is false, values() empty; `checksum` is the stored one.
+  static std::shared_ptr<const Prompt> Description(PromptKey key, int64_t rows, int64_t dim, PromptFormat format,
+                                                   int64_t created_unix_ms, std::string source_note,
+                                                   std::string checksum);
+  // The description of this prompt (no values).
+  std::shared_ptr<const Prompt> DescriptionOnly() const;
+  bool has_values() const { return has_values_; }
+
   const PromptKey& key() const { return key_; }
   int64_t rows() const { return rows_; }
   int64_t dim() const { return dim_; }
@@ -46,7 +56,8 @@ class Prompt {
   const std::string& source_note() const { return source_note_; }
   // Process-unique id of this object, for caches keyed by content instance.
   uint64_t uid() const { return uid_; }
-  int64_t bytes() const { return static_cast<int64_t>(values_.size() * sizeof(float)); }
+  // Bytes of the values (also for a description: what loading them takes).
+  int64_t bytes() const { return rows_ * dim_ * static_cast<int64_t>(sizeof(float)); }
 
  private:
   PromptKey key_;
@@ -58,6 +69,7 @@ class Prompt {
   std::string source_note_;
   std::string checksum_;
   uint64_t uid_;
+  bool has_values_ = true;
 };
 
 using PromptPtr = std::shared_ptr<const Prompt>;

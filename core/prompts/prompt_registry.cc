@@ -19,8 +19,10 @@ int64_t NowUnixMs() {
 PromptRegistry::PromptRegistry(std::unique_ptr<PromptStore> store)
     : store_(std::move(store)), snapshot_(std::make_shared<const Snapshot>()) {}
 
-PromptRegistry::PromptRegistry(SharedPromptStore* shared)
-    : shared_(shared), snapshot_(std::make_shared<const Snapshot>()) {}
+PromptRegistry::PromptRegistry(SharedPromptStore* shared, int64_t value_cache_bytes)
+    : shared_(shared),
+      values_(std::make_unique<PromptValueCache>(value_cache_bytes)),
+      snapshot_(std::make_shared<const Snapshot>()) {}
 
 std::shared_ptr<const PromptRegistry::Snapshot> PromptRegistry::Current() const {
   return std::atomic_load(&snapshot_);
@@ -123,11 +125,16 @@ bool PromptRegistry::EraseLocked(const PromptKey& key) {
   versions.erase(versions.begin() + (v - n->second.begin()));
   if (versions.empty()) mine.by_name.erase(key.name);
   Publish(*snap, key.tenant, std::move(mine));
+  if (values_ != nullptr) values_->Erase(key);
   return true;
 }
 
 void PromptRegistry::ApplyPut(const PromptPtr& prompt) {
   MutexLock lock(&write_mu_);
+  if (values_ != nullptr && prompt->has_values()) {
+    if (InsertLocked(prompt->DescriptionOnly())) values_->Put(prompt);
+    return;
+  }
   InsertLocked(prompt);
 }
 
@@ -140,7 +147,8 @@ StatusOr<PromptPtr> PromptRegistry::CreateShared(const std::string& tenant, cons
                                                  NewPrompt prompt, const PromptQuota& quota) {
   SOFTSERVE_ASSIGN_OR_RETURN(PromptPtr created, shared_->Insert(tenant, name, prompt, quota));
   MutexLock lock(&write_mu_);
-  InsertLocked(created);  // the change feed may have brought it first
+  InsertLocked(created->DescriptionOnly());  // the change feed may have brought it first
+  values_->Put(created);
   return created;
 }
 
@@ -204,14 +212,34 @@ StatusOr<PromptPtr> PromptRegistry::Get(const std::string& tenant, const std::st
   if (t != snap->tenants.end()) {
     auto n = t->second->by_name.find(name);
     if (n != t->second->by_name.end() && !n->second.empty()) {
-      if (version == 0) return n->second.back();
+      if (version == 0) return WithValues(n->second.back());
       for (const PromptPtr& p : n->second) {
-        if (p->key().version == version) return p;
+        if (p->key().version == version) return WithValues(p);
       }
       return NotFoundError("prompt " + QuoteForMessage(name) + " has no version " + std::to_string(version));
     }
   }
   return NotFoundError("no prompt named " + QuoteForMessage(name));
+}
+
+StatusOr<PromptPtr> PromptRegistry::WithValues(const PromptPtr& description) const {
+  if (description->has_values()) return description;
+  if (PromptPtr cached = values_->Find(description->key())) return cached;
+  auto fetched = shared_->Fetch(description->key());
+  if (fetched.status().code() == StatusCode::kUnavailable) {
+    return UnavailableError("prompt " + QuoteForMessage(description->key().name) + " version " +
+                            std::to_string(description->key().version) +
+                            " is not in this replica's memory and the shared prompt store is unreachable; retry later");
+  }
+  if (fetched.status().code() == StatusCode::kNotFound) {
+    return NotFoundError("prompt " + QuoteForMessage(description->key().name) + " was deleted");
+  }
+  SOFTSERVE_RETURN_IF_ERROR(fetched.status());
+  if ((*fetched)->checksum() != description->checksum()) {
+    return InternalError("prompt store: prompt " + description->key().ToString() + " changed under its version");
+  }
+  values_->Put(*fetched);
+  return *fetched;
 }
 
 std::vector<PromptPtr> PromptRegistry::Versions(const std::string& tenant, const std::string& name) const {

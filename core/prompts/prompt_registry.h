@@ -24,6 +24,7 @@
 #include "core/common/thread_annotations.h"
 #include "core/prompts/prompt.h"
 #include "core/prompts/prompt_store.h"
+#include "core/prompts/prompt_value_cache.h"
 
 namespace softserve::core {
 
@@ -52,7 +53,8 @@ struct PromptListPage {
   std::string next_page_token;     // empty on the last page
 };
 
-// What a registry loads from a shared store: every prompt, and the change id it reflects.
+// What a registry loads from a shared store: every prompt's description (Prompt::Description, no
+// values), and the change id it reflects.
 struct SharedStoreLoad {
   std::vector<PromptPtr> prompts;
   int64_t last_change_id = 0;
@@ -66,6 +68,8 @@ struct SharedStoreLoad {
 class SharedPromptStore {
  public:
   virtual ~SharedPromptStore() = default;
+  // One version (version > 0) with its values. NotFound if absent.
+  virtual StatusOr<PromptPtr> Fetch(const PromptKey& key) = 0;
   virtual StatusOr<PromptPtr> Insert(const std::string& tenant, const std::string& name, const NewPrompt& prompt,
                                      const PromptQuota& quota) = 0;
   // version 0: every version. The versions removed; NotFound if none.
@@ -79,8 +83,11 @@ class PromptRegistry {
   // `store` may be null for a memory-only registry (tests, benchmarks).
   explicit PromptRegistry(std::unique_ptr<PromptStore> store);
   // A replica's registry over a shared store (must outlive the registry): Create and Delete
-  // write through it (it numbers versions and checks quotas); Load reads it whole.
-  explicit PromptRegistry(SharedPromptStore* shared);
+  // write through it (it numbers versions and checks quotas); Load reads every description.
+  // Values are held in a byte-bounded LRU of `value_cache_bytes` (PromptValueCache) and read
+  // from the store on first use by Get: List and Versions return descriptions (no values).
+  PromptRegistry(SharedPromptStore* shared, int64_t value_cache_bytes);
+  static constexpr int64_t kDefaultValueCacheBytes = int64_t{1} << 30;
 
   // Start-up: loads everything the store holds, replacing the current contents. Corrupt or
   // partial files are skipped and listed in the report, never served.
@@ -94,8 +101,12 @@ class PromptRegistry {
   StatusOr<PromptPtr> Create(const std::string& tenant, const std::string& name, NewPrompt prompt,
                              const PromptQuota& quota = {});
 
-  // version 0 = latest. NotFound if the tenant has no such name or version.
+  // version 0 = latest, with its values. NotFound if the tenant has no such name or version.
+  // Over a shared store, a version whose values are not cached is read from the store (a cold
+  // miss); Unavailable when the store cannot be reached then.
   StatusOr<PromptPtr> Get(const std::string& tenant, const std::string& name, int64_t version = 0) const;
+  // The value cache over a shared store (null otherwise), for metrics.
+  const PromptValueCache* value_cache() const { return values_.get(); }
   // All versions, oldest first (empty if none).
   std::vector<PromptPtr> Versions(const std::string& tenant, const std::string& name) const;
   // Names starting with `prefix`, page_size in 1..1000, page_token from the previous page.
@@ -108,7 +119,8 @@ class PromptRegistry {
   // failure: the versions removed before the error stay removed).
   Status Delete(const std::string& tenant, const std::string& name, int64_t version = 0, int64_t* deleted = nullptr);
 
-  // Changes another replica made to the shared store, applied to this registry's snapshot.
+  // Changes another replica made to the shared store, applied to this registry's snapshot (a
+  // prompt with values also warms the value cache).
   // Idempotent: a version already present (ApplyPut) or already gone (ApplyDelete) is ignored,
   // so a change seen both as this replica's own write and in the change feed applies once.
   void ApplyPut(const PromptPtr& prompt);
@@ -144,8 +156,12 @@ class PromptRegistry {
                                    const PromptQuota& quota);
   Status DeleteShared(const std::string& tenant, const std::string& name, int64_t version, int64_t* deleted);
 
+  // The prompt with values for a description (cache, else the shared store).
+  StatusOr<PromptPtr> WithValues(const PromptPtr& description) const;
+
   std::unique_ptr<PromptStore> store_;
   SharedPromptStore* const shared_ = nullptr;
+  const std::unique_ptr<PromptValueCache> values_;  // shared store only
   mutable Mutex write_mu_;
   int64_t loaded_change_id_ SOFTSERVE_GUARDED_BY(write_mu_) = 0;
   std::map<std::string, int64_t> deleted_high_water_ SOFTSERVE_GUARDED_BY(write_mu_);

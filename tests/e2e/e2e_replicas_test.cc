@@ -1,4 +1,4 @@
-// Two real server processes sharing one real PostgreSQL (--store-url): a prompt uploaded through
+// Two and three real server processes sharing one real PostgreSQL (--store-url): a prompt uploaded through
 // one is served by the other with Hugging Face's outputs, the same name uploaded through both at
 // once gets two versions, a delete through one is refused by the other, and no tenant reaches
 // another's prompt through either replica; a PostgreSQL outage under traffic; kill -9 of a
@@ -36,6 +36,13 @@ v1::GenerateRequest Request(const std::vector<int64_t>& ids, const std::string& 
   return r;
 }
 
+// A replica of the tiny reference model on `pg`'s shared store.
+testing::ServerOptions SharedStoreOptions(const testing::PostgresServer& pg) {
+  testing::ServerOptions o{testing::ReferenceModelDir("t5-tiny-v1_0")};
+  o.extra_args = {"--store-url", pg.url()};
+  return o;
+}
+
 std::vector<int64_t> Tail(const std::vector<int64_t>& ids) { return {ids.begin() + 1, ids.end()}; }
 
 // Seconds until `client` gets a status other than `while_code` for `req` (-1 after 10 s).
@@ -57,9 +64,9 @@ TEST(E2eReplicasTest, ReplicasShareOnePostgresRegistry) {
   testing::ReferenceCases cases("t5-tiny-v1_0");
   testing::ServerOptions o{model};
   o.extra_args = {"--store-url", pg.url()};
-  testing::ServerProcess a(o), b(o);
-  auto alice_a = a.ClientFor("alice"), alice_b = b.ClientFor("alice"), bob_a = a.ClientFor("bob"),
-       bob_b = b.ClientFor("bob");
+  testing::ServerProcess a(o), b(o), c(o);  // three replicas on one store
+  auto alice_a = a.ClientFor("alice"), alice_b = b.ClientFor("alice"), alice_c = c.ClientFor("alice"),
+       bob_a = a.ClientFor("bob"), bob_b = b.ClientFor("bob");
 
   PromptUpload raw;
   raw.name = "task-a";
@@ -72,6 +79,8 @@ TEST(E2eReplicasTest, ReplicasShareOnePostgresRegistry) {
   const double reached = SecondsUntilNot(alice_b.get(), Request(row0, "task-a", false), grpc::StatusCode::NOT_FOUND);
   ASSERT_GE(reached, 0) << "replica b never served the prompt uploaded through a";
   EXPECT_LT(reached, 1.0);
+  EXPECT_GE(SecondsUntilNot(alice_c.get(), Request(row0, "task-a", false), grpc::StatusCode::NOT_FOUND), 0)
+      << "replica c never served it";
   for (int i = 0; i < 3; ++i) {
     const std::string r = "row" + std::to_string(i);
     const auto ids = cases.Ids("generate." + r + ".input_ids");
@@ -109,6 +118,8 @@ TEST(E2eReplicasTest, ReplicasShareOnePostgresRegistry) {
   const double refused = SecondsUntilNot(alice_a.get(), Request(row0, "task-a", false), grpc::StatusCode::OK);
   ASSERT_GE(refused, 0) << "replica a kept serving a prompt deleted through b";
   EXPECT_LT(refused, 1.0);
+  EXPECT_GE(SecondsUntilNot(alice_c.get(), Request(row0, "task-a", false), grpc::StatusCode::OK), 0)
+      << "replica c kept serving a prompt deleted through b";
   EXPECT_EQ(alice_a->Generate(Request(row0, "task-a", false)).status.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
@@ -119,8 +130,7 @@ TEST(E2eReplicasTest, AStoreOutageKeepsInferenceAndHeals) {
   testing::PostgresServer pg;
   ASSERT_TRUE(pg.ok()) << pg.error();
   testing::ReferenceCases cases("t5-tiny-v1_0");
-  testing::ServerOptions o{testing::ReferenceModelDir("t5-tiny-v1_0")};
-  o.extra_args = {"--store-url", pg.url()};
+  testing::ServerOptions o = SharedStoreOptions(pg);
   testing::ServerProcess a(o), b(o);
   auto alice_a = a.ClientFor("alice"), alice_b = b.ClientFor("alice");
   PromptUpload raw;
@@ -141,6 +151,9 @@ TEST(E2eReplicasTest, AStoreOutageKeepsInferenceAndHeals) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(gauge(b), 0) << "the metric never showed the outage";
+  auto info = alice_b->GetModelInfo();
+  ASSERT_TRUE(info.ok()) << info.status.error_message();
+  EXPECT_EQ(info.value.prompt_store(), "shared: unreachable");
   for (int i = 0; i < 5; ++i) {
     for (auto* c : {alice_a.get(), alice_b.get()}) {
       auto g = c->Generate(Request(row0, "task-a", false));
@@ -170,6 +183,7 @@ TEST(E2eReplicasTest, AStoreOutageKeepsInferenceAndHeals) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(gauge(b), 1);
+  EXPECT_EQ(alice_b->GetModelInfo().value.prompt_store(), "shared: connected");
 }
 
 // kill -9 of a replica in the middle of an upload: the client gets an error, and neither
@@ -178,8 +192,7 @@ TEST(E2eReplicasTest, AReplicaKilledDuringAnUploadLeavesNothing) {
   testing::PostgresServer pg;
   ASSERT_TRUE(pg.ok()) << pg.error();
   testing::ReferenceCases cases("t5-tiny-v1_0");
-  testing::ServerOptions o{testing::ReferenceModelDir("t5-tiny-v1_0")};
-  o.extra_args = {"--store-url", pg.url()};
+  testing::ServerOptions o = SharedStoreOptions(pg);
   auto a = std::make_unique<testing::ServerProcess>(o);
   testing::ServerProcess b(o);
   PromptUpload raw;
@@ -222,8 +235,7 @@ TEST(E2eReplicasTest, AReplicaStartedWhilePostgresIsDownWaitsThenServes) {
   testing::PostgresServer pg;
   ASSERT_TRUE(pg.ok()) << pg.error();
   testing::ReferenceCases cases("t5-tiny-v1_0");
-  testing::ServerOptions o{testing::ReferenceModelDir("t5-tiny-v1_0")};
-  o.extra_args = {"--store-url", pg.url()};
+  testing::ServerOptions o = SharedStoreOptions(pg);
   {
     testing::ServerProcess first(o);
     PromptUpload raw;
@@ -251,6 +263,44 @@ TEST(E2eReplicasTest, AReplicaStartedWhilePostgresIsDownWaitsThenServes) {
   EXPECT_EQ(std::vector<int64_t>(g.value.results(0).output_ids().begin(), g.value.results(0).output_ids().end()),
             Tail(cases.Ids("prompt.a.row0.greedy")));
   EXPECT_NE(late->Log().find("retrying"), std::string::npos) << "the wait was not logged";
+}
+
+// A replica that keeps only some prompts' values in memory (--shared-prompt-cache-bytes) reads
+// the others on first use; while PostgreSQL is down, the ones it holds serve and the others are
+// UNAVAILABLE (not NOT_FOUND: they exist, this replica cannot read them now).
+TEST(E2eReplicasTest, AnUncachedPromptIsUnavailableWhileTheStoreIsDown) {
+  testing::PostgresServer pg;
+  ASSERT_TRUE(pg.ok()) << pg.error();
+  testing::ReferenceCases cases("t5-tiny-v1_0");
+  testing::ServerOptions o = SharedStoreOptions(pg);
+  testing::ServerProcess a(o);
+  o.extra_args.insert(o.extra_args.end(), {"--shared-prompt-cache-bytes", "1500"});  // one 5x64 prompt
+  testing::ServerProcess b(o);
+  auto alice_a = a.ClientFor("alice"), alice_b = b.ClientFor("alice");
+  PromptUpload raw;
+  raw.bytes = testing::RawPromptFile(cases.Float("prompt.a"));
+  for (const char* name : {"one", "two"}) {
+    raw.name = name;
+    ASSERT_TRUE(alice_a->UploadPrompt(raw).ok());
+  }
+  const auto row0 = cases.Ids("generate.row0.input_ids");
+  const auto want = Tail(cases.Ids("prompt.a.row0.greedy"));
+  for (const char* name : {"one", "two"}) {  // "two" last: it stays, "one" is evicted
+    ASSERT_GE(SecondsUntilNot(alice_b.get(), Request(row0, name, false), grpc::StatusCode::NOT_FOUND), 0);
+    auto g = alice_b->Generate(Request(row0, name, false));
+    ASSERT_TRUE(g.ok()) << g.status.error_message();
+    EXPECT_EQ(std::vector<int64_t>(g.value.results(0).output_ids().begin(), g.value.results(0).output_ids().end()), want);
+  }
+  ASSERT_TRUE(pg.Stop()) << pg.error();
+  EXPECT_TRUE(alice_b->Generate(Request(row0, "two", false)).ok()) << "the prompt in memory must keep serving";
+  auto cold = alice_b->Generate(Request(row0, "one", false));
+  EXPECT_EQ(cold.status.error_code(), grpc::StatusCode::UNAVAILABLE) << cold.status.error_message();
+  EXPECT_NE(cold.status.error_message().find("not in this replica's memory"), std::string::npos)
+      << cold.status.error_message();
+  EXPECT_EQ(alice_b->Generate(Request(row0, "never-uploaded", false)).status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_TRUE(alice_a->Generate(Request(row0, "one", false)).ok()) << "replica a holds every prompt (default budget)";
+  ASSERT_TRUE(pg.Start()) << pg.error();
+  EXPECT_TRUE(alice_b->Generate(Request(row0, "one", false)).ok());
 }
 
 }  // namespace

@@ -409,6 +409,7 @@ TEST_F(E2eTenancyTest, ModelInfoShowsOnlyTheCallersOwn) {
   EXPECT_EQ(info.value.registered_prompts(), bobs);  // bob's own versions, not alice's
   EXPECT_EQ(info.value.model_dir(), "t5-tiny-v1_0");  // no path on the server's disk
   EXPECT_EQ(info.value.limits().tenant_max_uploads(), 2);
+  EXPECT_EQ(info.value.prompt_store(), "local");
   auto admin = root->GetModelInfo();
   EXPECT_EQ(admin.value.model_dir(), testing::ReferenceModelDir("t5-tiny-v1_0"));
 }

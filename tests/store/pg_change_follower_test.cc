@@ -42,7 +42,7 @@ struct Replica {
     auto s = PgPromptStore::Open(url);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     store = std::move(s).value();
-    registry = std::make_unique<PromptRegistry>(store.get());
+    registry = std::make_unique<PromptRegistry>(store.get(), PromptRegistry::kDefaultValueCacheBytes);
     EXPECT_TRUE(registry->Load().ok());
     if (follow) Follow(url);
   }
