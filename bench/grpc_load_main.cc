@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/percentile.h"
 #include "client/softserve_client.h"
 #include "tools/flags.h"
 
@@ -20,12 +21,6 @@ namespace softserve::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
 
 int Main(int argc, char** argv) {
   std::string target = "127.0.0.1:50051", key, prompt;

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench/percentile.h"
 #include "bench/bench_util.h"
 #include "core/engine/engine.h"
 #include "core/engine/t5_runner.h"
@@ -61,12 +62,6 @@ class StepTimes : public EngineObserver {
   std::vector<double> seconds_;
   int64_t tokens_ = 0;  // new tokens of every row (beams count each)
 };
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
 
 // One kind of flood request and how many the flooding tenant keeps in flight.
 struct FloodKind {

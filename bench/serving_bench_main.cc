@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bench/percentile.h"
 #include "bench/bench_util.h"
 #include "bench/workload.h"
 #include "core/common/file_util.h"
@@ -50,12 +51,6 @@ struct RunResult {
   double mean_rows = 0, mean_distinct = 0;
   int failures = 0;
 };
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
-}
 
 RunResult Run(std::shared_ptr<const T5Model> model, BatchPolicy policy, int64_t max_rows,
               const WorkloadSpec& spec, const std::vector<WorkItem>& items, const PromptRegistry& registry) {

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/percentile.h"
 #include "store/pg_change_follower.h"
 #include "store/pg_prompt_store.h"
 #include "tools/flags.h"
@@ -24,12 +25,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
 
 core::NewPrompt Matrix(int64_t rows, int64_t dim, float base) {
   core::NewPrompt p;

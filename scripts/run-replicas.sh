@@ -20,25 +20,18 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $replicas -ge 1 && $replicas -le 9 ]] || { echo "run-replicas: --replicas must be 1..9" >&2; exit 2; }
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+# shellcheck source=scripts/lib/postgres.sh
+source "$repo/scripts/lib/postgres.sh"
 work=$repo/var/replicas
 mkdir -p "$work"
-as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-if [[ ! -d $work/pg ]]; then
-  mkdir -p "$work/pg"
-  [[ $(id -u) -eq 0 ]] && chown postgres: "$work/pg"
-  as_pg "$bin/initdb" -D "$work/pg/data" -A trust -U softserve -E UTF8 --locale=C >/dev/null
-fi
-[[ $(id -u) -eq 0 ]] && chown postgres: "$work/pg"
-as_pg "$bin/pg_ctl" -D "$work/pg/data" -l "$work/pg/server.log" \
-  -o "-p 55432 -k $work/pg -c listen_addresses=127.0.0.1" -w start >/dev/null
+pg_start "$work/pg" 55432
 url="postgresql://softserve@127.0.0.1:55432/postgres"
 pids=()
 cleanup() {
   trap - EXIT INT TERM
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
-  as_pg "$bin/pg_ctl" -D "$work/pg/data" -m fast -w stop >/dev/null || true
+  pg_stop "$work/pg" || true
 }
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM

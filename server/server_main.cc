@@ -59,11 +59,16 @@ int InstallSignalHandlers() {
 // Threads the server starts (gRPC's, the engine's) inherit a mask without SIGTERM/SIGINT, so the
 // signal goes to the main thread (or to a library thread started before main): under
 // ThreadSanitizer a signal sent to a thread parked in a raw futex syscall would never be handled.
-void SetTerminationSignalsBlocked(bool blocked) {
+sigset_t TerminationSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  return set;
+}
+
+void SetTerminationSignalsBlocked(bool blocked) {
+  const sigset_t set = TerminationSignals();
   ::pthread_sigmask(blocked ? SIG_BLOCK : SIG_UNBLOCK, &set, nullptr);
 }
 
@@ -186,10 +191,7 @@ std::optional<StartError> LoadModelAndTokenizer(Runtime* rt) {
 
 // True if SIGTERM or SIGINT arrives within `d` (they are blocked during start-up).
 bool TerminationWithin(std::chrono::milliseconds d) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
+  const sigset_t set = TerminationSignals();
   const timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>((d.count() % 1000) * 1000000)};
   return ::sigtimedwait(&set, nullptr, &ts) > 0;
 }

@@ -36,7 +36,7 @@ bool PgChangeFollower::CatchUp() {
       if (c.deleted) {
         registry_->ApplyDelete(c.key);
       } else {
-        auto prompt = store_->Get(c.key);
+        auto prompt = store_->Describe(c.key);  // values are read where they are first used
         if (prompt.ok()) {
           registry_->ApplyPut(*prompt);
         } else if (prompt.status().code() != core::StatusCode::kNotFound) {

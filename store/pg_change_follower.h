@@ -2,8 +2,8 @@
 //
 // A thread of its own LISTENs on PgPromptStore::kChannel with a connection of its own. On every
 // notification, and every `poll_interval` in any case, it reads the change feed after the last
-// change it applied and applies it in order: a put is read from the store and added
-// (PromptRegistry::ApplyPut), a delete is removed (ApplyDelete). When PostgreSQL goes away it
+// change it applied and applies it in order: a put adds the version's description
+// (PromptRegistry::ApplyPut; its values are read on first use), a delete removes it (ApplyDelete). When PostgreSQL goes away it
 // reconnects with backoff (0.1 s doubling to 5 s) and catches up from the last applied change
 // id, so a change made while this replica was cut off still reaches it; the registry keeps
 // serving what it has meanwhile. It starts from the change id the registry's Load reflected.

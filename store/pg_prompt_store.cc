@@ -24,25 +24,33 @@ constexpr int64_t kMigrationLock = 0x736f6674;
 constexpr int64_t kChangeLock = 0x63686e67;
 const char kTakeChangeLock[] = "SELECT pg_advisory_xact_lock($1::int8)";
 
-const char kSelectColumns[] =
-    "tenant, name, version, rows::int8, dim::int8, format, source_note, checksum, created_unix_ms, matrix";
+// Columns 0..8 describe a prompt; 9 is its matrix.
+const char kDescribeColumns[] =
+    "tenant, name, version, rows::int8, dim::int8, format, source_note, checksum, created_unix_ms";
+const std::string kSelectColumns = std::string(kDescribeColumns) + ", matrix";
+
+StatusOr<PromptPtr> DescriptionFromRow(const PgResult& r, int row) {
+  core::PromptFormat format = core::PromptFormat::kRaw;
+  const PromptKey key{std::string(r.Bytes(row, 0)), std::string(r.Bytes(row, 1)), r.Int64(row, 2)};
+  if (!core::ParsePromptFormat(std::string(r.Bytes(row, 5)), &format) || r.Int64(row, 3) < 1 || r.Int64(row, 4) < 1) {
+    return core::DataLossError("record " + key.ToString() + " is inconsistent (shape or format)");
+  }
+  return core::Prompt::Description(key, r.Int64(row, 3), r.Int64(row, 4), format, r.Int64(row, 8),
+                                   std::string(r.Bytes(row, 6)), std::string(r.Bytes(row, 7)));
+}
 
 StatusOr<PromptPtr> PromptFromRow(const PgResult& r, int row) {
-  const std::string tenant(r.Bytes(row, 0)), name(r.Bytes(row, 1));
-  const int64_t version = r.Int64(row, 2), rows = r.Int64(row, 3), dim = r.Int64(row, 4);
-  core::PromptFormat format = core::PromptFormat::kRaw;
+  SOFTSERVE_ASSIGN_OR_RETURN(PromptPtr d, DescriptionFromRow(r, row));
   const std::string_view matrix = r.Bytes(row, 9);
-  const PromptKey key{tenant, name, version};
-  if (!core::ParsePromptFormat(std::string(r.Bytes(row, 5)), &format) || rows < 1 || dim < 1 ||
-      static_cast<int64_t>(matrix.size()) != rows * dim * 4) {
-    return core::DataLossError("prompt store: record " + key.ToString() + " is inconsistent (shape, format or size)");
+  if (static_cast<int64_t>(matrix.size()) != d->bytes()) {
+    return core::DataLossError("prompt store: record " + d->key().ToString() + " is inconsistent (size)");
   }
-  std::vector<float> values(static_cast<size_t>(rows * dim));
+  std::vector<float> values(static_cast<size_t>(d->rows() * d->dim()));
   std::memcpy(values.data(), matrix.data(), matrix.size());
-  auto prompt = std::make_shared<const core::Prompt>(key, rows, dim, std::move(values), format, r.Int64(row, 8),
-                                                     std::string(r.Bytes(row, 6)));
-  if (prompt->checksum() != r.Bytes(row, 7)) {
-    return core::DataLossError("prompt store: record " + key.ToString() + " fails its checksum");
+  auto prompt = std::make_shared<const core::Prompt>(d->key(), d->rows(), d->dim(), std::move(values), d->format(),
+                                                     d->created_unix_ms(), d->source_note());
+  if (prompt->checksum() != d->checksum()) {
+    return core::DataLossError("prompt store: record " + d->key().ToString() + " fails its checksum");
   }
   return PromptPtr(prompt);
 }
@@ -229,7 +237,7 @@ StatusOr<std::vector<int64_t>> PgPromptStore::Delete(const std::string& tenant, 
 StatusOr<PromptPtr> PgPromptStore::Get(const PromptKey& key) {
   std::lock_guard<std::mutex> l(mu_);
   if (!conn_->healthy()) SOFTSERVE_RETURN_IF_ERROR(conn_->Reconnect().WithPrefix("prompt store"));
-  auto r = conn_->Exec(std::string("SELECT ") + kSelectColumns +
+  auto r = conn_->Exec("SELECT " + kSelectColumns +
                            " FROM softserve_prompts WHERE tenant = $1 AND name = $2 AND ($3::int8 = 0 OR version = $3::int8) "
                            "ORDER BY version DESC LIMIT 1",
                        {PgParam::Text(key.tenant), PgParam::Text(key.name), PgParam::Int(key.version)});
@@ -249,7 +257,7 @@ StatusOr<PgLoadReport> PgPromptStore::LoadAll() {
     SOFTSERVE_ASSIGN_OR_RETURN(PgResult hw, conn_->Exec(
         "SELECT tenant, deleted_high_water FROM softserve_tenants WHERE deleted_high_water > 0 ORDER BY tenant"));
     for (int i = 0; i < hw.rows(); ++i) report.deleted_high_water.emplace_back(std::string(hw.Bytes(i, 0)), hw.Int64(i, 1));
-    SOFTSERVE_ASSIGN_OR_RETURN(PgResult rows, conn_->Exec(std::string("SELECT ") + kSelectColumns +
+    SOFTSERVE_ASSIGN_OR_RETURN(PgResult rows, conn_->Exec("SELECT " + kSelectColumns +
                                                           " FROM softserve_prompts ORDER BY tenant, name, version"));
     for (int i = 0; i < rows.rows(); ++i) {
       SOFTSERVE_ASSIGN_OR_RETURN(PromptPtr p, PromptFromRow(rows, i));
@@ -268,22 +276,27 @@ StatusOr<core::SharedStoreLoad> PgPromptStore::LoadShared() {
     SOFTSERVE_RETURN_IF_ERROR(conn_->Exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").status());
     SOFTSERVE_ASSIGN_OR_RETURN(PgResult last, conn_->Exec("SELECT coalesce(max(change_id), 0)::int8 FROM softserve_changes"));
     load.last_change_id = last.Int64(0, 0);
-    SOFTSERVE_ASSIGN_OR_RETURN(PgResult r, conn_->Exec(
-        "SELECT tenant, name, version, rows::int8, dim::int8, format, source_note, checksum, created_unix_ms "
-        "FROM softserve_prompts ORDER BY tenant, name, version"));
+    SOFTSERVE_ASSIGN_OR_RETURN(PgResult r, conn_->Exec(std::string("SELECT ") + kDescribeColumns +
+                                                       " FROM softserve_prompts ORDER BY tenant, name, version"));
     for (int i = 0; i < r.rows(); ++i) {
-      core::PromptFormat format = core::PromptFormat::kRaw;
-      const PromptKey key{std::string(r.Bytes(i, 0)), std::string(r.Bytes(i, 1)), r.Int64(i, 2)};
-      if (!core::ParsePromptFormat(std::string(r.Bytes(i, 5)), &format) || r.Int64(i, 3) < 1 || r.Int64(i, 4) < 1) {
-        return core::DataLossError("record " + key.ToString() + " is inconsistent (shape or format)");
-      }
-      load.prompts.push_back(core::Prompt::Description(key, r.Int64(i, 3), r.Int64(i, 4), format, r.Int64(i, 8),
-                                                       std::string(r.Bytes(i, 6)), std::string(r.Bytes(i, 7))));
+      SOFTSERVE_ASSIGN_OR_RETURN(PromptPtr description, DescriptionFromRow(r, i));
+      load.prompts.push_back(std::move(description));
     }
     return core::OkStatus();
   });
   SOFTSERVE_RETURN_IF_ERROR(s.WithPrefix("prompt store"));
   return load;
+}
+
+StatusOr<PromptPtr> PgPromptStore::Describe(const PromptKey& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (!conn_->healthy()) SOFTSERVE_RETURN_IF_ERROR(conn_->Reconnect().WithPrefix("prompt store"));
+  auto r = conn_->Exec(std::string("SELECT ") + kDescribeColumns +
+                           " FROM softserve_prompts WHERE tenant = $1 AND name = $2 AND version = $3::int8",
+                       {PgParam::Text(key.tenant), PgParam::Text(key.name), PgParam::Int(key.version)});
+  SOFTSERVE_RETURN_IF_ERROR(r.status().WithPrefix("prompt store"));
+  if (r->rows() == 0) return core::NotFoundError("prompt " + key.ToString() + " not found");
+  return DescriptionFromRow(*r, 0);
 }
 
 StatusOr<PromptPtr> PgPromptStore::Fetch(const PromptKey& key) {

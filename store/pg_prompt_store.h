@@ -70,6 +70,8 @@ class PgPromptStore : public core::SharedPromptStore {
   core::StatusOr<PgLoadReport> LoadAll();
   // Every prompt's description (no values: Prompt::Description) and the change id they reflect.
   core::StatusOr<core::SharedStoreLoad> LoadShared() override;
+  // One version's description, without its values (version > 0). NotFound if absent.
+  core::StatusOr<core::PromptPtr> Describe(const core::PromptKey& key);
   // One version with its values (version > 0). NotFound if absent.
   core::StatusOr<core::PromptPtr> Fetch(const core::PromptKey& key) override;
   // Changes after `change_id`, oldest first, at most `limit`.
