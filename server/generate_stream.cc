@@ -89,10 +89,7 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         OnResult(index, std::move(r));
       });
     }
-    lock.lock();
-    --remaining_;
-    lock.unlock();
-    Pump();
+    Pump(/*inputs_done=*/1);  // the submission loop's hold
   }
 
   void OnWriteDone(bool ok) override {
@@ -148,19 +145,22 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       status_ = r.status();
       cancel_->store(true);
     }
-    --remaining_;
     lock.unlock();
-    Pump();
+    Pump(/*inputs_done=*/1);
   }
 
   // Starts the next write, or finishes once every input is done. Called without mu_ held: gRPC
   // is never entered under our lock (a reaction run inline would deadlock, and Finish may lead
   // to OnDone deleting this). The deque's front element stays put while it is being written.
-  void Pump() {
+  // A caller whose input is done counts it down here, in the same critical section as the
+  // decision to finish: counted down any earlier, another thread's Pump could finish and delete
+  // this before the caller's own Pump touched it.
+  void Pump(int inputs_done = 0) {
     const grpc::ByteBuffer* next = nullptr;
     grpc::Status final_status;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      remaining_ -= inputs_done;
       if (writing_ || finished_) return;
       if (!queue_.empty() && status_.ok()) {
         writing_ = true;

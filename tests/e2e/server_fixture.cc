@@ -91,7 +91,13 @@ ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options
 
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) Terminate(30);
-  if (std::getenv("SOFTSERVE_E2E_SHOW_LOG")) std::fprintf(stderr, "%s\n", Log().c_str());
+  // A failed test shows the server's own account (an abort message, a sanitizer report).
+  if (std::getenv("SOFTSERVE_E2E_SHOW_LOG") || ::testing::Test::HasFailure()) {
+    const std::string log = Log();
+    const size_t keep = 20000;
+    std::fprintf(stderr, "--- server log%s ---\n%s\n", log.size() > keep ? " (tail)" : "",
+                 log.size() > keep ? log.substr(log.size() - keep).c_str() : log.c_str());
+  }
   std::system(("rm -rf " + dir_).c_str());
 }
 
