@@ -9,6 +9,7 @@
 #include <cstdlib>
 
 #include "core/common/file_util.h"
+#include "core/model/cpu_gemm.h"
 #include "core/model/random_checkpoint.h"
 #include "core/model/tensor_convert.h"
 
@@ -56,12 +57,13 @@ double MeasureReadBandwidth(const core::ModelOptions& options) {
   const auto topt = core::ToTensorOptions(options).dtype(at::kFloat);
   // A matrix-vector product reads the matrix once, on the threads the model's own GEMVs use.
   const int64_t rows = options.device.kind == core::DeviceKind::kCuda ? (int64_t{1} << 16) : (int64_t{1} << 14);
-  at::Tensor a = at::ones({rows, 4096}, topt), x = at::ones({4096}, topt);
-  at::mv(a, x).sum().item<float>();  // warm-up
+  at::Tensor a = at::ones({rows, 4096}, topt), x = at::ones({1, 4096}, topt);
+  auto product = [&] { return options.device.kind == core::DeviceKind::kCpu ? core::CpuMatmul(x, a.t()) : at::matmul(x, a.t()); };
+  product().sum().item<float>();  // warm-up
   double best = 1e30;
   for (int i = 0; i < 5; ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    at::mv(a, x).sum().item<float>();  // waits for the device
+    product().sum().item<float>();  // waits for the device
     best = std::min(best, Seconds(t0, std::chrono::steady_clock::now()));
   }
   return static_cast<double>(a.numel()) * 4 / best;
@@ -75,10 +77,11 @@ GemmPeak MeasureGemmPeak(const core::ModelOptions& options) {
   GemmPeak peak;
   for (const auto& s : shapes) {
     at::Tensor a = at::randn({s[0], s[1]}, topt), b = at::randn({s[1], s[2]}, topt);
-    at::Tensor c = at::matmul(a, b);  // warm-up
+    auto product = [&] { return options.device.kind == core::DeviceKind::kCpu ? core::CpuMatmul(a, b) : at::matmul(a, b); };
+    at::Tensor c = product();  // warm-up
     const int reps = 5;
     auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < reps; ++i) c = at::matmul(a, b);
+    for (int i = 0; i < reps; ++i) c = product();
     c.sum().item<float>();  // waits for the device
     const double sec = Seconds(t0, std::chrono::steady_clock::now()) / reps;
     const double gflops = 2.0 * s[0] * s[1] * s[2] / sec / 1e9;

@@ -41,7 +41,7 @@ double DecodeStepBytes(const core::T5Config& c, int64_t batch, int64_t encoder_l
 
 // Device memory read bandwidth measured in this process: a matrix-vector product over a matrix
 // far larger than the caches (256 MiB on CPU, 1 GiB on CUDA), matrix bytes read per second, on
-// the BLAS threads the model's GEMVs use (a copy would also count write-allocate traffic).
+// the GEMM and threads the model's own single-row products use (a copy would also count write-allocate traffic).
 double MeasureReadBandwidth(const core::ModelOptions& options);
 
 struct GemmPeak {
@@ -49,7 +49,8 @@ struct GemmPeak {
   std::string best_shape;
   std::vector<std::pair<std::string, double>> shapes;
 };
-// Times float32 matmuls of the shapes that matter for T5 on this device/thread count.
+// Times float32 matmuls of the shapes that matter for T5 on this device/thread count, through
+// what the model uses (on the CPU: core::CpuMatmul with the GEMM ConfigureCpuRuntime selected).
 GemmPeak MeasureGemmPeak(const core::ModelOptions& options);
 
 core::PromptPtr RandomPrompt(int64_t rows, int64_t dim, uint64_t seed, const std::string& name);

@@ -43,6 +43,7 @@ struct ServerConfig {
   std::string device = "cpu";
   std::string dtype = "float32";
   int64_t threads = 0;
+  std::string cpu_gemm = "auto";
   std::string store_dir = "var/prompts";
   // A libpq URL (postgresql://user@host/db): prompts live in PostgreSQL, shared by replicas;
   // empty: the local directory store_dir. The password comes from the URL, PGPASSWORD or a

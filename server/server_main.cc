@@ -162,8 +162,11 @@ std::optional<StartError> LoadModelAndTokenizer(Runtime* rt) {
   const ServerConfig& config = rt->config;
   auto device = core::ParseDevice(config.device);
   auto dtype = core::ParseDType(config.dtype);
-  if (!device.ok() || !dtype.ok()) return StartError{2, !device.ok() ? device.status().message() : dtype.status().message()};
-  core::ModelOptions mo{*device, *dtype, static_cast<int>(config.threads)};
+  auto cpu_gemm = core::ParseCpuGemm(config.cpu_gemm);
+  for (const core::Status& s : {device.status(), dtype.status(), cpu_gemm.status()}) {
+    if (!s.ok()) return StartError{2, s.message()};
+  }
+  core::ModelOptions mo{*device, *dtype, static_cast<int>(config.threads), *cpu_gemm};
   spdlog::info("loading model from {} on {} {}", config.model_dir, config.device, config.dtype);
   auto model = core::T5Model::Load(config.model_dir, mo);
   if (!model.ok()) return StartError{1, model.status().ToString()};

@@ -1,5 +1,7 @@
 #include "core/model/device.h"
 
+#include "core/model/cpu_gemm.h"
+
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
@@ -55,20 +57,41 @@ const char* DTypeName(DType dtype) {
   return "float32";
 }
 
-std::string CpuRuntime::Describe() const {
-  return std::to_string(blas_threads) + " BLAS threads" +
-         (separate_blas_pool ? " (OpenBLAS pthread pool)" : "") + ", " +
-         std::to_string(intra_op_threads) + " intra-op threads";
+StatusOr<CpuGemm> ParseCpuGemm(std::string_view s) {
+  if (s == "auto") return CpuGemm::kAuto;
+  if (s == "onednn") return CpuGemm::kOneDnn;
+  if (s == "torch") return CpuGemm::kTorch;
+  return InvalidArgumentError("unknown CPU GEMM '" + std::string(s) + "' (expected auto, onednn or torch)");
 }
 
-CpuRuntime ConfigureCpuRuntime(int num_threads) {
+const char* CpuGemmName(CpuGemm gemm) {
+  switch (gemm) {
+    case CpuGemm::kAuto: return "auto";
+    case CpuGemm::kOneDnn: return "onednn";
+    case CpuGemm::kTorch: return "torch";
+  }
+  return "torch";
+}
+
+std::string CpuRuntime::Describe() const {
+  if (gemm == CpuGemm::kOneDnn) {
+    return "GEMM: oneDNN sgemm on " + std::to_string(intra_op_threads) + " OpenMP threads, single rows on " +
+           std::to_string(blas_threads) + " BLAS threads" + (separate_blas_pool ? " (OpenBLAS pthread pool)" : "");
+  }
+  return "GEMM: libtorch, " + std::to_string(blas_threads) + " BLAS threads" +
+         (separate_blas_pool ? " (OpenBLAS pthread pool)" : "") + ", " + std::to_string(intra_op_threads) +
+         " intra-op threads";
+}
+
+StatusOr<CpuRuntime> ConfigureCpuRuntime(int num_threads, CpuGemm gemm) {
   int n = num_threads > 0 ? num_threads : static_cast<int>(std::thread::hardware_concurrency());
   if (n <= 0) n = 1;
+  CpuRuntime rt;
+  SOFTSERVE_ASSIGN_OR_RETURN(rt.gemm, SelectCpuGemm(gemm));
   // Keep freed tensor buffers in the heap (up to glibc's largest mmap threshold, 32 MiB).
   ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
 
-  CpuRuntime rt;
   // OpenBLAS's exports, if it is the BLAS libtorch loaded: openblas_get_parallel() is 1 for
   // its pthread build, 2 for its OpenMP build.
   using GetParallel = int (*)();
@@ -76,14 +99,13 @@ CpuRuntime ConfigureCpuRuntime(int num_threads) {
   auto get_parallel = reinterpret_cast<GetParallel>(::dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
   auto set_threads = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   rt.separate_blas_pool = get_parallel != nullptr && set_threads != nullptr && get_parallel() == 1;
-  if (rt.separate_blas_pool) {
-    set_threads(n);
-    at::set_num_threads(1);
-    rt.blas_threads = n;
-  } else {
-    at::set_num_threads(n);
-    rt.blas_threads = n;
-  }
+  // OpenBLAS's own pool runs its GEMMs (libtorch selected) or its single-row GEMVs (oneDNN
+  // selected); the OpenMP pool runs oneDNN's GEMMs, so it gets the cores unless OpenBLAS's pool
+  // does all the matrix work.
+  const bool blas_pool_runs_gemms = rt.separate_blas_pool && rt.gemm == CpuGemm::kTorch;
+  if (rt.separate_blas_pool) set_threads(n);
+  rt.blas_threads = n;
+  at::set_num_threads(blas_pool_runs_gemms ? 1 : n);
   rt.intra_op_threads = at::get_num_threads();
   return rt;
 }

@@ -27,6 +27,16 @@ StatusOr<DeviceSpec> ParseDevice(std::string_view s);
 StatusOr<DType> ParseDType(std::string_view s);
 const char* DTypeName(DType dtype);
 
+// Which library computes float32 matrix products on the CPU (cpu_gemm.h).
+enum class CpuGemm {
+  kAuto,    // oneDNN when the process has it, else libtorch
+  kOneDnn,  // oneDNN's sgemm; an error where the process has none
+  kTorch,   // libtorch's matmul (the BLAS it was built with)
+};
+// Accepts "auto", "onednn", "torch"; InvalidArgument otherwise.
+StatusOr<CpuGemm> ParseCpuGemm(std::string_view s);
+const char* CpuGemmName(CpuGemm gemm);
+
 // Numerical settings of one loaded model.
 struct ModelOptions {
   DeviceSpec device;
@@ -34,25 +44,31 @@ struct ModelOptions {
   // Threads for CPU math; 0 means one per hardware core. Applied explicitly at load time
   // (libtorch may default to a single thread); see ConfigureCpuRuntime.
   int num_threads = 0;
+  CpuGemm cpu_gemm = CpuGemm::kAuto;  // CPU only
 };
 
 // What ConfigureCpuRuntime set.
 struct CpuRuntime {
-  int blas_threads = 0;      // threads OpenBLAS runs each GEMM on
-  int intra_op_threads = 0;  // libtorch's own (OpenMP) pool, for element-wise work
+  CpuGemm gemm = CpuGemm::kTorch;  // what computes the float32 matrix products (never kAuto)
+  int blas_threads = 0;            // threads OpenBLAS runs each of its GEMMs on
+  int intra_op_threads = 0;        // libtorch's own OpenMP pool (element-wise work, oneDNN's GEMMs)
   bool separate_blas_pool = false;
   std::string Describe() const;
 };
 
 // Process-wide CPU settings for inference:
-// - Threads. With Debian's libopenblas0-pthread, every GEMM runs on OpenBLAS's own pthread
-//   pool; giving libtorch's OpenMP pool the same cores makes the two pools fight (measured on
-//   2 cores: batch-1 decoding 79 vs 103 tokens/s). So when OpenBLAS has its own pool, it gets
-//   num_threads and libtorch's pool 1; otherwise (MKL, OpenMP OpenBLAS) libtorch gets
-//   num_threads and drives the BLAS itself.
+// - GEMM. SelectCpuGemm (cpu_gemm.h): oneDNN's sgemm where the process has it (kAuto).
+// - Threads. With Debian's libopenblas0-pthread, OpenBLAS runs its GEMMs on its own pthread pool,
+//   whose threads spin for a while after each call; giving libtorch's OpenMP pool the same cores
+//   makes the two pools fight (measured on 2 cores: batch-1 decoding 79 vs 103 tokens/s). With
+//   libtorch's GEMM, OpenBLAS's pool gets num_threads and libtorch's 1. With oneDNN, the OpenMP
+//   pool (oneDNN's GEMMs, attention, element-wise work) gets num_threads and OpenBLAS's pool too,
+//   for single-row products only (the two alternate within a step; measured faster than either
+//   alone). Without a separate OpenBLAS pool (MKL, OpenMP OpenBLAS) libtorch gets num_threads.
 // - Allocator. Large tensors are kept in the heap after free (mallopt) instead of being
 //   unmapped and re-faulted zero page by zero page on the next step.
-CpuRuntime ConfigureCpuRuntime(int num_threads);
+// FailedPrecondition when gemm is kOneDnn and the process has no oneDNN.
+StatusOr<CpuRuntime> ConfigureCpuRuntime(int num_threads, CpuGemm gemm = CpuGemm::kAuto);
 
 // Returns Unavailable if the device is CUDA and this libtorch has no usable CUDA device.
 Status CheckDeviceAvailable(const DeviceSpec& device);

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "core/common/file_util.h"
+#include "core/model/cpu_gemm.h"
 #include "core/model/decode_attention.h"
 #include "core/model/host_to_device.h"
 #include "core/model/tensor_convert.h"
@@ -31,14 +32,10 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * y.to(weight.scalar_type());
 }
 
-// x @ wt with wt stored [in, out]. A single row is a matrix-vector product: OpenBLAS's GEMM
-// with m = 1 is several times slower than its GEMV, and batch-1 decoding is nothing else.
+// x @ wt with wt stored [in, out]: oneDNN or libtorch on the CPU (cpu_gemm.h), libtorch elsewhere.
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& wt) {
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = wt.size(1);
-  at::Tensor rows = x.reshape({-1, x.size(-1)});
-  if (rows.size(0) == 1) return at::mv(wt.t(), rows[0]).view(shape);
-  return at::mm(rows, wt).view(shape);
+  if (x.device().is_cpu()) return CpuMatmul(x, wt);
+  return at::matmul(x, wt);
 }
 
 // q [B,H,Tq,dk], k/v [B,H,Tk,dk], bias and mask broadcastable to [B,H,Tq,Tk] (mask may be
@@ -107,7 +104,10 @@ StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const std::string& dir,
     return InvalidArgumentError("dtype float16 is not supported for T5 (v1.1 and FLAN checkpoints overflow "
                                 "it); use bfloat16 (half precision on CUDA) or float32");
   }
-  if (options.device.kind == DeviceKind::kCpu) ConfigureCpuRuntime(options.num_threads);  // CPU only
+  if (options.device.kind == DeviceKind::kCpu) {
+    SOFTSERVE_ASSIGN_OR_RETURN(CpuRuntime runtime, ConfigureCpuRuntime(options.num_threads, options.cpu_gemm));
+    (void)runtime;
+  }
   SOFTSERVE_ASSIGN_OR_RETURN(T5Config config, LoadT5Config(dir + "/config.json"));
   c10::InferenceMode guard;
   SOFTSERVE_ASSIGN_OR_RETURN(T5Weights weights, LoadT5Weights(dir, config, options));

@@ -21,10 +21,22 @@ core::DeviceSpec TestDevice() {
   return *spec;
 }
 
+core::CpuGemm TestCpuGemm() {
+  const char* v = std::getenv("SOFTSERVE_TEST_CPU_GEMM");
+  if (v == nullptr || *v == '\0') return core::CpuGemm::kAuto;
+  auto gemm = core::ParseCpuGemm(v);
+  if (!gemm.ok()) {
+    ADD_FAILURE() << "SOFTSERVE_TEST_CPU_GEMM: " << gemm.status().ToString();
+    return core::CpuGemm::kAuto;
+  }
+  return *gemm;
+}
+
 core::ModelOptions TestModelOptions(core::DType dtype) {
   core::ModelOptions options;
   options.device = TestDevice();
   options.dtype = dtype;
+  options.cpu_gemm = TestCpuGemm();
   return options;
 }
 

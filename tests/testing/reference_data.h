@@ -20,7 +20,10 @@ namespace softserve::testing {
 // The device the reference suites run on: SOFTSERVE_TEST_DEVICE ("cpu" when unset; CTest runs
 // the engine reference suite a second time with "cuda" under the label `gpu`).
 core::DeviceSpec TestDevice();
-// Model options for the test device (and `dtype`).
+// The CPU GEMM the reference suites use: SOFTSERVE_TEST_CPU_GEMM ("auto" when unset; CTest runs
+// the model and engine reference suites a second time with "torch", libtorch's own BLAS).
+core::CpuGemm TestCpuGemm();
+// Model options for the test device, CPU GEMM (and `dtype`).
 core::ModelOptions TestModelOptions(core::DType dtype = core::DType::kFloat32);
 // Empty when the test device is usable; otherwise why not, for GTEST_SKIP (a GPU suite on a
 // machine without a GPU skips with this message instead of failing).

@@ -17,7 +17,9 @@ using ::softserve::testing::ReferenceModelDir;
 class T5ModelReferenceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    auto model = T5Model::Load(ReferenceModelDir(GetParam()), ModelOptions{});
+    ModelOptions options;  // float32 on the CPU, on the GEMM under test
+    options.cpu_gemm = ::softserve::testing::TestCpuGemm();
+    auto model = T5Model::Load(ReferenceModelDir(GetParam()), options);
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     model_ = std::move(model).value();
     cases_ = std::make_unique<ReferenceCases>(GetParam());

@@ -1,0 +1,103 @@
+// CpuMatmul against float64 products computed by libtorch, on both GEMMs, and the process-wide
+// selection and thread setup (core/model/cpu_gemm.h, device.h).
+#include "core/model/cpu_gemm.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include "core/model/device.h"
+
+namespace softserve::core {
+namespace {
+
+// Restores the process-wide selection the other tests in this binary expect.
+class CpuGemmTest : public ::testing::Test {
+ protected:
+  void TearDown() override { ASSERT_TRUE(ConfigureCpuRuntime(2, CpuGemm::kAuto).ok()); }
+};
+
+double MaxRelativeError(const at::Tensor& got, const at::Tensor& want) {
+  return ((got.to(at::kDouble) - want).abs().max() / want.abs().max()).item<double>();
+}
+
+TEST(CpuGemmParseTest, NamesRoundTripAndUnknownNamesAreRefused) {
+  for (CpuGemm g : {CpuGemm::kAuto, CpuGemm::kOneDnn, CpuGemm::kTorch}) {
+    auto parsed = ParseCpuGemm(CpuGemmName(g));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(*parsed, g);
+  }
+  auto bad = ParseCpuGemm("mkl");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("auto, onednn or torch"), std::string::npos) << bad.status().message();
+}
+
+// Debian's libtorch (1.13 in Debian 12, 2.6 in Debian 13, the two CI builds against) links
+// oneDNN: if this fails, the CPU path silently lost its fast GEMM.
+TEST_F(CpuGemmTest, AutoSelectsOneDnnWhereLibtorchLinksIt) {
+  ASSERT_TRUE(OneDnnSgemmAvailable()) << "this libtorch exports no dnnl_sgemm";
+  auto rt = ConfigureCpuRuntime(2, CpuGemm::kAuto);
+  ASSERT_TRUE(rt.ok()) << rt.status().ToString();
+  EXPECT_EQ(rt->gemm, CpuGemm::kOneDnn);
+  EXPECT_EQ(ActiveCpuGemm(), CpuGemm::kOneDnn);
+  EXPECT_EQ(rt->intra_op_threads, 2);  // oneDNN runs on libtorch's OpenMP pool
+  EXPECT_EQ(at::get_num_threads(), 2);
+  EXPECT_EQ(rt->blas_threads, 2);  // single-row GEMVs
+  EXPECT_NE(rt->Describe().find("oneDNN"), std::string::npos) << rt->Describe();
+
+  auto torch = ConfigureCpuRuntime(2, CpuGemm::kTorch);
+  ASSERT_TRUE(torch.ok());
+  EXPECT_EQ(torch->gemm, CpuGemm::kTorch);
+  EXPECT_EQ(ActiveCpuGemm(), CpuGemm::kTorch);
+  if (torch->separate_blas_pool) {
+    EXPECT_EQ(torch->blas_threads, 2);
+    EXPECT_EQ(torch->intra_op_threads, 1);
+  }
+}
+
+// Every shape class a T5 step produces: one row (GEMV), a few rows, many rows, 3-D inputs, a
+// non-contiguous input, and weights stored [in, out] or as the transpose of [out, in].
+TEST_F(CpuGemmTest, ProductsMatchFloat64OnBothGemms) {
+  for (CpuGemm gemm : {CpuGemm::kOneDnn, CpuGemm::kTorch}) {
+    ASSERT_TRUE(ConfigureCpuRuntime(2, gemm).ok());
+    at::manual_seed(7);
+    for (int64_t m : {1, 3, 8, 33, 130}) {
+      for (auto [k, n] : {std::pair<int64_t, int64_t>{64, 96}, {512, 1536}, {200, 1000}}) {
+        const at::Tensor x = at::randn({m, k});
+        const at::Tensor w = at::randn({k, n});
+        const at::Tensor w_transposed = w.t().contiguous().t();  // same values, [out, in] storage
+        const at::Tensor want = at::matmul(x.to(at::kDouble), w.to(at::kDouble));
+        SCOPED_TRACE(std::string(CpuGemmName(gemm)) + " m=" + std::to_string(m) + " k=" + std::to_string(k) +
+                     " n=" + std::to_string(n));
+        EXPECT_LT(MaxRelativeError(CpuMatmul(x, w), want), 1e-5);
+        EXPECT_LT(MaxRelativeError(CpuMatmul(x, w_transposed), want), 1e-5);
+        const at::Tensor x3 = x.view({1, m, k});
+        const at::Tensor got3 = CpuMatmul(x3, w);
+        EXPECT_EQ(got3.sizes(), (std::vector<int64_t>{1, m, n}));
+        EXPECT_LT(MaxRelativeError(got3[0], want), 1e-5);
+        const at::Tensor strided = at::randn({k, m}).t();  // [m, k], not contiguous
+        EXPECT_LT(MaxRelativeError(CpuMatmul(strided, w),
+                                   at::matmul(strided.to(at::kDouble), w.to(at::kDouble))),
+                  1e-5);
+      }
+    }
+  }
+}
+
+// What oneDNN's sgemm cannot take goes to libtorch and is still right.
+TEST_F(CpuGemmTest, OtherDtypesAndLayoutsFallBackToLibtorch) {
+  ASSERT_TRUE(ConfigureCpuRuntime(2, CpuGemm::kOneDnn).ok());
+  const at::Tensor x = at::randn({4, 32}), w = at::randn({32, 48});
+  const at::Tensor want = at::matmul(x.to(at::kDouble), w.to(at::kDouble));
+  EXPECT_LT(MaxRelativeError(CpuMatmul(x.to(at::kDouble), w.to(at::kDouble)), want), 1e-12);
+  EXPECT_LT(MaxRelativeError(CpuMatmul(x.to(at::kBFloat16), w.to(at::kBFloat16)), want), 2e-2);
+  const at::Tensor every_other_column = at::randn({32, 96}).slice(1, 0, 96, 2);  // neither layout
+  EXPECT_LT(MaxRelativeError(CpuMatmul(x, every_other_column),
+                             at::matmul(x.to(at::kDouble), every_other_column.to(at::kDouble))),
+            1e-5);
+  EXPECT_EQ(CpuMatmul(at::randn({0, 32}), w).sizes(), (std::vector<int64_t>{0, 48}));
+}
+
+}  // namespace
+}  // namespace softserve::core
