@@ -7,6 +7,8 @@
 #include <limits>
 #include <vector>
 
+#include "core/model/target_clones.h"
+
 namespace softserve::core {
 namespace {
 
@@ -18,19 +20,6 @@ struct Operand {
 Operand Strided(const at::Tensor& t) {
   return {t.data_ptr<float>(), t.stride(0), t.stride(1), t.stride(2)};
 }
-
-// An AVX2 clone beside the default one, chosen at load time by an ifunc resolver. Not under
-// ThreadSanitizer: the resolver runs before its runtime is up and crashes on its hooks.
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SOFTSERVE_NO_CLONES 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__) || defined(SOFTSERVE_NO_CLONES)
-#define SOFTSERVE_TARGET_CLONES
-#else
-#define SOFTSERVE_TARGET_CLONES __attribute__((target_clones("avx2", "default")))
-#endif
 
 // One (row, head): scores over T keys, softmax, weighted sum of values into out[0, dk).
 SOFTSERVE_TARGET_CLONES

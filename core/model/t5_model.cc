@@ -10,6 +10,7 @@
 
 #include "core/common/file_util.h"
 #include "core/model/cpu_gemm.h"
+#include "core/model/cpu_norm.h"
 #include "core/model/decode_attention.h"
 #include "core/model/host_to_device.h"
 #include "core/model/tensor_convert.h"
@@ -26,6 +27,7 @@ namespace {
 using at::indexing::Slice;
 
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (CanUseCpuRmsNorm(x, weight)) return CpuRmsNorm(x, weight, eps);
   // Variance in float32 even for bf16 activations, as HF's T5LayerNorm.
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);

@@ -1,6 +1,7 @@
-// CpuMatmul against float64 products computed by libtorch, on both GEMMs, and the process-wide
-// selection and thread setup (core/model/cpu_gemm.h, device.h).
+// The CPU kernels against float64 computations by libtorch: CpuMatmul on both GEMMs (and the
+// process-wide selection and thread setup, cpu_gemm.h, device.h), CpuRmsNorm (cpu_norm.h).
 #include "core/model/cpu_gemm.h"
+#include "core/model/cpu_norm.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -97,6 +98,22 @@ TEST_F(CpuGemmTest, OtherDtypesAndLayoutsFallBackToLibtorch) {
                              at::matmul(x.to(at::kDouble), every_other_column.to(at::kDouble))),
             1e-5);
   EXPECT_EQ(CpuMatmul(at::randn({0, 32}), w).sizes(), (std::vector<int64_t>{0, 48}));
+}
+
+// Hugging Face's T5LayerNorm in float64: x * rsqrt(mean(x^2) + eps) * weight.
+TEST(CpuRmsNormTest, MatchesTheFormulaInFloat64) {
+  at::manual_seed(3);
+  const at::Tensor weight = at::rand({512}) + 0.5;
+  for (const at::Tensor& x : {at::randn({1, 1, 512}), at::randn({3, 5, 512}) * 4, at::randn({512, 70}).t()}) {
+    ASSERT_TRUE(CanUseCpuRmsNorm(x, weight));
+    const at::Tensor xd = x.to(at::kDouble);
+    const at::Tensor want = xd * at::rsqrt(xd.pow(2).mean(-1, true) + 1e-6) * weight.to(at::kDouble);
+    const at::Tensor got = CpuRmsNorm(x, weight, 1e-6);
+    EXPECT_EQ(got.sizes(), x.sizes());
+    EXPECT_LT(MaxRelativeError(got, want), 1e-6);
+  }
+  EXPECT_FALSE(CanUseCpuRmsNorm(at::randn({2, 512}, at::kBFloat16), weight));
+  EXPECT_FALSE(CanUseCpuRmsNorm(at::randn({2, 256}), weight));
 }
 
 }  // namespace
