@@ -10,6 +10,7 @@
 
 #include "core/common/file_util.h"
 #include "core/model/cpu_gemm.h"
+#include "core/model/cpu_packed_gemm.h"
 #include "core/model/random_checkpoint.h"
 #include "core/model/tensor_convert.h"
 
@@ -58,7 +59,13 @@ double MeasureReadBandwidth(const core::ModelOptions& options) {
   // A matrix-vector product reads the matrix once, on the threads the model's own GEMVs use.
   const int64_t rows = options.device.kind == core::DeviceKind::kCuda ? (int64_t{1} << 16) : (int64_t{1} << 14);
   at::Tensor a = at::ones({rows, 4096}, topt), x = at::ones({1, 4096}, topt);
-  auto product = [&] { return options.device.kind == core::DeviceKind::kCpu ? core::CpuMatmul(x, a.t()) : at::matmul(x, a.t()); };
+  const bool cpu = options.device.kind == core::DeviceKind::kCpu;
+  const bool packed = cpu && core::ActiveCpuGemm() == core::CpuGemm::kPacked;
+  const core::PackedMatrix a_packed = packed ? core::PackedMatrix::Pack(a.t()) : core::PackedMatrix();
+  auto product = [&] {
+    if (packed) return core::PackedMatmul(x, a_packed);
+    return cpu ? core::CpuMatmul(x, a.t()) : at::matmul(x, a.t());
+  };
   product().sum().item<float>();  // warm-up
   double best = 1e30;
   for (int i = 0; i < 5; ++i) {

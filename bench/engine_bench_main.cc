@@ -138,7 +138,7 @@ int Main(int argc, char** argv) {
   flags.AddInt("repeats", &o.repeats, "timed repetitions per figure (best is reported)");
   flags.AddString("device", &o.device, "cpu or cuda");
   flags.AddString("dtype", &o.dtype, "float32 or bfloat16");
-  flags.AddString("cpu-gemm", &o.cpu_gemm, "CPU float32 GEMM: auto, onednn or torch");
+  flags.AddString("cpu-gemm", &o.cpu_gemm, "CPU float32 GEMM: auto, packed, onednn or torch");
   flags.AddString("json", &o.json_out, "also write the figures to this JSON file");
   if (int code = flags.ParseOrExitCode(argc, argv); code >= 0) return code;
   auto batches = tools::ParseIdList(o.batches);

@@ -45,7 +45,7 @@ std::vector<Option> Options(ServerConfig* c, std::string* config_file) {
       {"device", "", &c->device, "cpu, cuda or cuda:N"},
       {"dtype", "", &c->dtype, "float32 or bfloat16"},
       {"threads", "", &c->threads, "CPU threads for the model (0 = one per core)"},
-      {"cpu-gemm", "", &c->cpu_gemm, "CPU float32 GEMM: auto (oneDNN where libtorch has it), onednn or torch"},
+      {"cpu-gemm", "", &c->cpu_gemm, "CPU float32 GEMM: auto (packed weights where the CPU has AVX-512F or AVX2+FMA, else oneDNN where libtorch has it), packed, onednn or torch"},
       {"store-dir", "", &c->store_dir, "prompt store directory"},
       {"store-url", "", &c->store_url, "PostgreSQL URL of a store shared by replicas (replaces --store-dir)"},
       {"shared-prompt-cache-bytes", "", &c->shared_prompt_cache_bytes,

@@ -1,5 +1,7 @@
 #include "core/model/cpu_gemm.h"
 
+#include "core/model/cpu_packed_gemm.h"
+
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
 
@@ -23,6 +25,14 @@ Sgemm ResolveSgemm() {
 
 std::atomic<CpuGemm> g_active{CpuGemm::kTorch};
 
+at::Tensor TorchMatmul(const at::Tensor& x, const at::Tensor& w) {
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = w.size(1);
+  const at::Tensor rows = x.reshape({-1, x.size(-1)});
+  if (rows.size(0) == 1) return at::mv(w.t(), rows[0]).view(shape);
+  return at::mm(rows, w).view(shape);
+}
+
 // at::set_num_threads sizes the OpenMP team of the thread that calls it; other threads pick the
 // setting up here, once, before their first oneDNN call (libtorch's own operators do the same).
 void InitThreadsOnce() {
@@ -33,26 +43,37 @@ void InitThreadsOnce() {
   }
 }
 
-at::Tensor TorchMatmul(const at::Tensor& x, const at::Tensor& w) {
-  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = w.size(1);
-  const at::Tensor rows = x.reshape({-1, x.size(-1)});
-  if (rows.size(0) == 1) return at::mv(w.t(), rows[0]).view(shape);
-  return at::mm(rows, w).view(shape);
-}
-
 }  // namespace
 
 bool OneDnnSgemmAvailable() { return ResolveSgemm() != nullptr; }
 
-StatusOr<CpuGemm> SelectCpuGemm(CpuGemm gemm) {
-  if (gemm == CpuGemm::kOneDnn && !OneDnnSgemmAvailable()) {
-    return FailedPreconditionError(
-        "CPU GEMM 'onednn' requested, but this process has no oneDNN (dnnl_sgemm is not exported by the "
-        "libtorch it loaded); use --cpu-gemm auto or torch");
+StatusOr<CpuGemm> ResolveCpuGemm(CpuGemm gemm) {
+  switch (gemm) {
+    case CpuGemm::kAuto:
+      if (PackedGemmSupported()) return CpuGemm::kPacked;
+      return OneDnnSgemmAvailable() ? CpuGemm::kOneDnn : CpuGemm::kTorch;
+    case CpuGemm::kPacked:
+      if (!PackedGemmSupported()) {
+        return FailedPreconditionError(
+            "CPU GEMM 'packed' requested, but this CPU has neither AVX-512F nor AVX2 with FMA; use --cpu-gemm "
+            "auto, onednn or torch");
+      }
+      return gemm;
+    case CpuGemm::kOneDnn:
+      if (!OneDnnSgemmAvailable()) {
+        return FailedPreconditionError(
+            "CPU GEMM 'onednn' requested, but this process has no oneDNN (dnnl_sgemm is not exported by the "
+            "libtorch it loaded); use --cpu-gemm auto, packed or torch");
+      }
+      return gemm;
+    case CpuGemm::kTorch:
+      return gemm;
   }
-  const CpuGemm resolved =
-      gemm == CpuGemm::kAuto ? (OneDnnSgemmAvailable() ? CpuGemm::kOneDnn : CpuGemm::kTorch) : gemm;
+  return CpuGemm::kTorch;
+}
+
+StatusOr<CpuGemm> SelectCpuGemm(CpuGemm gemm) {
+  SOFTSERVE_ASSIGN_OR_RETURN(const CpuGemm resolved, ResolveCpuGemm(gemm));
   g_active.store(resolved);
   return resolved;
 }

@@ -27,13 +27,17 @@ namespace softserve::core {
 // Whether the process has oneDNN's dnnl_sgemm.
 bool OneDnnSgemmAvailable();
 
-// Selects what CpuMatmul uses from now on and returns it (kAuto resolved). FailedPrecondition,
-// and no change, when kOneDnn is asked for and the process has no oneDNN.
+// What `gemm` means in this process (kAuto resolved: kPacked where PackedGemmSupported(), else
+// kOneDnn where OneDnnSgemmAvailable(), else kTorch). FailedPrecondition when kOneDnn is asked
+// for and the process has no oneDNN, or kPacked and the CPU runs no packed kernel.
+StatusOr<CpuGemm> ResolveCpuGemm(CpuGemm gemm);
+// ResolveCpuGemm, and selects the result for CpuMatmul from now on (no change on error).
 StatusOr<CpuGemm> SelectCpuGemm(CpuGemm gemm);
-// kOneDnn or kTorch.
+// kPacked, kOneDnn or kTorch.
 CpuGemm ActiveCpuGemm();
 
-// x [..., k] @ w [k, n] -> [..., n]. With oneDNN selected, float32 CPU operands of two rows or more
+// x [..., k] @ w [k, n] -> [..., n], for matrices that were not packed (with kPacked selected,
+// T5Weights packs every projection and this sees none of them). With oneDNN selected, float32 CPU operands of two rows or more
 // with w contiguous (or the transpose of a contiguous matrix) go to dnnl_sgemm; everything else
 // to libtorch: at::mv for a single row (OpenBLAS's GEMV on its own pool beats oneDNN's there:
 // batch-1 decode steps of 4.3-4.5 vs 5.5-5.8 ms on t5-small), at::matmul otherwise.

@@ -1,6 +1,7 @@
 #include "core/model/device.h"
 
 #include "core/model/cpu_gemm.h"
+#include "core/model/cpu_packed_gemm.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -59,14 +60,16 @@ const char* DTypeName(DType dtype) {
 
 StatusOr<CpuGemm> ParseCpuGemm(std::string_view s) {
   if (s == "auto") return CpuGemm::kAuto;
+  if (s == "packed") return CpuGemm::kPacked;
   if (s == "onednn") return CpuGemm::kOneDnn;
   if (s == "torch") return CpuGemm::kTorch;
-  return InvalidArgumentError("unknown CPU GEMM '" + std::string(s) + "' (expected auto, onednn or torch)");
+  return InvalidArgumentError("unknown CPU GEMM '" + std::string(s) + "' (expected auto, packed, onednn or torch)");
 }
 
 const char* CpuGemmName(CpuGemm gemm) {
   switch (gemm) {
     case CpuGemm::kAuto: return "auto";
+    case CpuGemm::kPacked: return "packed";
     case CpuGemm::kOneDnn: return "onednn";
     case CpuGemm::kTorch: return "torch";
   }
@@ -74,6 +77,10 @@ const char* CpuGemmName(CpuGemm gemm) {
 }
 
 std::string CpuRuntime::Describe() const {
+  if (gemm == CpuGemm::kPacked) {
+    return std::string("GEMM: packed weights, ") + PackedGemmIsa() + " kernel on " + std::to_string(packed_threads) +
+           " spinning threads; " + std::to_string(intra_op_threads) + " intra-op threads";
+  }
   if (gemm == CpuGemm::kOneDnn) {
     return "GEMM: oneDNN sgemm on " + std::to_string(intra_op_threads) + " OpenMP threads, single rows on " +
            std::to_string(blas_threads) + " BLAS threads" + (separate_blas_pool ? " (OpenBLAS pthread pool)" : "");
@@ -103,9 +110,13 @@ StatusOr<CpuRuntime> ConfigureCpuRuntime(int num_threads, CpuGemm gemm) {
   // selected); the OpenMP pool runs oneDNN's GEMMs, so it gets the cores unless OpenBLAS's pool
   // does all the matrix work.
   const bool blas_pool_runs_gemms = rt.separate_blas_pool && rt.gemm == CpuGemm::kTorch;
-  if (rt.separate_blas_pool) set_threads(n);
-  rt.blas_threads = n;
-  at::set_num_threads(blas_pool_runs_gemms ? 1 : n);
+  // With the packed kernel OpenBLAS only gets prefill attention's batched products: one thread,
+  // so that no pool of its spins on the cores the OpenMP pool needs.
+  rt.blas_threads = rt.gemm == CpuGemm::kPacked ? 1 : n;
+  if (rt.separate_blas_pool) set_threads(rt.blas_threads);
+  SetPackedGemmThreads(rt.gemm == CpuGemm::kPacked ? n : 1);
+  rt.packed_threads = PackedGemmThreads();
+  at::set_num_threads(blas_pool_runs_gemms || rt.gemm == CpuGemm::kPacked ? 1 : n);
   rt.intra_op_threads = at::get_num_threads();
   return rt;
 }

@@ -27,13 +27,15 @@ StatusOr<DeviceSpec> ParseDevice(std::string_view s);
 StatusOr<DType> ParseDType(std::string_view s);
 const char* DTypeName(DType dtype);
 
-// Which library computes float32 matrix products on the CPU (cpu_gemm.h).
+// What computes float32 matrix products on the CPU (cpu_packed_gemm.h, cpu_gemm.h).
 enum class CpuGemm {
-  kAuto,    // oneDNN when the process has it, else libtorch
+  kAuto,    // packed where the CPU runs the packed kernel, else oneDNN where the process has it,
+            // else libtorch
+  kPacked,  // weights packed at load for our kernel (AVX-512F or AVX2+FMA); an error on other CPUs
   kOneDnn,  // oneDNN's sgemm; an error where the process has none
   kTorch,   // libtorch's matmul (the BLAS it was built with)
 };
-// Accepts "auto", "onednn", "torch"; InvalidArgument otherwise.
+// Accepts "auto", "packed", "onednn", "torch"; InvalidArgument otherwise.
 StatusOr<CpuGemm> ParseCpuGemm(std::string_view s);
 const char* CpuGemmName(CpuGemm gemm);
 
@@ -52,22 +54,28 @@ struct CpuRuntime {
   CpuGemm gemm = CpuGemm::kTorch;  // what computes the float32 matrix products (never kAuto)
   int blas_threads = 0;            // threads OpenBLAS runs each of its GEMMs on
   int intra_op_threads = 0;        // libtorch's own OpenMP pool (element-wise work, oneDNN's GEMMs)
+  int packed_threads = 1;          // the packed kernel's SpinPool (cpu_packed_gemm.h)
   bool separate_blas_pool = false;
   std::string Describe() const;
 };
 
 // Process-wide CPU settings for inference:
-// - GEMM. SelectCpuGemm (cpu_gemm.h): oneDNN's sgemm where the process has it (kAuto).
+// - GEMM. SelectCpuGemm (cpu_gemm.h): with kAuto, the packed kernel where the CPU runs it, else
+//   oneDNN's sgemm where the process has it, else libtorch.
 // - Threads. With Debian's libopenblas0-pthread, OpenBLAS runs its GEMMs on its own pthread pool,
 //   whose threads spin for a while after each call; giving libtorch's OpenMP pool the same cores
 //   makes the two pools fight (measured on 2 cores: batch-1 decoding 79 vs 103 tokens/s). With
 //   libtorch's GEMM, OpenBLAS's pool gets num_threads and libtorch's 1. With oneDNN, the OpenMP
 //   pool (oneDNN's GEMMs, attention, element-wise work) gets num_threads and OpenBLAS's pool too,
 //   for single-row products only (the two alternate within a step; measured faster than either
-//   alone). Without a separate OpenBLAS pool (MKL, OpenMP OpenBLAS) libtorch gets num_threads.
+//   alone). With the packed kernel, its own SpinPool runs every projection on num_threads, and
+//   libtorch's OpenMP pool and OpenBLAS get one thread each: their workers would compete with
+//   the spinning ones for the same cores (measured on 2 cores: batch-1 encoder 3.8-4.1k vs
+//   6.4-7.4k tokens/s with one OpenMP thread, decode no slower at batch 1-64). Without a separate OpenBLAS pool (MKL, OpenMP OpenBLAS) libtorch gets num_threads.
 // - Allocator. Large tensors are kept in the heap after free (mallopt) instead of being
 //   unmapped and re-faulted zero page by zero page on the next step.
-// FailedPrecondition when gemm is kOneDnn and the process has no oneDNN.
+// FailedPrecondition when gemm is kOneDnn and the process has no oneDNN, or kPacked and the CPU
+// runs no packed kernel.
 StatusOr<CpuRuntime> ConfigureCpuRuntime(int num_threads, CpuGemm gemm = CpuGemm::kAuto);
 
 // Returns Unavailable if the device is CUDA and this libtorch has no usable CUDA device.

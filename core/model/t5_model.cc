@@ -34,10 +34,12 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * y.to(weight.scalar_type());
 }
 
-// x @ wt with wt stored [in, out]: oneDNN or libtorch on the CPU (cpu_gemm.h), libtorch elsewhere.
-at::Tensor Linear(const at::Tensor& x, const at::Tensor& wt) {
-  if (x.device().is_cpu()) return CpuMatmul(x, wt);
-  return at::matmul(x, wt);
+// x @ w: the packed kernel (cpu_packed_gemm.h), oneDNN or libtorch on the CPU (cpu_gemm.h),
+// libtorch elsewhere.
+at::Tensor Linear(const at::Tensor& x, const Projection& w) {
+  if (w.packed.defined()) return PackedMatmul(x, w.packed);
+  if (x.device().is_cpu()) return CpuMatmul(x, w.wt);
+  return at::matmul(x, w.wt);
 }
 
 // q [B,H,Tq,dk], k/v [B,H,Tk,dk], bias and mask broadcastable to [B,H,Tq,Tk] (mask may be

@@ -7,6 +7,7 @@
 
 #include "core/common/file_util.h"
 #include "core/common/json.h"
+#include "core/model/cpu_gemm.h"
 #include "core/model/safetensors.h"
 #include "core/model/tensor_convert.h"
 
@@ -140,6 +141,19 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
   auto get = [&](const std::string& name, std::vector<int64_t> shape) {
     return reader->Get({name}, shape, topt);
   };
+  const StatusOr<CpuGemm> gemm = ResolveCpuGemm(options.cpu_gemm);
+  const bool pack = options.device.kind == DeviceKind::kCpu && options.dtype == DType::kFloat32 && gemm.ok() &&
+                    gemm.value() == CpuGemm::kPacked;
+  // out_in: HF's [out, in] layout; the projection holds it as [in, out].
+  auto projection = [pack](const at::Tensor& out_in) {
+    Projection p;
+    if (pack) {
+      p.packed = PackedMatrix::Pack(out_in.t());
+    } else {
+      p.wt = out_in.t().contiguous();
+    }
+    return p;
+  };
 
   try {
     T5Weights w;
@@ -148,10 +162,10 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
                                   "decoder.embed_tokens.weight"},
                                  {c.vocab_size, d}, topt));
     if (c.tie_word_embeddings) {
-      w.lm_head = w.embedding.t().contiguous();
+      w.lm_head = projection(w.embedding);
     } else {
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor head, get("lm_head.weight", {c.vocab_size, d}));
-      w.lm_head = head.t().contiguous();
+      w.lm_head = projection(head);
     }
 
     auto load_self_attention = [&](const std::string& p) -> StatusOr<SelfAttentionWeights> {
@@ -160,8 +174,8 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor k, get(p + ".k.weight", {inner, d}));
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor v, get(p + ".v.weight", {inner, d}));
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor o, get(p + ".o.weight", {d, inner}));
-      a.qkv = at::cat({q, k, v}, 0).t().contiguous();
-      a.o = o.t().contiguous();
+      a.qkv = projection(at::cat({q, k, v}, 0));
+      a.o = projection(o);
       return a;
     };
     auto load_feed_forward = [&](const std::string& p) -> StatusOr<FeedForwardWeights> {
@@ -169,13 +183,13 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
       if (c.gated) {
         SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor wi0, get(p + ".wi_0.weight", {f, d}));
         SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor wi1, get(p + ".wi_1.weight", {f, d}));
-        ff.wi = at::cat({wi0, wi1}, 0).t().contiguous();
+        ff.wi = projection(at::cat({wi0, wi1}, 0));
       } else {
         SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor wi, get(p + ".wi.weight", {f, d}));
-        ff.wi = wi.t().contiguous();
+        ff.wi = projection(wi);
       }
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor wo, get(p + ".wo.weight", {d, f}));
-      ff.wo = wo.t().contiguous();
+      ff.wo = projection(wo);
       return ff;
     };
 
@@ -196,18 +210,18 @@ StatusOr<T5Weights> LoadT5Weights(const std::string& dir, const T5Config& c,
       SOFTSERVE_ASSIGN_OR_RETURN(l.self_attention, load_self_attention(p + "0.SelfAttention"));
       SOFTSERVE_ASSIGN_OR_RETURN(l.cross_attention_norm, get(p + "1.layer_norm.weight", {d}));
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor cq, get(p + "1.EncDecAttention.q.weight", {inner, d}));
-      l.cross_attention.q = cq.t().contiguous();
+      l.cross_attention.q = projection(cq);
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor k, get(p + "1.EncDecAttention.k.weight", {inner, d}));
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor v, get(p + "1.EncDecAttention.v.weight", {inner, d}));
       SOFTSERVE_ASSIGN_OR_RETURN(at::Tensor co, get(p + "1.EncDecAttention.o.weight", {d, inner}));
-      l.cross_attention.o = co.t().contiguous();
+      l.cross_attention.o = projection(co);
       cross_kv.push_back(k);
       cross_kv.push_back(v);
       SOFTSERVE_ASSIGN_OR_RETURN(l.feed_forward_norm, get(p + "2.layer_norm.weight", {d}));
       SOFTSERVE_ASSIGN_OR_RETURN(l.feed_forward, load_feed_forward(p + "2.DenseReluDense"));
       w.decoder.push_back(std::move(l));
     }
-    w.cross_kv = at::cat(cross_kv, 0).t().contiguous();
+    w.cross_kv = projection(at::cat(cross_kv, 0));
     SOFTSERVE_ASSIGN_OR_RETURN(
         w.encoder_relative_bias,
         get("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {nb, h}));

@@ -10,6 +10,8 @@
 // [d, L*2I] matrix so a new row's cross keys and values for every layer come from a single GEMM;
 // gated feed-forwards concatenate wi_0 and wi_1 into [d, 2F]. The embedding table stays
 // [V, d] for lookups; the output projection is kept separately as [d, V] even when tied.
+// On the CPU with the packed kernel (CpuGemm::kPacked) every projection is held packed instead
+// (cpu_packed_gemm.h), never in both layouts.
 // Immutable after loading; safe to read from any thread.
 #ifndef SOFTSERVE_CORE_MODEL_T5_WEIGHTS_H_
 #define SOFTSERVE_CORE_MODEL_T5_WEIGHTS_H_
@@ -20,25 +22,32 @@
 #include <vector>
 
 #include "core/common/status.h"
+#include "core/model/cpu_packed_gemm.h"
 #include "core/model/device.h"
 #include "core/model/t5_config.h"
 
 namespace softserve::core {
 
+// One projection matrix [in, out]: exactly one of the two is defined.
+struct Projection {
+  at::Tensor wt;        // as a tensor (GPUs; CPU with --cpu-gemm onednn or torch)
+  PackedMatrix packed;  // packed for the CPU kernel (CpuGemm::kPacked)
+};
+
 struct SelfAttentionWeights {
-  at::Tensor qkv;  // [d, 3I]: q columns, then k, then v
-  at::Tensor o;    // [I, d]
+  Projection qkv;  // [d, 3I]: q columns, then k, then v
+  Projection o;    // [I, d]
 };
 
 struct CrossAttentionWeights {
-  at::Tensor q;  // [d, I]
-  at::Tensor o;  // [I, d]
+  Projection q;  // [d, I]
+  Projection o;  // [I, d]
   // k and v live in T5Weights::cross_kv (all layers side by side).
 };
 
 struct FeedForwardWeights {
-  at::Tensor wi;  // [d, F], or [d, 2F] (wi_0 columns then wi_1 columns) when gated
-  at::Tensor wo;  // [F, d]
+  Projection wi;  // [d, F], or [d, 2F] (wi_0 columns then wi_1 columns) when gated
+  Projection wo;  // [F, d]
 };
 
 struct EncoderLayerWeights {
@@ -59,21 +68,23 @@ struct DecoderLayerWeights {
 
 struct T5Weights {
   at::Tensor embedding;  // [V, d] ("shared.weight")
-  at::Tensor lm_head;    // [d, V]: lm_head.weight transposed, or shared.weight's when tied
+  Projection lm_head;               // [d, V]: lm_head.weight transposed, or shared.weight's when tied
   at::Tensor encoder_relative_bias;  // [NB, H]
   at::Tensor decoder_relative_bias;  // [NB, H]
   std::vector<EncoderLayerWeights> encoder;
   std::vector<DecoderLayerWeights> decoder;
   at::Tensor encoder_final_norm;  // [d]
   at::Tensor decoder_final_norm;  // [d]
-  at::Tensor cross_kv;            // [d, L_dec * 2I]: layer j's k columns, then its v columns
+  Projection cross_kv;              // [d, L_dec * 2I]: layer j's k columns, then its v columns
 };
 
 // Loads weights from a checkpoint directory exactly as downloaded from the Hugging Face hub:
 // `model.safetensors`, or `model.safetensors.index.json` plus the shards it names. Tensors are
 // looked up by HF name (`shared.weight`, or its aliases `encoder.embed_tokens.weight` /
 // `decoder.embed_tokens.weight`; `lm_head.weight` only when untied), shape-checked against
-// `config`, converted from F32/F16/BF16 to options.dtype and moved to options.device.
+// `config`, converted from F32/F16/BF16 to options.dtype and moved to options.device; projections
+// packed when the device is the CPU, the dtype float32 and ResolveCpuGemm(options.cpu_gemm) is
+// kPacked.
 // Returns NotFound if the directory has neither file (mentioning pytorch_model.bin when only
 // that is present), InvalidArgument/DataLoss for a missing or mis-shaped tensor or a corrupt
 // file (naming tensor and file), Unavailable if the device cannot be used.

@@ -23,7 +23,7 @@ double MaxRelativeError(const at::Tensor& got, const at::Tensor& want) {
 }
 
 TEST(CpuGemmParseTest, NamesRoundTripAndUnknownNamesAreRefused) {
-  for (CpuGemm g : {CpuGemm::kAuto, CpuGemm::kOneDnn, CpuGemm::kTorch}) {
+  for (CpuGemm g : {CpuGemm::kAuto, CpuGemm::kPacked, CpuGemm::kOneDnn, CpuGemm::kTorch}) {
     auto parsed = ParseCpuGemm(CpuGemmName(g));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(*parsed, g);
@@ -31,14 +31,14 @@ TEST(CpuGemmParseTest, NamesRoundTripAndUnknownNamesAreRefused) {
   auto bad = ParseCpuGemm("mkl");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.status().message().find("auto, onednn or torch"), std::string::npos) << bad.status().message();
+  EXPECT_NE(bad.status().message().find("auto, packed, onednn or torch"), std::string::npos) << bad.status().message();
 }
 
 // Debian's libtorch (1.13 in Debian 12, 2.6 in Debian 13, the two CI builds against) links
-// oneDNN: if this fails, the CPU path silently lost its fast GEMM.
-TEST_F(CpuGemmTest, AutoSelectsOneDnnWhereLibtorchLinksIt) {
+// oneDNN: if this fails, CPUs without the packed kernel silently lost their fast GEMM.
+TEST_F(CpuGemmTest, OneDnnIsSelectableWhereLibtorchLinksIt) {
   ASSERT_TRUE(OneDnnSgemmAvailable()) << "this libtorch exports no dnnl_sgemm";
-  auto rt = ConfigureCpuRuntime(2, CpuGemm::kAuto);
+  auto rt = ConfigureCpuRuntime(2, CpuGemm::kOneDnn);
   ASSERT_TRUE(rt.ok()) << rt.status().ToString();
   EXPECT_EQ(rt->gemm, CpuGemm::kOneDnn);
   EXPECT_EQ(ActiveCpuGemm(), CpuGemm::kOneDnn);

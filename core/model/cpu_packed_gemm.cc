@@ -1,0 +1,137 @@
+#include "core/model/cpu_packed_gemm.h"
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "core/model/cpu_packed_kernel.h"
+#include "core/model/spin_pool.h"
+
+namespace softserve::core {
+namespace {
+
+using packed_kernel::kStripWidth;
+using packed_kernel::Tile;
+using TileFn = void (*)(const Tile&);
+
+// Rows per tile: enough that a strip read from L2 serves many rows, few enough that a prefill's
+// thousands of rows still split into tiles for every thread.
+constexpr int64_t kTileRows = 48;
+// Products below this many multiply-adds run on the calling thread (a fork/join costs more).
+constexpr int64_t kParallelWork = int64_t{1} << 18;
+
+TileFn DetectKernel() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return &packed_kernel::RunTileAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return &packed_kernel::RunTileAvx2;
+#endif
+  return nullptr;
+}
+
+TileFn Kernel() {
+  static const TileFn fn = DetectKernel();
+  return fn;
+}
+
+std::mutex g_pool_mu;
+std::shared_ptr<SpinPool> g_pool;  // guarded by g_pool_mu; null: one thread
+
+std::shared_ptr<SpinPool> Pool() {
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  return g_pool;
+}
+
+// One PackedMatmul's operands, for the pool's tasks.
+struct Product {
+  TileFn kernel;
+  const float* a;
+  const float* packed;
+  float* c;
+  int64_t m, k, n, row_tiles;
+
+  // Tiles in strip-major order: a strip's row tiles are consecutive, so a strip read from memory
+  // once serves them from L2 when they run on one thread.
+  void RunTile(int64_t i) const {
+    const int64_t s = i / row_tiles, r0 = (i % row_tiles) * kTileRows;
+    Tile t;
+    t.a = a + r0 * k;
+    t.lda = k;
+    t.strip = packed + s * k * kStripWidth;
+    t.k = k;
+    t.c = c + r0 * n + s * kStripWidth;
+    t.ldc = n;
+    t.rows = std::min(kTileRows, m - r0);
+    t.cols = std::min(kStripWidth, n - s * kStripWidth);
+    kernel(t);
+  }
+};
+
+}  // namespace
+
+void SetPackedGemmThreads(int threads) {
+  std::shared_ptr<SpinPool> pool = threads > 1 ? std::make_shared<SpinPool>(threads) : nullptr;
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  g_pool.swap(pool);
+}
+
+int PackedGemmThreads() {
+  const std::shared_ptr<SpinPool> pool = Pool();
+  return pool == nullptr ? 1 : pool->threads();
+}
+
+bool PackedGemmSupported() { return Kernel() != nullptr; }
+
+const char* PackedGemmIsa() {
+  const TileFn fn = Kernel();
+  if (fn == nullptr) return "none";
+  return fn == &packed_kernel::RunTileAvx512 ? "avx512" : "avx2";
+}
+
+PackedMatrix PackedMatrix::Pack(const at::Tensor& w) {
+  TORCH_CHECK(w.dim() == 2 && w.scalar_type() == at::kFloat && w.device().is_cpu(),
+              "PackedMatrix::Pack needs a float32 CPU matrix, got ", w.sizes(), " ", w.scalar_type());
+  const int64_t k = w.size(0), n = w.size(1);
+  const int64_t strips = (n + kStripWidth - 1) / kStripWidth;
+  const at::Tensor padded = at::constant_pad_nd(w, {0, strips * kStripWidth - n});
+  PackedMatrix m;
+  m.strips_ = padded.view({k, strips, kStripWidth}).permute({1, 0, 2}).contiguous();
+  m.cols_ = n;
+  return m;
+}
+
+at::Tensor PackedMatrix::Unpack() const {
+  if (!defined()) return at::Tensor();
+  return strips_.permute({1, 0, 2}).reshape({rows(), -1}).narrow(1, 0, cols_).contiguous();
+}
+
+at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w) {
+  TORCH_CHECK(w.defined() && x.scalar_type() == at::kFloat && x.device().is_cpu() && x.dim() >= 1 &&
+                  x.size(-1) == w.rows(),
+              "PackedMatmul: x ", x.sizes(), " ", x.scalar_type(), " does not fit a packed [", w.rows(), ", ",
+              w.cols(), "] float32 matrix");
+  std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = w.cols();
+  const int64_t k = w.rows(), n = w.cols();
+  const at::Tensor rows = x.reshape({-1, k}).contiguous();
+  const int64_t m = rows.size(0);
+  at::Tensor out = at::empty({m, n}, rows.options());
+  if (m == 0 || n == 0) return out.view(shape);
+  if (k == 0) return out.zero_().view(shape);
+  const TileFn kernel = Kernel();
+  TORCH_CHECK(kernel != nullptr, "PackedMatmul: this CPU has neither AVX-512F nor AVX2+FMA");
+
+  const int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
+  Product p{kernel, rows.data_ptr<float>(), w.strips().data_ptr<float>(), out.data_ptr<float>(), m, k, n, row_tiles};
+  const int64_t tiles = w.strips().size(0) * row_tiles;
+  const std::shared_ptr<SpinPool> pool = m * k * n < kParallelWork ? nullptr : Pool();
+  if (pool == nullptr) {
+    for (int64_t i = 0; i < tiles; ++i) p.RunTile(i);
+  } else {
+    pool->Run(tiles, [](void* product, int64_t i) { static_cast<const Product*>(product)->RunTile(i); }, &p);
+  }
+  return out.view(shape);
+}
+
+}  // namespace softserve::core
