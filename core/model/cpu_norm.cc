@@ -1,10 +1,10 @@
 #include "core/model/cpu_norm.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <cmath>
 
+#include "core/model/spin_pool.h"
 #include "core/model/target_clones.h"
 
 namespace softserve::core {
@@ -36,7 +36,7 @@ at::Tensor CpuRmsNorm(const at::Tensor& x_in, const at::Tensor& weight, double e
   float* op = out.data_ptr<float>();
   const auto e = static_cast<float>(eps);
   // A row is a few KB: split rows across threads only when there are many.
-  at::parallel_for(0, rows, 64, [&](int64_t begin, int64_t end) {
+  ParallelFor(rows, 64, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) NormalizeRow(xp + r * d, wp, d, e, op + r * d);
   });
   return out;

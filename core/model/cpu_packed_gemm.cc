@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "core/model/cpu_packed_kernel.h"
@@ -35,14 +34,6 @@ TileFn Kernel() {
   return fn;
 }
 
-std::mutex g_pool_mu;
-std::shared_ptr<SpinPool> g_pool;  // guarded by g_pool_mu; null: one thread
-
-std::shared_ptr<SpinPool> Pool() {
-  std::lock_guard<std::mutex> lock(g_pool_mu);
-  return g_pool;
-}
-
 // One PackedMatmul's operands, for the pool's tasks.
 struct Product {
   TileFn kernel;
@@ -69,17 +60,6 @@ struct Product {
 };
 
 }  // namespace
-
-void SetPackedGemmThreads(int threads) {
-  std::shared_ptr<SpinPool> pool = threads > 1 ? std::make_shared<SpinPool>(threads) : nullptr;
-  std::lock_guard<std::mutex> lock(g_pool_mu);
-  g_pool.swap(pool);
-}
-
-int PackedGemmThreads() {
-  const std::shared_ptr<SpinPool> pool = Pool();
-  return pool == nullptr ? 1 : pool->threads();
-}
 
 bool PackedGemmSupported() { return Kernel() != nullptr; }
 
@@ -125,7 +105,7 @@ at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w) {
   const int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
   Product p{kernel, rows.data_ptr<float>(), w.strips().data_ptr<float>(), out.data_ptr<float>(), m, k, n, row_tiles};
   const int64_t tiles = w.strips().size(0) * row_tiles;
-  const std::shared_ptr<SpinPool> pool = m * k * n < kParallelWork ? nullptr : Pool();
+  const std::shared_ptr<SpinPool> pool = m * k * n < kParallelWork ? nullptr : CpuWorkerPool();
   if (pool == nullptr) {
     for (int64_t i = 0; i < tiles; ++i) p.RunTile(i);
   } else {

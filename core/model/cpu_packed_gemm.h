@@ -18,19 +18,13 @@
 // PackedGemmSupported() is false on other CPUs (and on non-x86 builds), where callers keep the
 // unpacked matrix and cpu_gemm.h's products. core/ needs nothing but libtorch for this.
 //
-// Threading: PackedMatmul splits its tiles (strip x block of rows) over a SpinPool
-// (spin_pool.h), whose size SetPackedGemmThreads sets (ConfigureCpuRuntime, device.h, calls it;
-// until then products run on the calling thread). Safe to call from any thread; a PackedMatrix
-// is immutable once packed.
+// Threading: PackedMatmul splits its tiles (strip x block of rows) over the process's
+// CpuWorkerPool (spin_pool.h; ConfigureCpuRuntime in device.h sizes it; without one, products run
+// on the calling thread). Safe to call from any thread; a PackedMatrix is immutable once packed.
 
 #include <ATen/ATen.h>
 
 namespace softserve::core {
-
-// Threads (the caller included) PackedMatmul splits a product over from now on. Not while a
-// product is running (model load time).
-void SetPackedGemmThreads(int threads);
-int PackedGemmThreads();
 
 // Whether this CPU runs one of the packed kernels.
 bool PackedGemmSupported();

@@ -1,16 +1,20 @@
 #include "core/model/decode_attention.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "core/model/spin_pool.h"
 #include "core/model/target_clones.h"
 
 namespace softserve::core {
 namespace {
+
+// (row, head) pairs per task on the worker pool: a few, so a task's scratch and its claim are
+// amortized while a batch of 8 still splits over the threads.
+constexpr int64_t kHeadsPerTask = 4;
 
 struct Operand {
   const float* data;
@@ -73,7 +77,7 @@ at::Tensor DecodeAttention(const at::Tensor& q_in, const at::Tensor& k, const at
   const Operand mo = mask.defined() ? Strided(mask) : Operand{nullptr, 0, 0, 0};
   const int64_t bias_step = bias.stride(3);
   const int64_t mask_step = mask.defined() ? mask.stride(3) : 0;
-  at::parallel_for(0, n * heads, 1, [&](int64_t begin, int64_t end) {
+  ParallelFor(n * heads, kHeadsPerTask, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(t_len);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / heads, h = i % heads;

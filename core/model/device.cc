@@ -2,6 +2,7 @@
 
 #include "core/model/cpu_gemm.h"
 #include "core/model/cpu_packed_gemm.h"
+#include "core/model/spin_pool.h"
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
@@ -78,8 +79,8 @@ const char* CpuGemmName(CpuGemm gemm) {
 
 std::string CpuRuntime::Describe() const {
   if (gemm == CpuGemm::kPacked) {
-    return std::string("GEMM: packed weights, ") + PackedGemmIsa() + " kernel on " + std::to_string(packed_threads) +
-           " spinning threads; " + std::to_string(intra_op_threads) + " intra-op threads";
+    return std::string("GEMM: packed weights, ") + PackedGemmIsa() + " kernel on " + std::to_string(worker_threads) +
+           " spinning threads (with attention and norms); " + std::to_string(intra_op_threads) + " intra-op threads";
   }
   if (gemm == CpuGemm::kOneDnn) {
     return "GEMM: oneDNN sgemm on " + std::to_string(intra_op_threads) + " OpenMP threads, single rows on " +
@@ -114,8 +115,8 @@ StatusOr<CpuRuntime> ConfigureCpuRuntime(int num_threads, CpuGemm gemm) {
   // so that no pool of its spins on the cores the OpenMP pool needs.
   rt.blas_threads = rt.gemm == CpuGemm::kPacked ? 1 : n;
   if (rt.separate_blas_pool) set_threads(rt.blas_threads);
-  SetPackedGemmThreads(rt.gemm == CpuGemm::kPacked ? n : 1);
-  rt.packed_threads = PackedGemmThreads();
+  SetCpuWorkerThreads(rt.gemm == CpuGemm::kPacked ? n : 1);
+  rt.worker_threads = CpuWorkerThreads();
   at::set_num_threads(blas_pool_runs_gemms || rt.gemm == CpuGemm::kPacked ? 1 : n);
   rt.intra_op_threads = at::get_num_threads();
   return rt;

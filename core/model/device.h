@@ -54,7 +54,7 @@ struct CpuRuntime {
   CpuGemm gemm = CpuGemm::kTorch;  // what computes the float32 matrix products (never kAuto)
   int blas_threads = 0;            // threads OpenBLAS runs each of its GEMMs on
   int intra_op_threads = 0;        // libtorch's own OpenMP pool (element-wise work, oneDNN's GEMMs)
-  int packed_threads = 1;          // the packed kernel's SpinPool (cpu_packed_gemm.h)
+  int worker_threads = 1;          // our kernels' SpinPool (spin_pool.h; only with the packed kernel)
   bool separate_blas_pool = false;
   std::string Describe() const;
 };
@@ -68,7 +68,8 @@ struct CpuRuntime {
 //   libtorch's GEMM, OpenBLAS's pool gets num_threads and libtorch's 1. With oneDNN, the OpenMP
 //   pool (oneDNN's GEMMs, attention, element-wise work) gets num_threads and OpenBLAS's pool too,
 //   for single-row products only (the two alternate within a step; measured faster than either
-//   alone). With the packed kernel, its own SpinPool runs every projection on num_threads, and
+//   alone). With the packed kernel, a SpinPool (spin_pool.h) runs every projection, the decode
+//   attention and the RMS norms on num_threads, and
 //   libtorch's OpenMP pool and OpenBLAS get one thread each: their workers would compete with
 //   the spinning ones for the same cores (measured on 2 cores: batch-1 encoder 3.8-4.1k vs
 //   6.4-7.4k tokens/s with one OpenMP thread, decode no slower at batch 1-64). Without a separate OpenBLAS pool (MKL, OpenMP OpenBLAS) libtorch gets num_threads.

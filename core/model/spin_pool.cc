@@ -83,4 +83,25 @@ void SpinPool::WorkerLoop() {
   }
 }
 
+namespace {
+std::mutex g_pool_mu;
+std::shared_ptr<SpinPool> g_pool;  // guarded by g_pool_mu; null: no pool
+}  // namespace
+
+void SetCpuWorkerThreads(int threads) {
+  std::shared_ptr<SpinPool> pool = threads > 1 ? std::make_shared<SpinPool>(threads) : nullptr;
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  g_pool.swap(pool);
+}
+
+int CpuWorkerThreads() {
+  const std::shared_ptr<SpinPool> pool = CpuWorkerPool();
+  return pool == nullptr ? 1 : pool->threads();
+}
+
+std::shared_ptr<SpinPool> CpuWorkerPool() {
+  std::lock_guard<std::mutex> lock(g_pool_mu);
+  return g_pool;
+}
+
 }  // namespace softserve::core

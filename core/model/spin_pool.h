@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -62,6 +63,38 @@ class SpinPool {
   std::mutex sleep_mu_;
   std::condition_variable wake_;
 };
+
+// The process's pool for the CPU kernels of our own (packed products, decode attention, RMS
+// norm): `threads` counting the caller, 1 for none. ConfigureCpuRuntime (device.h) sets it; not
+// while a kernel is running (model load time).
+void SetCpuWorkerThreads(int threads);
+int CpuWorkerThreads();
+// The pool, or null when there is none.
+std::shared_ptr<SpinPool> CpuWorkerPool();
+
+// Calls f(begin, end) on consecutive chunks of [0, n) of `grain` indices (the last one shorter)
+// on the process's pool, or f(0, n) on the caller when there is no pool or only one chunk.
+template <class F>
+void ParallelFor(int64_t n, int64_t grain, const F& f) {
+  const int64_t chunks = grain <= 0 ? 1 : (n + grain - 1) / grain;
+  const std::shared_ptr<SpinPool> pool = chunks > 1 ? CpuWorkerPool() : nullptr;
+  if (pool == nullptr) {
+    if (n > 0) f(int64_t{0}, n);
+    return;
+  }
+  struct Chunks {
+    const F* f;
+    int64_t n, grain;
+  } ctx{&f, n, grain};
+  pool->Run(
+      chunks,
+      [](void* p, int64_t i) {
+        const auto* c = static_cast<const Chunks*>(p);
+        const int64_t begin = i * c->grain;
+        (*c->f)(begin, begin + c->grain < c->n ? begin + c->grain : c->n);
+      },
+      &ctx);
+}
 
 }  // namespace softserve::core
 

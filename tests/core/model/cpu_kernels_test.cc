@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "core/model/device.h"
+#include "core/model/spin_pool.h"
 
 namespace softserve::core {
 namespace {
@@ -104,7 +105,9 @@ TEST_F(CpuGemmTest, OtherDtypesAndLayoutsFallBackToLibtorch) {
 TEST(CpuRmsNormTest, MatchesTheFormulaInFloat64) {
   at::manual_seed(3);
   const at::Tensor weight = at::rand({512}) + 0.5;
-  for (const at::Tensor& x : {at::randn({1, 1, 512}), at::randn({3, 5, 512}) * 4, at::randn({512, 70}).t()}) {
+  SetCpuWorkerThreads(3);  // 300 rows split over the worker pool
+  for (const at::Tensor& x :
+       {at::randn({1, 1, 512}), at::randn({3, 5, 512}) * 4, at::randn({512, 70}).t(), at::randn({300, 512})}) {
     ASSERT_TRUE(CanUseCpuRmsNorm(x, weight));
     const at::Tensor xd = x.to(at::kDouble);
     const at::Tensor want = xd * at::rsqrt(xd.pow(2).mean(-1, true) + 1e-6) * weight.to(at::kDouble);
@@ -114,6 +117,7 @@ TEST(CpuRmsNormTest, MatchesTheFormulaInFloat64) {
   }
   EXPECT_FALSE(CanUseCpuRmsNorm(at::randn({2, 512}, at::kBFloat16), weight));
   EXPECT_FALSE(CanUseCpuRmsNorm(at::randn({2, 256}), weight));
+  ASSERT_TRUE(ConfigureCpuRuntime(2, CpuGemm::kAuto).ok());
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "core/model/cpu_gemm.h"
 #include "core/model/cpu_packed_kernel.h"
 #include "core/model/device.h"
+#include "core/model/spin_pool.h"
 
 namespace softserve::core {
 namespace {
@@ -45,9 +46,9 @@ TEST(PackedMatmulTest, ProductsMatchFloat64ForEveryBlockingClass) {
   SKIP_WITHOUT_PACKED_KERNEL();
   at::manual_seed(11);
   const std::vector<std::pair<int64_t, int64_t>> shapes = {{512, 1536}, {64, 100}, {7, 5}, {200, 64}, {1, 192}};
-  const int configured = PackedGemmThreads();
+  const int configured = CpuWorkerThreads();
   for (int threads : {1, 3}) {  // on the caller alone, and split over a SpinPool
-    SetPackedGemmThreads(threads);
+    SetCpuWorkerThreads(threads);
     for (auto [k, n] : shapes) {
       const at::Tensor w = at::randn({k, n});
       const PackedMatrix p = PackedMatrix::Pack(w);
@@ -62,7 +63,7 @@ TEST(PackedMatmulTest, ProductsMatchFloat64ForEveryBlockingClass) {
       }
     }
   }
-  SetPackedGemmThreads(configured);
+  SetCpuWorkerThreads(configured);
 }
 
 TEST(PackedMatmulTest, TakesBatchedAndStridedInputsAndEmptyOnes) {
@@ -123,8 +124,8 @@ TEST_F(PackedSelectionTest, AutoPrefersThePackedKernelWhereTheCpuRunsIt) {
     auto rt = ConfigureCpuRuntime(2, CpuGemm::kPacked);
     ASSERT_TRUE(rt.ok()) << rt.status().ToString();
     EXPECT_EQ(rt->gemm, CpuGemm::kPacked);
-    EXPECT_EQ(rt->packed_threads, 2);  // the kernel's tiles run on its SpinPool
-    EXPECT_EQ(PackedGemmThreads(), 2);
+    EXPECT_EQ(rt->worker_threads, 2);  // the kernel's tiles run on the SpinPool
+    EXPECT_EQ(CpuWorkerThreads(), 2);
     EXPECT_EQ(rt->intra_op_threads, 1);  // so libtorch's OpenMP workers do not compete with it
     EXPECT_NE(rt->Describe().find(std::string("packed weights, ") + PackedGemmIsa()), std::string::npos)
         << rt->Describe();

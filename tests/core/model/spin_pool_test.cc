@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -97,6 +99,32 @@ TEST(SpinPoolTest, OneThreadRunsOnTheCaller) {
   Counts c(10);
   pool.Run(10, &Hit, &c);
   ExpectEachOnce(c);
+}
+
+TEST(ParallelForTest, CoversEveryIndexOnceInChunksOnTheProcessPool) {
+  const int configured = CpuWorkerThreads();
+  for (int threads : {1, 3}) {
+    SetCpuWorkerThreads(threads);
+    EXPECT_EQ(CpuWorkerThreads(), threads);
+    EXPECT_EQ(CpuWorkerPool() == nullptr, threads == 1);
+    for (auto shape : {std::pair<int64_t, int64_t>{0, 4}, {1, 4}, {5, 4}, {64, 4}, {65, 64}, {1000, 7}, {9, 0}}) {
+      const int64_t n = shape.first, grain = shape.second;  // (clang cannot capture structured bindings)
+      SCOPED_TRACE("threads=" + std::to_string(threads) + " n=" + std::to_string(n) + " grain=" + std::to_string(grain));
+      Counts c(n);
+      std::atomic<int> chunks{0}, oversized{0};
+      ParallelFor(n, grain, [&](int64_t begin, int64_t end) {
+        chunks.fetch_add(1);
+        if (threads > 1 && grain > 0 && end - begin > grain) oversized.fetch_add(1);  // no pool: one call
+        for (int64_t i = begin; i < end; ++i) c.hits[i].fetch_add(1);
+      });
+      ExpectEachOnce(c);
+      EXPECT_EQ(oversized.load(), 0);
+      if (grain > 0) {
+        EXPECT_EQ(chunks.load(), threads == 1 || n <= grain ? (n > 0 ? 1 : 0) : (n + grain - 1) / grain);
+      }
+    }
+  }
+  SetCpuWorkerThreads(configured);
 }
 
 }  // namespace
