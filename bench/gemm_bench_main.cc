@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -86,13 +87,15 @@ double MedianMs(std::vector<double> v) {
 }
 
 int Main(int argc, char** argv) {
-  std::string config = "bench/configs/t5-small.json", rows_list = "1,2,4,8,16,32,64,84", gemm_list = "packed,onednn";
+  std::string config = "bench/configs/t5-small.json", rows_list = "1,2,4,8,16,32,64,84", gemm_list = "packed,onednn", shape_list;
   int64_t threads = 2, rounds = 7;
   tools::FlagParser flags("softserve-gemm-bench", "One decoder step's projections on each CPU GEMM, by row count.");
   flags.AddString("config", &config, "HF config.json of the model shape");
   flags.AddString("rows", &rows_list, "row counts (batch x new tokens) to time");
   flags.AddString("gemms", &gemm_list, "GEMMs to compare (packed, onednn, torch; one process's OpenBLAS pool spins "
                   "after torch's products and slows the others)");
+  flags.AddString("shapes", &shape_list, "instead of a decoder step's products: these, as KxN,KxN (e.g. the "
+                  "cross keys and values of every decoder layer: 768x18432 for t5-base)");
   flags.AddInt("threads", &threads, "threads");
   flags.AddInt("rounds", &rounds, "interleaved rounds per row count (median reported)");
   if (const int code = flags.ParseOrExitCode(argc, argv); code >= 0) return code;
@@ -109,13 +112,22 @@ int Main(int argc, char** argv) {
   }
   StepWeights w;
   w.shapes = DecoderStepShapes(*cfg);
+  if (!shape_list.empty()) {
+    auto dims = tools::ParseIdList(std::regex_replace(shape_list, std::regex("x"), ","));
+    if (!dims.ok() || dims->size() % 2 != 0) {
+      std::fprintf(stderr, "--shapes: expected KxN,KxN...\n");
+      return 2;
+    }
+    w.shapes.clear();
+    for (size_t i = 0; i < dims->size(); i += 2) w.shapes.push_back({(*dims)[i], (*dims)[i + 1]});
+  }
   double bytes = 0;
   for (Shape sh : w.shapes) {
     w.plain.push_back(at::randn({sh.n, sh.k}).t().contiguous());
     if (core::PackedGemmSupported()) w.packed.push_back(core::PackedMatrix::Pack(w.plain.back()));
     bytes += 4.0 * sh.k * sh.n;
   }
-  std::printf("%s: %zu products per decoder step, %.0f MB of float32 weights; %lld threads; packed kernel: %s\n",
+  std::printf("%s: %zu products per pass, %.0f MB of float32 weights; %lld threads; packed kernel: %s\n",
               config.c_str(), w.shapes.size(), bytes / 1e6, static_cast<long long>(threads), core::PackedGemmIsa());
   std::printf("| rows |");
   for (CpuGemm g : *gemms) std::printf(" %s ms |", core::CpuGemmName(g));

@@ -53,9 +53,9 @@ if [[ "$which" == fuzz ]]; then
 fi
 
 if [[ "$which" == tsan || "$which" == all ]]; then
-  echo "== ThreadSanitizer: the engine's and the server's concurrency tests"
+  echo "== ThreadSanitizer: the engine's and the server's concurrency tests, the CPU kernels' worker pool"
   cmake -S . -B build-tsan "${common[@]}" -DSOFTSERVE_SANITIZE=thread -DSOFTSERVE_WITH_TOKENIZER=OFF
-  cmake --build build-tsan -j "$jobs" --target engine_test engine_reference_test prompt_registry_test server_test
+  cmake --build build-tsan -j "$jobs" --target engine_test engine_reference_test prompt_registry_test server_test model_test
   # Suppressions only for the uninstrumented libraries: libtorch's thread pools and gRPC/abseil
   # (our absl::Mutex wrapper, server/sync.h, tells TSan about every lock we take). Listed by name
   # from ldd: called_from_lib takes exact sonames, and TSan aborts when the suppressed libraries'
@@ -72,5 +72,5 @@ if [[ "$which" == tsan || "$which" == all ]]; then
   export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1  # uninstrumented thread pools: keep them out
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/$supp"
   (cd build-tsan && ctest --output-on-failure --no-tests=error -j "$jobs" \
-    -R '^(EngineTest|EngineIsolationTest|SchedulerTest|DecodingTest|Faults/|References/EngineReferenceTest|PromptRegistryTest|ServerConcurrencyTest|PgChangeFollowerTest|PgPromptStoreTest)')
+    -R '^(EngineTest|EngineIsolationTest|SchedulerTest|DecodingTest|Faults/|References/EngineReferenceTest|PromptRegistryTest|ServerConcurrencyTest|PgChangeFollowerTest|PgPromptStoreTest|SpinPoolTest|ParallelForTest|PackedMatmulTest)')
 fi
