@@ -113,6 +113,37 @@ TEST_P(GenerateCliTest, JsonGreedyBeamPromptAndScoresMatchReference) {
 INSTANTIATE_TEST_SUITE_P(References, GenerateCliTest,
                          ::testing::ValuesIn(::softserve::testing::ReferenceModelNames()));
 
+// The README's first generate, on the default model exactly as scripts/make-default-model.sh
+// makes it (t5-small's shape, real tokenizer, random weights): it must print varied text, not
+// the start token over and over (what a tied, HF-initialised random T5 does).
+TEST(DefaultModelTest, TheRandomStandInWritesVariedTextThatDependsOnTheInput) {
+  testing::ScopedTempDir dir;
+  const std::string model = dir.File("t5-small-random");
+  const std::string bin_dir = SOFTSERVE_BIN_DIR;
+  const std::string make = "cd '" + std::string(SOFTSERVE_SOURCE_DIR) + "' && BUILD_DIR='" +
+                           bin_dir.substr(0, bin_dir.rfind('/')) + "' bash scripts/make-default-model.sh '" + model +
+                           "' > /dev/null";
+  ASSERT_EQ(std::system(make.c_str()), 0) << make;
+  std::vector<std::vector<int64_t>> outputs;
+  for (const char* text : {"translate English to German: The house is wonderful.", "summarize: the cat sat on the mat"}) {
+    RunResult r = RunGenerate("--model '" + model + "' --text '" + text + "' --max-new-tokens 16 --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = core::ParseJson(r.out);
+    ASSERT_TRUE(j.ok()) << r.out;
+    std::vector<int64_t> ids = JsonIds(*j->Find("output_ids"));
+    ASSERT_EQ(ids.size(), 16u) << r.out;
+    std::vector<int64_t> distinct = ids;
+    std::sort(distinct.begin(), distinct.end());
+    distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+    EXPECT_GE(distinct.size(), 3u) << text << ": " << r.out;
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), 0), 0) << "pad tokens in " << r.out;
+    ASSERT_TRUE(j->Find("text")->is_string());
+    EXPECT_FALSE(j->Find("text")->string_value().empty()) << r.out;
+    outputs.push_back(ids);
+  }
+  EXPECT_NE(outputs[0], outputs[1]);
+}
+
 TEST(GenerateCliErrorsTest, BadArgumentsAndFilesGiveOneLineErrors) {
   const std::string model = "--model " + ReferenceModelDir("t5-tiny-v1_0");
   testing::ScopedTempDir dir;
