@@ -25,8 +25,8 @@ class UnaryCall : public grpc::ServerUnaryReactor {
   UnaryCall(const ServiceContext* sc, const char* rpc)
       : sc_(sc), rpc_(rpc), start_(std::chrono::steady_clock::now()) {}
 
-  // Authenticates and, for inference, checks that the server is accepting work; on failure
-  // finishes the call and returns false.
+  // Reads the request id (request_id.h), authenticates and, for inference, checks that the
+  // server is accepting work; on failure finishes the call and returns false.
   bool Begin(grpc::CallbackServerContext* context, bool inference);
   // Finishes with `status` (first call wins); the reactor must not be used afterwards.
   void Complete(const core::Status& status, const std::string& detail = "");
@@ -39,14 +39,18 @@ class UnaryCall : public grpc::ServerUnaryReactor {
   void OnDone() override { delete this; }
 
   const Caller& caller() const { return caller_; }
+  // The call's access-log record (request id, tenant, prompt, tokens); handlers add what they learn.
+  CallRecord& record() { return record_; }
   const core::CancelFlag& cancel() const { return cancel_; }
   void HoldSlot(std::unique_ptr<InflightLimiter::Slot> slot) { slot_ = std::move(slot); }
 
  private:
   const ServiceContext* sc_;
   const char* rpc_;
+  grpc::CallbackServerContext* context_ = nullptr;
   std::chrono::steady_clock::time_point start_;
   Caller caller_;
+  CallRecord record_;
   core::CancelFlag cancel_ = core::NewCancelFlag();
   std::unique_ptr<InflightLimiter::Slot> slot_;
   std::function<void()> before_finish_;

@@ -6,6 +6,7 @@
 // stops reading cannot make the server buffer without bound. Client cancellation frees the rows
 // at the next step through the shared cancel flag.
 #include <chrono>
+#include <algorithm>
 #include <deque>
 #include <mutex>
 
@@ -64,23 +65,29 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   explicit StreamCall(const ServiceContext* sc) : sc_(sc), start_(std::chrono::steady_clock::now()) {}
 
   void Start(grpc::CallbackServerContext* context, const grpc::ByteBuffer& raw) {
+    core::Status s = BeginCallIds(context, &record_.ids);
     auto caller = sc_->auth->Authenticate(*context);
-    core::Status s = caller.ok() ? sc_->CheckAccepting() : caller.status();
-    if (caller.ok()) tenant_ = (*caller).name();
+    if (s.ok()) s = caller.ok() ? sc_->CheckAccepting() : caller.status();
+    if (caller.ok()) record_.tenant = (*caller).name();
     v1::GenerateRequest request;
     if (s.ok()) s = ParseMessage(raw, &request);
     core::StatusOr<PreparedGeneration> prepared = s.ok() ? PrepareGeneration(*sc_, *caller, request, *context) : s;
     if (!prepared.ok()) return FinishNow(prepared.status());
+    AnnounceRequestId(context, record_.ids);  // before the first message
     slot_ = std::move(prepared->slot);
+    record_.prompt = PromptLabel(prepared->prompt);
     const size_t n = prepared->inputs.size();
     std::unique_lock<std::mutex> lock(mu_);
     remaining_ = static_cast<int>(n) + 1;  // +1: this submission loop, so no callback can finish early
     for (size_t i = 0; i < n; ++i) texts_.emplace_back(sc_->tokenizer);
     for (const auto& ids : prepared->inputs) input_tokens_.push_back(static_cast<int>(ids.size()));
+    record_.input_tokens = 0;
+    for (int t : input_tokens_) record_.input_tokens += t;
+    record_.output_tokens = 0;
     lock.unlock();
     for (size_t i = 0; i < n; ++i) {
       core::GenerationRequest g;
-      g.common = {tenant_, std::move(prepared->inputs[i]), prepared->deadline, cancel_};
+      g.common = {record_.tenant, std::move(prepared->inputs[i]), prepared->deadline, cancel_};
       g.prompt = prepared->prompt;
       g.params = prepared->params;
       const int index = static_cast<int>(i);
@@ -141,6 +148,8 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       m.set_text(m.final().text());
       Enqueue(m);
       sc_->metrics->RecordGeneration(r->queue_seconds, r->first_token_seconds);
+      record_.output_tokens += static_cast<int64_t>(r->output_ids.size());
+      record_.queue_seconds = std::max(record_.queue_seconds, r->queue_seconds);
     } else if (status_.ok()) {
       status_ = r.status();
       cancel_->store(true);
@@ -177,20 +186,21 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       StartWrite(next);
       return;
     }
-    sc_->Record("GenerateStream", tenant_, final_status, start_, "inputs=" + std::to_string(texts_.size()));
+    record_.detail = "inputs=" + std::to_string(texts_.size());
+    sc_->Record("GenerateStream", record_, final_status, start_);
     Finish(final_status);
   }
 
   void FinishNow(const core::Status& s) {
     finished_ = true;
     const grpc::Status g = ToGrpcStatus(s);
-    sc_->Record("GenerateStream", tenant_, g, start_, "");
+    sc_->Record("GenerateStream", record_, g, start_);
     Finish(g);
   }
 
   const ServiceContext* sc_;
   std::chrono::steady_clock::time_point start_;
-  std::string tenant_;
+  CallRecord record_;  // tenant, ids, prompt; tokens and queue time added under mu_ as inputs finish
   core::CancelFlag cancel_ = core::NewCancelFlag();
   std::unique_ptr<InflightLimiter::Slot> slot_;
   std::vector<int> input_tokens_;

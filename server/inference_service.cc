@@ -17,7 +17,8 @@ void SetPromptUsed(const core::PromptPtr& p, v1::PromptUsed* out) {
 }
 
 std::string Describe(const core::PromptPtr& p, size_t inputs) {
-  return "inputs=" + std::to_string(inputs) + " prompt=" + (p ? p->key().name + "@" + std::to_string(p->key().version) : "-");
+  const std::string label = PromptLabel(p);
+  return "inputs=" + std::to_string(inputs) + " prompt=" + (label.empty() ? "-" : label);
 }
 
 int64_t Rows(const core::PromptPtr& p) { return p ? p->rows() : 0; }
@@ -121,6 +122,9 @@ void InferenceServiceImpl::DoGenerate(UnaryCall* call, grpc::CallbackServerConte
   const core::PromptPtr prompt = prepared->prompt;
   const std::string detail = Describe(prompt, n);
   call->HoldSlot(std::move(prepared->slot));
+  call->record().prompt = PromptLabel(prompt);
+  call->record().input_tokens = 0;
+  for (int t : state->input_tokens) call->record().input_tokens += t;
   const core::CancelFlag cancel = call->cancel();
   auto finish_one = [this, call, state, response, prompt, detail, cancel](int i, core::StatusOr<core::GenerationResult> r) {
     bool last;
@@ -138,6 +142,9 @@ void InferenceServiceImpl::DoGenerate(UnaryCall* call, grpc::CallbackServerConte
       for (size_t k = 0; k < state->results.size(); ++k) {
         ToProto(state->results[k], sc_->tokenizer, state->input_tokens[k], response->add_results());
         sc_->metrics->RecordGeneration(state->results[k].queue_seconds, state->results[k].first_token_seconds);
+        CallRecord& record = call->record();
+        record.output_tokens = std::max<int64_t>(record.output_tokens, 0) + state->results[k].output_ids.size();
+        record.queue_seconds = std::max(record.queue_seconds, state->results[k].queue_seconds);
       }
       SetPromptUsed(prompt, response->mutable_prompt());
     }
@@ -176,6 +183,8 @@ void InferenceServiceImpl::DoScore(UnaryCall* call, grpc::CallbackServerContext*
   if (!st.ok()) return call->Complete(st);
   s.prompt = *prompt;
   const std::string detail = Describe(*prompt, 1) + " targets=" + std::to_string(s.targets.size());
+  call->record().prompt = PromptLabel(*prompt);
+  call->record().input_tokens = static_cast<int64_t>(s.common.input_ids.size());
   auto ids = std::make_shared<std::vector<std::vector<int64_t>>>(s.targets);
   core::PromptPtr used = *prompt;
   sc_->engine->SubmitScore(std::move(s), [call, response, ids, used, detail](core::StatusOr<core::ScoreResult> r) {

@@ -80,12 +80,17 @@ class UploadCall : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   UploadCall(const ServiceContext* sc, grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
       : sc_(sc), context_(context), response_(response), start_(std::chrono::steady_clock::now()) {
+    if (core::Status s = BeginCallIds(context, &record_.ids); !s.ok()) {
+      Done(s);
+      return;
+    }
     auto caller = sc_->auth->Authenticate(*context);
     if (!caller.ok()) {
       Done(caller.status());
       return;
     }
     caller_ = *caller;
+    record_.tenant = caller_.name();
     core::Status s = sc_->CheckAccepting();
     if (s.ok()) {
       auto slot = sc_->uploads->Acquire(*caller_.tenant);
@@ -147,7 +152,9 @@ class UploadCall : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   void Done(const core::Status& s) {
     slot_.reset();
     const grpc::Status g = ToGrpcStatus(s);
-    sc_->Record("UploadPrompt", caller_.tenant ? caller_.name() : "", g, start_, detail_);
+    record_.detail = detail_;
+    sc_->Record("UploadPrompt", record_, g, start_);
+    if (g.ok()) AnnounceRequestId(context_, record_.ids);
     Finish(g);
   }
 
@@ -156,6 +163,7 @@ class UploadCall : public grpc::ServerReadReactor<grpc::ByteBuffer> {
   grpc::ByteBuffer* response_;
   std::chrono::steady_clock::time_point start_;
   Caller caller_;
+  CallRecord record_;
   std::unique_ptr<UploadLimiter::Slot> slot_;
   grpc::ByteBuffer raw_;
   SpoolFile spool_;

@@ -20,6 +20,7 @@
 #include "core/tokenizer/tokenizer.h"
 #include "server/auth.h"
 #include "server/metrics.h"
+#include "server/request_id.h"
 #include "server/server_config.h"
 #include "server/sync.h"
 
@@ -89,6 +90,21 @@ class UploadLimiter {
   std::map<std::string, int64_t> by_tenant_ ABSL_GUARDED_BY(mu_);
 };
 
+// What one call's access-log line says besides its RPC, status and duration; filled in as the
+// call learns it (unknown numbers stay -1 and are left out).
+struct CallRecord {
+  CallIds ids;
+  std::string tenant;  // empty until authenticated
+  std::string prompt;  // "name@version"; empty when none
+  int64_t input_tokens = -1;
+  int64_t output_tokens = -1;
+  double queue_seconds = -1;  // the longest of the call's inputs
+  std::string detail;         // free text (e.g. "inputs=2")
+};
+
+// "name@version" of a prompt for logs; empty for none.
+std::string PromptLabel(const core::PromptPtr& prompt);
+
 struct ServiceContext {
   const ServerConfig* config = nullptr;
   core::Engine* engine = nullptr;
@@ -108,10 +124,12 @@ struct ServiceContext {
 
   // Unavailable while draining (SIGTERM received).
   core::Status CheckAccepting() const;
-  // Records metrics and the per-request debug log line. The tenant label follows
-  // --metrics-tenant-label.
-  void Record(const char* rpc, const std::string& tenant, const grpc::Status& status,
-              std::chrono::steady_clock::time_point start, const std::string& detail) const;
+  // Records metrics (the tenant label follows --metrics-tenant-label) and writes the call's
+  // access-log line: one JSON object per call on its own line of standard error, with the
+  // request id, trace context, tenant, RPC, prompt, input and output tokens, queue and total
+  // seconds and status (docs/API.md, "Request ids and the access log").
+  void Record(const char* rpc, const CallRecord& record, const grpc::Status& status,
+              std::chrono::steady_clock::time_point start) const;
 };
 
 }  // namespace softserve::server

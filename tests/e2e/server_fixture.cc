@@ -176,18 +176,36 @@ grpc::ByteBuffer Buffer(const std::string& bytes) {
 
 }  // namespace
 
-grpc::Status RawUnary(const std::string& target, const std::string& method, const std::string& bytes,
-                      const std::string& key) {
+RawCallResult RawUnaryCall(const std::string& target, const std::string& method, const std::string& bytes,
+                           const std::string& key, const std::vector<std::pair<std::string, std::string>>& metadata) {
   grpc::GenericStub stub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   if (!key.empty()) context.AddMetadata("authorization", "Bearer " + key);
+  for (const auto& [k, v] : metadata) context.AddMetadata(k, v);
   const grpc::ByteBuffer request = Buffer(bytes);
   grpc::ByteBuffer response;
   std::promise<grpc::Status> done;
   stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
                  [&](grpc::Status s) { done.set_value(std::move(s)); });
-  return done.get_future().get();
+  RawCallResult r;
+  r.status = done.get_future().get();
+  for (const auto& [k, v] : context.GetServerInitialMetadata()) {
+    r.initial_metadata.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+  }
+  for (const auto& [k, v] : context.GetServerTrailingMetadata()) {
+    r.trailing_metadata.emplace(std::string(k.data(), k.size()), std::string(v.data(), v.size()));
+  }
+  std::vector<grpc::Slice> slices;
+  if (r.status.ok() && response.Dump(&slices).ok()) {
+    for (const grpc::Slice& sl : slices) r.response.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  return r;
+}
+
+grpc::Status RawUnary(const std::string& target, const std::string& method, const std::string& bytes,
+                      const std::string& key) {
+  return RawUnaryCall(target, method, bytes, key, {}).status;
 }
 
 grpc::Status RawClientStream(const std::string& target, const std::string& method,

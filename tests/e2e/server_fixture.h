@@ -64,6 +64,15 @@ std::string TextModelDir();
 std::string RawPromptBytes(const std::vector<float>& values, int64_t rows, int64_t dim);
 
 // Sends `bytes`, unparsed, as the request of the unary `method` ("/softserve.v1.X/Method").
+// A raw unary call with extra metadata: its status, the server's initial and trailing metadata
+// and the serialized response.
+struct RawCallResult {
+  grpc::Status status;
+  std::multimap<std::string, std::string> initial_metadata, trailing_metadata;
+  std::string response;
+};
+RawCallResult RawUnaryCall(const std::string& target, const std::string& method, const std::string& bytes,
+                           const std::string& key, const std::vector<std::pair<std::string, std::string>>& metadata);
 grpc::Status RawUnary(const std::string& target, const std::string& method, const std::string& bytes,
                       const std::string& key);
 // Sends each of `messages` (raw bytes) on a client stream to `method`, half-closes, and returns
