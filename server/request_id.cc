@@ -1,6 +1,8 @@
 #include "server/request_id.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <random>
 
 namespace softserve::server {
