@@ -28,14 +28,16 @@ testing::ServerOptions Options() {
   return o;
 }
 
-std::string GenerateBytes() {
+v1::GenerateRequest Request() {
   v1::GenerateRequest r;
   auto* ids = r.add_inputs()->mutable_ids();
   for (int64_t id : {5, 6, 7, 1}) ids->add_ids(id);
   r.mutable_parameters()->set_max_new_tokens(3);
   r.mutable_parameters()->set_min_new_tokens(3);
-  return r.SerializeAsString();
+  return r;
 }
+
+std::string GenerateBytes() { return Request().SerializeAsString(); }
 
 // The id in the trailing metadata (always there); a successful call must carry the same id in
 // its initial metadata, a failed one none (it stays retryable: gRPC commits a call on headers).
@@ -127,6 +129,27 @@ TEST(E2eRequestIdTest, MissingIdIsGeneratedAndMalformedIdsOrTraceContextAreRefus
   ASSERT_TRUE(unauth_line.ok()) << server.Log();
   EXPECT_TRUE(unauth_line->Find("tenant")->is_null());
   EXPECT_EQ(unauth_line->Find("status")->string_value(), "UNAUTHENTICATED");
+}
+
+TEST(E2eRequestIdTest, StreamsCarryTheIdAndLogTheirTokens) {
+  testing::ServerProcess server(Options());
+  auto alice = server.ClientFor("alice");
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "stream-7");
+  int messages = 0;
+  const grpc::Status st = alice->GenerateStream(Request(), [&](const v1::GenerateStreamResponse&) { ++messages; }, &context);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_GT(messages, 0);
+  auto initial = context.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(initial, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(initial->second.data(), initial->second.size()), "stream-7");
+  auto line = AccessLine(server, "stream-7");
+  ASSERT_TRUE(line.ok()) << server.Log();
+  EXPECT_EQ(line->Find("rpc")->string_value(), "GenerateStream");
+  EXPECT_EQ(line->Find("tenant")->string_value(), "alice");
+  EXPECT_EQ(line->Find("input_tokens")->int_value(), 4);
+  EXPECT_EQ(line->Find("output_tokens")->int_value(), 3);
+  EXPECT_EQ(line->Find("status")->string_value(), "OK");
 }
 
 }  // namespace
