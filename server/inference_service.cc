@@ -83,10 +83,16 @@ core::StatusOr<PreparedGeneration> PrepareGeneration(const ServiceContext& sc, c
   PreparedGeneration g;
   SOFTSERVE_ASSIGN_OR_RETURN(g.prompt, ResolvePrompt(sc, caller.name(), request.has_prompt() ? &request.prompt() : nullptr, false));
   SOFTSERVE_ASSIGN_OR_RETURN(g.params, ToDecodingParams(request.parameters()));
+  const int64_t keep = request.parameters().truncate_input_tokens();
+  if (keep < 0) {
+    return core::InvalidArgumentError("truncate_input_tokens is " + std::to_string(keep) +
+                                      "; give the number of last input tokens to keep, or 0 for no truncation");
+  }
   int64_t cost = 0;
   for (int i = 0; i < request.inputs_size(); ++i) {
     auto ids = ToIds(request.inputs(i), sc.tokenizer, "an input");
     if (!ids.ok()) return ids.status().WithPrefix("input " + std::to_string(i));
+    if (keep > 0 && static_cast<int64_t>(ids->size()) > keep) ids->erase(ids->begin(), ids->end() - keep);
     cost += core::GenerationCostTokens(Rows(g.prompt), static_cast<int64_t>(ids->size()), g.params);
     g.inputs.push_back(std::move(ids).value());
   }

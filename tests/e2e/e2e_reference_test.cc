@@ -174,6 +174,48 @@ TEST_P(E2eReferenceTest, UploadsInEveryFormatAndEveryRpcMatchesHuggingFace) {
   EXPECT_EQ(Ids(after.value.results(0)), Tail(cases.Ids("residual.row2.greedy")));
 }
 
+// truncate_input_tokens keeps an input's last N tokens: junk in front of a reference input,
+// truncated away, gives Hugging Face's ids for the reference input itself; without truncation
+// the same input is over the server's max_input_tokens and refused.
+TEST_P(E2eReferenceTest, TruncatedInputsGenerateTheReferenceIdsOfTheirTail) {
+  testing::ReferenceCases cases(GetParam());
+  const std::vector<int64_t> ref = cases.Ids("generate.row1.input_ids");
+  testing::ServerOptions options{testing::ReferenceModelDir(GetParam())};
+  options.extra_args = {"--max-input-tokens", std::to_string(ref.size())};
+  testing::ServerProcess server(options);
+  auto alice = server.ClientFor("alice");
+  std::vector<int64_t> longer = {7, 8, 9, 10, 11};
+  longer.insert(longer.end(), ref.begin(), ref.end());
+
+  auto refused = alice->Generate(Request(longer, "", false));
+  EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.status.error_message();
+
+  v1::GenerateRequest truncated = Request(longer, "", false);
+  truncated.mutable_parameters()->set_truncate_input_tokens(static_cast<int32_t>(ref.size()));
+  auto r = alice->Generate(truncated);
+  ASSERT_TRUE(r.ok()) << r.status.error_message();
+  EXPECT_EQ(Ids(r.value.results(0)), Tail(cases.Ids("generate.row1.greedy")));
+  EXPECT_EQ(r.value.results(0).input_tokens(), static_cast<int32_t>(ref.size()));
+  std::vector<int64_t> streamed;
+  grpc::Status s = alice->GenerateStream(truncated, [&](const v1::GenerateStreamResponse& m) {
+    if (!m.has_final()) streamed.push_back(m.token_id());
+  });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(streamed, Tail(cases.Ids("generate.row1.greedy")));
+
+  // An input already within the limit is untouched; a negative count is refused.
+  v1::GenerateRequest shorter = Request(ref, "", false);
+  shorter.mutable_parameters()->set_truncate_input_tokens(1000);
+  auto same = alice->Generate(shorter);
+  ASSERT_TRUE(same.ok()) << same.status.error_message();
+  EXPECT_EQ(Ids(same.value.results(0)), Tail(cases.Ids("generate.row1.greedy")));
+  shorter.mutable_parameters()->set_truncate_input_tokens(-1);
+  auto negative = alice->Generate(shorter);
+  EXPECT_EQ(negative.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(negative.status.error_message().find("truncate_input_tokens"), std::string::npos)
+      << negative.status.error_message();
+}
+
 INSTANTIATE_TEST_SUITE_P(References, E2eReferenceTest,
                          ::testing::ValuesIn(::softserve::testing::ReferenceModelNames()));
 
