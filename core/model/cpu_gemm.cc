@@ -85,7 +85,7 @@ at::Tensor CpuMatmul(const at::Tensor& x, const at::Tensor& w) {
   const bool w_rows = w.is_contiguous(), w_cols = !w_rows && w.t().is_contiguous();
   if (ActiveCpuGemm() != CpuGemm::kOneDnn || sgemm == nullptr || !x.device().is_cpu() ||
       x.scalar_type() != at::kFloat || w.scalar_type() != at::kFloat || w.dim() != 2 || (!w_rows && !w_cols) ||
-      x.numel() == x.size(-1)) {  // no rows, or one row: libtorch's GEMV
+      x.numel() == x.size(-1)) {  // one row: libtorch's GEMV
     return TorchMatmul(x, w);
   }
   InitThreadsOnce();
