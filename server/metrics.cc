@@ -40,6 +40,7 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                          .Register(*registry_)
                          .Add({});
   registry_prompts_ = &BuildGauge().Name("softserve_registry_prompts").Help("Stored prompt versions").Register(*registry_).Add({});
+  uploads_in_progress_ = &BuildGauge().Name("softserve_uploads_in_progress").Help("Prompt uploads being received or parsed").Register(*registry_).Add({});
   registry_bytes_ = &BuildGauge().Name("softserve_registry_bytes").Help("Bytes of stored prompt matrices").Register(*registry_).Add({});
 }
 

@@ -37,6 +37,8 @@ class ServerMetrics : public core::EngineObserver {
     registry_prompts_->Set(static_cast<double>(prompts));
     registry_bytes_->Set(static_cast<double>(bytes));
   }
+  // Prompt uploads being received or parsed, all tenants.
+  void SetUploadsInProgress(int64_t v) { uploads_in_progress_->Set(static_cast<double>(v)); }
   // 1 while the shared prompt store (--store-url) is reachable, 0 while not; absent without one.
   void SetStoreConnected(bool connected);
   int port() const;  // 0 when not served
@@ -58,6 +60,7 @@ class ServerMetrics : public core::EngineObserver {
   prometheus::Gauge* kv_cache_usage_;
   prometheus::Gauge* registry_prompts_;
   prometheus::Gauge* registry_bytes_;
+  prometheus::Gauge* uploads_in_progress_;
   prometheus::Gauge* store_connected_ = nullptr;  // created on first use
 };
 

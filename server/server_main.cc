@@ -282,7 +282,9 @@ std::optional<StartError> StartEngine(Runtime* rt) {
                (*runner)->kv_cache().shape().decoder_tokens,
                (*runner)->kv_cache().CapacityBytes() >> 20, (*runner)->Describe());
   rt->engine = std::make_unique<core::Engine>(std::move(runner).value(), config.engine, rt->events.get());
-  rt->uploads = std::make_unique<UploadLimiter>(config.max_concurrent_uploads);
+  rt->uploads = std::make_unique<UploadLimiter>(config.max_concurrent_uploads, [m = rt->metrics.get()](int64_t n) {
+    m->SetUploadsInProgress(n);
+  });
   rt->upload_workers = std::make_unique<UploadWorkers>(2);
   rt->auth = std::make_unique<Authenticator>(config.tenants);
   BuildContext(rt);

@@ -89,6 +89,7 @@ core::StatusOr<std::unique_ptr<UploadLimiter::Slot>> UploadLimiter::Acquire(cons
   }
   ++mine;
   ++total_;
+  if (on_change_) on_change_(total_);
   return std::make_unique<Slot>(this, tenant.name);
 }
 
@@ -96,6 +97,7 @@ void UploadLimiter::Release(const std::string& tenant) {
   MutexLock lock(&mu_);
   --by_tenant_[tenant];
   --total_;
+  if (on_change_) on_change_(total_);
 }
 
 core::Status ServiceContext::CheckAccepting() const {

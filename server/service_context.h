@@ -78,13 +78,17 @@ class UploadLimiter {
     UploadLimiter* owner_;
     std::string tenant_;
   };
-  explicit UploadLimiter(int64_t max_total) : max_total_(max_total) {}
+  // `on_change` (may be null) is told the total in progress after each change, under the
+  // limiter's mutex (it must not call back into the limiter).
+  explicit UploadLimiter(int64_t max_total, std::function<void(int64_t)> on_change = nullptr)
+      : max_total_(max_total), on_change_(std::move(on_change)) {}
   // ResourceExhausted naming the limit that is reached.
   core::StatusOr<std::unique_ptr<Slot>> Acquire(const TenantConfig& tenant);
 
  private:
   void Release(const std::string& tenant);
   const int64_t max_total_;
+  const std::function<void(int64_t)> on_change_;
   Mutex mu_;
   int64_t total_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, int64_t> by_tenant_ ABSL_GUARDED_BY(mu_);

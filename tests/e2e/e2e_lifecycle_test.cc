@@ -123,7 +123,8 @@ TEST(E2eLifecycleTest, MetricsAreServedWithTheirNames) {
                            "softserve_time_to_first_token_seconds_count", "softserve_batch_rows_bucket",
                            "softserve_batch_distinct_prompts_bucket", "softserve_generated_tokens_total",
                            "softserve_queue_depth_requests", "softserve_running_rows", "softserve_registry_prompts",
-                           "softserve_step_duration_seconds_count", "softserve_kv_cache_usage_ratio"}) {
+                           "softserve_step_duration_seconds_count", "softserve_kv_cache_usage_ratio",
+                           "softserve_uploads_in_progress"}) {
     EXPECT_NE(text.find(name), std::string::npos) << name << " missing from:\n" << text.substr(0, 2000);
   }
   EXPECT_NE(testing::HttpGet(server.metrics_port(), "/other").find("404"), std::string::npos);

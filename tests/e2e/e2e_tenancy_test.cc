@@ -381,17 +381,17 @@ TEST_F(E2eTenancyTest, UploadsAreStrictAndBounded) {
     RawUploadStream first(server_->target()), second(server_->target());
     ASSERT_TRUE(first.writer->Write(RawHeader("slow-1")));
     ASSERT_TRUE(second.writer->Write(RawHeader("slow-2")));
-    // A third upload, of junk so that an attempt made before the two streams have reached the
-    // server is refused as junk and stores nothing (it must not use up the prompt quota).
-    PromptUpload third = Raw("third", 2);
-    third.bytes = std::string(64, 'j');
-    grpc::Status refused;
-    for (int i = 0; i < 500; ++i) {  // the two streams may still be on their way (a loaded machine)
-      refused = alice->UploadPrompt(third).status;
-      if (refused.error_code() != C::INVALID_ARGUMENT) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // A written message is not yet a received one: wait until the server counts both uploads
+    // (its gauge), so that the third is refused for the limit and not by a race.
+    const std::string two = "softserve_uploads_in_progress 2";
+    std::string metrics;
+    for (int i = 0; i < 1500 && metrics.find(two) == std::string::npos; ++i) {
+      if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      metrics = testing::HttpGet(server_->metrics_port(), "/metrics");
     }
-    ExpectCode(refused, C::RESOURCE_EXHAUSTED, "max_uploads");
+    ASSERT_NE(metrics.find(two), std::string::npos) << "the server never saw both uploads open:\n" << metrics;
+    PromptUpload third = Raw("third", 2);
+    ExpectCode(alice->UploadPrompt(third).status, C::RESOURCE_EXHAUSTED, "max_uploads");
     ExpectCode(server_->ClientFor("bob")->UploadPrompt(Raw("bobs", 2)).status, C::OK, "");  // others are not blocked
     first.context.TryCancel();
     second.context.TryCancel();

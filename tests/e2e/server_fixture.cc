@@ -92,7 +92,9 @@ ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) Terminate(30);
   // A failed test shows the server's own account (an abort message, a sanitizer report).
-  if (std::getenv("SOFTSERVE_E2E_SHOW_LOG") || ::testing::Test::HasFailure()) {
+  // A suite's shared server is deleted after its tests, where only the unit test knows of failures.
+  if (std::getenv("SOFTSERVE_E2E_SHOW_LOG") || ::testing::Test::HasFailure() ||
+      ::testing::UnitTest::GetInstance()->Failed()) {
     const std::string log = Log();
     const size_t keep = 20000;
     std::fprintf(stderr, "--- server log%s ---\n%s\n", log.size() > keep ? " (tail)" : "",
