@@ -6,7 +6,7 @@
 #   cp deploy/config/tenants.example.json deploy/config/tenants.json   # then put in the digests
 #                                         # `softserve keygen` prints (the example's placeholders
 #                                         # cannot authenticate; the server refuses to start on them)
-#   docker run -p 50051:50051 -p 9090:9090 -v models:/models -v prompts:/var/lib/softserve \
+#   docker run -p 50051:50051 -p 8080:8080 -p 9090:9090 -v models:/models -v prompts:/var/lib/softserve \
 #     -v $PWD/deploy/config/tenants.json:/etc/softserve/tenants.json:ro softserve
 #
 # GPU images: BASE_IMAGE selects a CUDA base and LIBTORCH_URL a CUDA build of libtorch
@@ -33,9 +33,10 @@ ENV PATH=/opt/softserve/bin:$PATH \
     SOFTSERVE_MODEL_DIR=/models/t5-small-random
 USER softserve
 VOLUME ["/models", "/var/lib/softserve"]
-EXPOSE 50051 9090
+EXPOSE 50051 8080 9090
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
   CMD ["softserve", "--server", "127.0.0.1:50051", "--timeout", "4", "health"]
 ENTRYPOINT ["softserve-entrypoint"]
 CMD ["--store-dir", "/var/lib/softserve/prompts", "--tenants-file", "/etc/softserve/tenants.json", \
-     "--listen", "0.0.0.0:50051", "--metrics-listen", "0.0.0.0:9090", "--drain-seconds", "25"]
+     "--listen", "0.0.0.0:50051", "--http-listen", "0.0.0.0:8080", "--metrics-listen", "0.0.0.0:9090", \
+     "--drain-seconds", "25"]

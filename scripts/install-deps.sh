@@ -18,11 +18,15 @@ packages=(
   # service
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libspdlog-dev prometheus-cpp-dev libcli11-dev nlohmann-json3-dev
+  # the OpenAI-compatible HTTP front-end (--http-listen)
+  libcpp-httplib-dev
   # the shared prompt store (libpq), the real PostgreSQL its tests start, nginx in front of
   # replicas (scripts/run-replicas.sh, the rolling-restart test)
   libpq-dev postgresql nginx
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-grpcio python3-protobuf
+  # curl drives the HTTP front-end's tests (so does the `openai` npm package, with the machine's Node)
+  curl
   # SHA-256 and constant-time comparison (libcrypto); throwaway certificates for the TLS tests
   libssl-dev openssl
   # the reliability suite (scripts/check-sanitizers.sh): clang-14 for ASan/UBSan/TSan builds,
@@ -33,6 +37,11 @@ packages=(
 )
 if [[ "${1:-}" == "--with-rehearsal" ]]; then
   packages+=(debootstrap)
+fi
+# The HTTP tests run the `openai` npm package: Debian's Node and npm where the machine has none
+# (a Node installed otherwise, with its own npm, is left alone).
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
 fi
 # Debian 13 has no clang-14: its default clang (19) does the same jobs.
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")

@@ -3,7 +3,7 @@
 # Idempotent; waits for the apt lock.
 set -euo pipefail
 packages=(libtorch1.13 libopenblas0-pthread libsentencepiece0 libgrpc++1.51 libprotobuf32
-          libspdlog1.10 libprometheus-cpp-core1.0 libpq5 ca-certificates)
+          libspdlog1.10 libprometheus-cpp-core1.0 libpq5 libcpp-httplib0.11 ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -16,13 +16,15 @@ model=var/models/t5-small-random
 args=(--model-dir "$model" --store-dir var/prompts)
 if [[ " $* " != *" --tenants-file "* && " $* " != *" --config "* ]]; then
   key=${SOFTSERVE_DEV_KEY:-softserve-dev-key}
-  args+=(--dev-api-key "$key" --listen 127.0.0.1:50051 --metrics-listen 127.0.0.1:9090)
+  args+=(--dev-api-key "$key" --listen 127.0.0.1:50051 --metrics-listen 127.0.0.1:9090 --http-listen 127.0.0.1:8080)
   cat <<MSG
-softserve is starting on 127.0.0.1:50051 (metrics on 127.0.0.1:9090) with the development key.
-In another terminal:
+softserve is starting on 127.0.0.1:50051 (OpenAI-compatible HTTP on 127.0.0.1:8080, metrics on
+127.0.0.1:9090) with the development key. In another terminal:
   export SOFTSERVE_API_KEY=$key
   build/bin/softserve health
   build/bin/softserve generate --text "translate English to German: The house is wonderful."
+  curl -s 127.0.0.1:8080/v1/completions -H "Authorization: Bearer \$SOFTSERVE_API_KEY" \\
+    -d '{"model": "@base", "prompt": "translate English to German: The house is wonderful.", "temperature": 0}'
 MSG
 fi
 exec "${BUILD_DIR:-build}/bin/softserve-server" "${args[@]}" "$@"

@@ -39,6 +39,9 @@ std::vector<Option> Options(ServerConfig* c, std::string* config_file) {
       {"config", "", config_file, "JSON config file (same option names, limits under \"limits\")", false},
       {"listen", "", &c->listen, "gRPC address (port 0 picks a free port)"},
       {"metrics-listen", "", &c->metrics_listen, "Prometheus /metrics address; empty disables"},
+      {"http-listen", "", &c->http_listen, "OpenAI-compatible HTTP/JSON address (port 0 picks a free port); empty disables"},
+      {"http-threads", "", &c->http_threads, "HTTP connections served at once (a streamed completion holds one)"},
+      {"http-max-timeout-seconds", "", &c->http_max_timeout_seconds, "deadline of an HTTP call, and the most x-request-timeout-seconds may ask"},
       {"metrics-tenant-label", "", &c->metrics_tenant_label, "tenant label on metrics: name or none"},
       {"model-dir", "", &c->model_dir, "Hugging Face T5 checkpoint directory"},
       {"tokenizer", "", &c->tokenizer, "SentencePiece model (default <model-dir>/spiece.model)"},
@@ -62,6 +65,7 @@ std::vector<Option> Options(ServerConfig* c, std::string* config_file) {
       {"dev-api-key", "", &c->dev_api_key, "DEVELOPMENT ONLY: tenant 'default' (admin) with this key", false},
       {"port-file", "", &c->port_file, "write the bound gRPC port here once listening", false},
       {"metrics-port-file", "", &c->metrics_port_file, "write the bound metrics port here", false},
+      {"http-port-file", "", &c->http_port_file, "write the bound HTTP port here", false},
       {"max-batch-rows", "limits", &e.max_rows, "decode rows per step (beams count each)"},
       {"kv-cache-bytes", "limits", &c->runner.kv_cache_bytes,
        "KV cache memory; rows beyond what it holds are not admitted (0 = what max-batch-rows need)"},
@@ -228,6 +232,9 @@ Status CheckConfig(const ServerConfig& c) {
     return InvalidArgumentError("--metrics-tenant-label must be 'name' or 'none'");
   }
   if (c.watchdog_seconds <= 0) return InvalidArgumentError("--watchdog-seconds must be > 0");
+  if (c.http_threads < 1 || c.http_threads > 4096 || !(c.http_max_timeout_seconds > 0)) {
+    return InvalidArgumentError("--http-threads must be in [1, 4096] and --http-max-timeout-seconds > 0");
+  }
   if (c.runner.kv_cache_memory_fraction > 1 ||
       (c.runner.kv_cache_bytes > 0 && c.runner.kv_cache_memory_fraction > 0)) {
     return InvalidArgumentError(

@@ -38,6 +38,10 @@ struct ServerConfig {
   // Metrics expose per-tenant figures: loopback only unless the operator says otherwise.
   std::string metrics_listen = "127.0.0.1:9090";  // empty: no metrics endpoint
   std::string metrics_tenant_label = "name";      // "name": tenant names as labels; "none": "-"
+  // OpenAI-compatible HTTP/JSON front-end (http_gateway.h); empty: off.
+  std::string http_listen;
+  int64_t http_threads = 32;               // connections served at once (a stream holds one)
+  double http_max_timeout_seconds = 600;   // deadline of an HTTP call (and the most it may ask)
   std::string model_dir = "var/models/t5-small-random";
   std::string tokenizer;  // empty: <model_dir>/spiece.model if present
   std::string device = "cpu";
@@ -75,6 +79,7 @@ struct ServerConfig {
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   std::string port_file;          // where to write the bound gRPC port (tests use port 0)
   std::string metrics_port_file;  // likewise for the metrics port
+  std::string http_port_file;     // likewise for the HTTP port
 
   std::string UploadDir() const;
 };

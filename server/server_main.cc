@@ -21,6 +21,7 @@
 #include "core/engine/t5_runner.h"
 #include "core/model/random_checkpoint.h"
 #include "server/health_monitor.h"
+#include "server/http_gateway.h"
 #include "server/inference_service.h"
 #include "server/model_service.h"
 #include "server/prompt_service.h"
@@ -293,7 +294,7 @@ std::optional<StartError> StartEngine(Runtime* rt) {
 
 // Drains on SIGTERM: readiness off and new work refused at once, a notice period for load
 // balancers, then running work gets until the grace deadline.
-void Drain(Runtime* rt, grpc::Server* server, HealthMonitor* health, int sig) {
+void Drain(Runtime* rt, grpc::Server* server, HttpGateway* http, HealthMonitor* health, int sig) {
   const ServerConfig& config = rt->config;
   spdlog::info("signal {}: draining (NOT_SERVING; new work refused; running requests get up to {} s after a {} s notice)",
                sig, config.drain_seconds, config.drain_notice_seconds);
@@ -304,9 +305,27 @@ void Drain(Runtime* rt, grpc::Server* server, HealthMonitor* health, int sig) {
   const auto grace = std::chrono::duration_cast<core::Clock::duration>(std::chrono::duration<double>(config.drain_seconds));
   rt->engine->Shutdown(core::Clock::now() + grace);
   rt->upload_workers->Stop();  // uploads being stored finish; later ones finish on their own thread
+  if (http != nullptr) http->Stop();  // its calls went through the gRPC services and are done too
   // Every inference RPC has completed by now (the engine finished or failed it). gRPC's
   // Shutdown waits out its deadline in this configuration even when idle, so keep it short.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+}
+
+// The HTTP front-end, when --http-listen asks for one: its calls reach the gRPC services through
+// an in-process channel (no network hop, same handlers).
+core::StatusOr<std::unique_ptr<HttpGateway>> StartHttp(const ServerConfig& config, grpc::Server* server) {
+  if (config.http_listen.empty()) return std::unique_ptr<HttpGateway>();
+  HttpGatewayOptions o;
+  o.listen = config.http_listen;
+  o.threads = static_cast<int>(config.http_threads);
+  o.max_timeout_seconds = config.http_max_timeout_seconds;
+  o.max_body_bytes = static_cast<size_t>(config.max_message_bytes);
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
+  args.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
+  SOFTSERVE_ASSIGN_OR_RETURN(auto http, HttpGateway::Start(o, server->InProcessChannel(args)));
+  if (!config.http_port_file.empty()) (void)core::WriteFileDurably(config.http_port_file, std::to_string(http->port()));
+  return http;
 }
 
 int Run(int argc, char** argv) {
@@ -349,15 +368,19 @@ int Run(int argc, char** argv) {
   if (!rt.config.metrics_port_file.empty()) {
     (void)core::WriteFileDurably(rt.config.metrics_port_file, std::to_string(rt.metrics->port()));
   }
+  auto http = StartHttp(rt.config, server.get());  // its port file first: readers wait for the gRPC one
+  if (!http.ok()) return fail(1, http.status().message());
   if (!rt.config.port_file.empty()) (void)core::WriteFileDurably(rt.config.port_file, std::to_string(port));
   if (core::Status s = WarmUp(rt.engine.get(), rt.model->config()); !s.ok()) return fail(1, "warm-up batch failed: " + s.ToString());
   // Again: libraries loaded since (glog via libtorch installs a SIGTERM handler that re-raises)
   // may have replaced ours.
   if (InstallSignalHandlers() != 0) return fail(1, "cannot install signal handlers");
   health.SetReady(true);
-  spdlog::info("softserve ready: gRPC on port {} ({}), metrics on port {}, {} tenants", port,
-               rt.config.tls_cert_file.empty() ? "plaintext" : "TLS", rt.metrics->port(), rt.config.tenants.size());
-  Drain(&rt, server.get(), &health, WaitForSignal());
+  spdlog::info("softserve ready: gRPC on port {} ({}), HTTP on {}, metrics on port {}, {} tenants", port,
+               rt.config.tls_cert_file.empty() ? "plaintext" : "TLS",
+               *http ? "port " + std::to_string((*http)->port()) : std::string("no port"), rt.metrics->port(),
+               rt.config.tenants.size());
+  Drain(&rt, server.get(), http->get(), &health, WaitForSignal());
   spdlog::info("drained; exiting");
   return 0;
 }

@@ -54,6 +54,7 @@ ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options
                                    "--threads", "2",
                                    "--drain-notice-seconds", "0",
                                    "--log-level", "debug"};
+  if (options_.http) args.insert(args.end(), {"--http-listen", "127.0.0.1:0", "--http-port-file", dir_ + "/http_port"});
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   pid_ = ::fork();
   if (pid_ == 0) {
@@ -80,6 +81,8 @@ ServerProcess::ServerProcess(ServerOptions options) : options_(std::move(options
       port_ = std::atoi(p->c_str());
       auto mp = core::ReadFileToString(dir_ + "/metrics_port");
       if (mp.ok()) metrics_port_ = std::atoi(mp->c_str());
+      auto hp = core::ReadFileToString(dir_ + "/http_port");
+      if (hp.ok()) http_port_ = std::atoi(hp->c_str());
       auto c = ClientWithKey("", std::chrono::seconds(5));
       auto h = c->Health("");
       if (h.ok() && h.value.status() == ::grpc::health::v1::HealthCheckResponse::SERVING) return;
@@ -146,20 +149,31 @@ std::string ServerProcess::Log() const {
   return s.ok() ? *s : "";
 }
 
+namespace {
+
+std::string WriteTextModel(const std::string& name, bool tied) {
+  const std::string dir = ::testing::TempDir() + "/" + name + "_" + std::to_string(::getpid());
+  auto config = core::ParseT5Config(
+      std::string(R"({"vocab_size": 32128, "d_model": 64, "d_kv": 16, "num_heads": 4, "d_ff": 128, "num_layers": 2, )") +
+      "\"tie_word_embeddings\": " + (tied ? "true" : "false") + "}");
+  EXPECT_TRUE(config.ok());
+  core::RandomCheckpointOptions o;
+  o.seed = 11;
+  EXPECT_TRUE(core::WriteRandomT5Checkpoint(*config, dir, o).ok());
+  auto spm = core::ReadFileToString(TestDataDir() + "/t5-small/spiece.model");
+  EXPECT_TRUE(core::WriteFileDurably(dir + "/spiece.model", *spm).ok());
+  return dir;
+}
+
+}  // namespace
+
 std::string TextModelDir() {
-  static std::once_flag once;
-  static std::string dir;
-  std::call_once(once, [] {
-    dir = ::testing::TempDir() + "/softserve_text_model_" + std::to_string(::getpid());
-    auto config = core::ParseT5Config(
-        R"({"vocab_size": 32128, "d_model": 64, "d_kv": 16, "num_heads": 4, "d_ff": 128, "num_layers": 2})");
-    EXPECT_TRUE(config.ok());
-    core::RandomCheckpointOptions o;
-    o.seed = 11;
-    EXPECT_TRUE(core::WriteRandomT5Checkpoint(*config, dir, o).ok());
-    auto spm = core::ReadFileToString(TestDataDir() + "/t5-small/spiece.model");
-    EXPECT_TRUE(core::WriteFileDurably(dir + "/spiece.model", *spm).ok());
-  });
+  static const std::string dir = WriteTextModel("softserve_text_model", true);
+  return dir;
+}
+
+std::string VariedTextModelDir() {
+  static const std::string dir = WriteTextModel("softserve_varied_text_model", false);
   return dir;
 }
 

@@ -28,6 +28,7 @@ struct ServerOptions {
   std::vector<TenantSpec> tenants = {{"alice", "alice-key"}, {"bob", "bob-key"}, {"root", "root-key", true}};
   std::vector<std::string> extra_args;
   std::string store_dir;  // empty: a fresh temp dir
+  bool http = false;      // also serve the HTTP/JSON front-end (http_port())
   // When the server uses TLS: how the fixture's own clients (readiness checks, ClientFor) connect.
   std::string tls_ca_file, tls_client_cert_file, tls_client_key_file;
 };
@@ -40,6 +41,7 @@ class ServerProcess {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  int http_port() const { return http_port_; }  // 0 without ServerOptions::http
   std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& store_dir() const { return store_dir_; }
   pid_t pid() const { return pid_; }
@@ -54,11 +56,13 @@ class ServerProcess {
   ServerOptions options_;
   std::string dir_, store_dir_;
   pid_t pid_ = -1;
-  int port_ = 0, metrics_port_ = 0;
+  int port_ = 0, metrics_port_ = 0, http_port_ = 0;
 };
 
 // Small random T5 with the real t5-small tokenizer (vocab 32128), built once per process.
 std::string TextModelDir();
+// The same with an untied output layer: greedy decoding writes varied text, not pad after pad.
+std::string VariedTextModelDir();
 
 // Raw prompt / safetensors bytes helpers.
 std::string RawPromptBytes(const std::vector<float>& values, int64_t rows, int64_t dim);
