@@ -56,6 +56,11 @@ class SingleRowDecoder : public SequenceDecoder {
     }
   }
 
+  void Stop(FinishReason reason) override {
+    if (done_) return;
+    result_.finish_reason = reason;
+    done_ = true;
+  }
   bool done() const override { return done_; }
   GenerationResult Result() const override { return result_; }
 
@@ -144,6 +149,12 @@ class BeamDecoder : public SequenceDecoder {
     if (search_done_ || static_cast<int>(beams_[0].tokens.size()) >= max_length_) Finalize();
   }
 
+  void Stop(FinishReason reason) override {
+    if (finished_) return;
+    Finalize();
+    if (result_.finish_reason != FinishReason::kEos) result_.finish_reason = reason;
+  }
+
   bool done() const override { return finished_; }
 
   GenerationResult Result() const override { return result_; }
@@ -209,7 +220,7 @@ class BeamDecoder : public SequenceDecoder {
     const Hypothesis& h = hyps_[best];
     result_.output_ids.assign(h.tokens.begin() + 1, h.tokens.end());
     std::vector<float> lps = h.logprobs;
-    if (static_cast<int>(h.tokens.size()) < max_length_) {
+    if (h.ended_with_eos) {
       result_.output_ids.push_back(special_.eos);
       result_.finish_reason = FinishReason::kEos;
     } else {

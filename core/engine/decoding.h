@@ -46,6 +46,11 @@ class SequenceDecoder {
   // (identity for greedy/sampling). Appends tokens to stream, if any, to `emitted`.
   virtual void Advance(const RowOutput* outputs, std::vector<int>* reorder,
                        std::vector<TokenLogprob>* emitted) = 0;
+  // Ends the sequence now with what it has (the engine's stop sequences and time limits):
+  // greedy and sampling keep their tokens; beam search takes the best of its finished and live
+  // hypotheses. The finish reason is `reason` unless the output already ended with eos.
+  // No-op once done().
+  virtual void Stop(FinishReason reason) = 0;
   virtual bool done() const = 0;
   // REQUIRES: done().
   virtual GenerationResult Result() const = 0;

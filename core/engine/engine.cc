@@ -154,6 +154,9 @@ void Engine::Submit(GenerationRequest request, DoneCallback<GenerationResult> do
   Status s = ValidateCommon(request.common, prompt != nullptr);
   if (s.ok()) s = ValidatePrompt(prompt);
   if (s.ok()) s = ValidateParams(request.params, request.on_token != nullptr);
+  if (s.ok() && request.stop && request.params.mode == DecodingMode::kBeam) {
+    s = InvalidArgumentError("stop sequences need greedy or sampling: beam search only knows its output when it ends");
+  }
   if (!s.ok()) return done(s);
   auto job = std::make_unique<Job>();
   job->kind = JobKind::kGenerate;
@@ -350,7 +353,7 @@ std::vector<RunningWork> Engine::RunningSnapshot() const {
   std::vector<RunningWork> running;
   for (const auto& [id, job] : running_) {
     running.push_back({id, job->common().tenant, job->BatchKey(), job->rows, job->kv_tokens,
-                       job->common().deadline, job->cancelled(), job->admit_order, true});
+                       job->EndBy(), job->cancelled(), job->admit_order, true});
   }
   for (const auto& [id, job] : scoring_) {
     running.push_back({id, job->common().tenant, job->BatchKey(), 0, 0, job->common().deadline,
@@ -396,20 +399,26 @@ bool Engine::TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPt
     // A priority iteration admits nothing of the tenants over their share.
     if (*priority_only && over_share_tenants_.count(job->common().tenant) != 0) continue;
     pending.push_back({job->id, job->common().tenant, job->rows, job->kv_tokens, job->prefill_tokens,
-                       job->common().deadline, job->cancelled(), job->BatchKey()});
+                       job->EndBy(), job->cancelled(), job->BatchKey()});
   }
   if (*priority_only && pending.empty() && priority_tenants_.empty()) {
     // Nobody to give priority to: a full iteration (it must not spin on filtered work).
     *priority_only = false;
     for (const auto& job : queue_) {
       pending.push_back({job->id, job->common().tenant, job->rows, job->kv_tokens, job->prefill_tokens,
-                         job->common().deadline, job->cancelled(), job->BatchKey()});
+                         job->EndBy(), job->cancelled(), job->BatchKey()});
     }
   }
   *plan = PlanStep(pending, running, scheduler_limits_, now, tenant_cursor_, RecentTenants(now));
   tenant_cursor_ = plan->tenant_cursor;
   std::map<uint64_t, Status> end_queued;
   for (uint64_t id : plan->expired_queued) end_queued[id] = DeadlineExceededError("deadline passed while queued");
+  for (const auto& job : queue_) {
+    auto e = end_queued.find(job->id);
+    if (e != end_queued.end() && e->second.code() == StatusCode::kDeadlineExceeded && job->common().deadline > now) {
+      e->second = OkStatus();  // its time limit passed, not its deadline
+    }
+  }
   for (uint64_t id : plan->cancelled_queued) end_queued[id] = CancelledError("cancelled while queued");
   std::map<uint64_t, size_t> admit_order;
   for (size_t i = 0; i < plan->admit.size(); ++i) admit_order[plan->admit[i]] = i;
@@ -443,14 +452,24 @@ bool Engine::Iterate() {
   }
   bool want_priority = limits_.priority_steps && !over_share_tenants_.empty() && priority_credit_ > 0;
   const bool keep_going = TakeWork(&admitted, &ended, &plan, &want_priority);
-  for (auto& [job, status] : ended) job->Fail(status);
+  for (auto& [job, status] : ended) {
+    if (status.ok()) EndQueuedAtTimeLimit(std::move(job));
+    else job->Fail(status);
+  }
   if (!keep_going) {
     FailAll(UnavailableError("the server is shutting down"));
     return false;
   }
   const TimePoint start = Clock::now();
   StepStats stats;
-  Status s = EndRunning(plan.expired_running, DeadlineExceededError("deadline passed while generating"));
+  std::vector<uint64_t> expired, time_limited;
+  for (uint64_t id : plan.expired_running) {
+    auto it = running_.find(id);
+    const bool time_limit = it != running_.end() && it->second->common().deadline > start;
+    (time_limit ? time_limited : expired).push_back(id);
+  }
+  Status s = EndRunning(expired, DeadlineExceededError("deadline passed while generating"));
+  if (s.ok()) s = EndRunningAtTimeLimit(time_limited);
   if (s.ok()) s = EndRunning(plan.cancelled_running, CancelledError("cancelled by the caller"));
   if (s.ok()) s = Preempt(plan.preempt);
   stats.preempted_jobs = static_cast<int64_t>(plan.preempt.size());

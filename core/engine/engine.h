@@ -33,9 +33,13 @@
 // alone are found; only those get the error, the others continue. The engine thread never exits
 // before Shutdown.
 //
+// Early ends that are results, not errors: a generation's stop callback (kStopSequence, checked
+// after each token) and its time_limit (kTimeLimit, checked at each iteration's plan, queued or
+// running; it acts like a deadline that completes with the tokens so far).
+//
 // Errors delivered to `done`:
-//   InvalidArgument     bad ids, lengths, prompt width, decoding parameters, over a per-request
-//                       limit (the message names it)
+//   InvalidArgument     bad ids, lengths, prompt width, decoding parameters (a stop callback
+//                       with beam search), over a per-request limit (the message names it)
 //   ResourceExhausted   the queue (or the tenant's share of it) is full; device out of memory
 //                       in a step the job failed alone
 //   DeadlineExceeded    the request's deadline passed (queued or running)
@@ -165,6 +169,8 @@ class Engine {
   // The loop, as named steps (engine.cc).
   void Run();
   bool Iterate();
+  // `ended`: queued jobs that end now, with their error, or with OK for one whose time limit
+  // passed (it completes with what it has).
   bool TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPtr, Status>>* ended,
                 StepPlan* plan, bool* priority_only) SOFTSERVE_EXCLUDES(mu_);
   std::vector<TenantActivity> RecentTenants(TimePoint now);
@@ -181,6 +187,10 @@ class Engine {
   void FinishSequence(Sequence* seq);
   Status RemoveRows(const std::vector<bool>& dead);
   Status EndRunning(const std::vector<uint64_t>& ids, const Status& status);
+  // Time limits: running jobs complete with their tokens so far (rows retired), queued ones with
+  // what they have (nothing, or what they had before preemption).
+  Status EndRunningAtTimeLimit(const std::vector<uint64_t>& ids);
+  void EndQueuedAtTimeLimit(JobPtr job);
   void PublishRows();
 
   // Scoring passes and explain (engine_scoring.cc).

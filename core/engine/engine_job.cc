@@ -1,5 +1,7 @@
 #include "core/engine/engine_job.h"
 
+#include <algorithm>
+
 #include <map>
 
 namespace softserve::core {
@@ -56,6 +58,10 @@ const std::vector<std::vector<int64_t>>& Engine::Job::Targets() const {
   if (kind == JobKind::kScore) return score.targets;
   if (kind == JobKind::kEnsembleScore) return ensemble.targets;
   return kNone;
+}
+
+TimePoint Engine::Job::EndBy() const {
+  return kind == JobKind::kGenerate ? std::min(common().deadline, generation.time_limit) : common().deadline;
 }
 
 void Engine::Job::Fail(const Status& status) {

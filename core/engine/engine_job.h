@@ -68,6 +68,8 @@ struct Engine::Job {
   std::vector<ScoreResult> member_scores;
 
   const RequestCommon& common() const;
+  // When the scheduler must end the job: its deadline, or earlier its time limit (generation).
+  TimePoint EndBy() const;
   // The prompt that BatchPolicy::kSameKey groups by (0 for none).
   uint64_t BatchKey() const;
   bool decoding() const { return kind == JobKind::kGenerate || kind == JobKind::kEnsembleGenerate; }
@@ -91,6 +93,16 @@ void SafeCall(F& f, Args&&... args) {
   try {
     f(std::forward<Args>(args)...);
   } catch (...) {
+  }
+}
+
+// A predicate the engine does not own; one that throws counts as false.
+template <typename F, typename... Args>
+bool SafeTest(F& f, Args&&... args) {
+  try {
+    return f(std::forward<Args>(args)...);
+  } catch (...) {
+    return false;
   }
 }
 

@@ -194,6 +194,11 @@ Status Engine::RunStep(StepStats* stats, int64_t n) {
       if (job->kind == JobKind::kGenerate && job->generation.on_token) {
         for (const TokenLogprob& t : emitted) SafeCall(job->generation.on_token, t.token, t.logprob);
       }
+      if (job->kind == JobKind::kGenerate && job->generation.stop) {
+        for (const TokenLogprob& t : emitted) {
+          if (SafeTest(job->generation.stop, t.token)) seq->decoder->Stop(FinishReason::kStopSequence);
+        }
+      }
       if (seq->decoder->done()) FinishSequence(seq.get());
     }
   }
@@ -281,6 +286,35 @@ Status Engine::EndRunning(const std::vector<uint64_t>& ids, const Status& status
   const Status s = RemoveRows(dead);
   for (auto& job : ended) job->Fail(status);
   return s;
+}
+
+Status Engine::EndRunningAtTimeLimit(const std::vector<uint64_t>& ids) {
+  if (ids.empty()) return OkStatus();
+  for (uint64_t id : ids) {
+    auto it = running_.find(id);
+    if (it == running_.end()) continue;
+    for (auto& seq : it->second->sequences) {
+      if (seq->finished) continue;
+      seq->decoder->Stop(FinishReason::kTimeLimit);
+      FinishSequence(seq.get());
+    }
+  }
+  return RetireFinished();
+}
+
+void Engine::EndQueuedAtTimeLimit(JobPtr job) {
+  const TimePoint now = Clock::now();
+  if (job->sequences.empty()) {  // never admitted: nothing generated
+    job->admitted = now;
+    job->member_results.assign(1, GenerationResult());
+    job->member_results[0].finish_reason = FinishReason::kTimeLimit;
+  }
+  for (auto& seq : job->sequences) {  // preempted: its decoders hold its tokens
+    if (seq->finished) continue;
+    seq->decoder->Stop(FinishReason::kTimeLimit);
+    FinishSequence(seq.get());
+  }
+  job->Complete(now);
 }
 
 void Engine::PublishRows() { running_rows_ = runner_->num_rows(); }

@@ -6,6 +6,8 @@ const char* FinishReasonName(FinishReason reason) {
   switch (reason) {
     case FinishReason::kEos: return "eos";
     case FinishReason::kMaxTokens: return "max_tokens";
+    case FinishReason::kStopSequence: return "stop_sequence";
+    case FinishReason::kTimeLimit: return "time_limit";
   }
   return "max_tokens";
 }

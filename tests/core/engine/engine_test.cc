@@ -168,6 +168,91 @@ TEST_F(EngineTest, DeadlineWhileGeneratingEndsTheRequest) {
   WaitFor([](const FakeRunner::Shared& s) { return s.rows == 0; });
 }
 
+TEST_F(EngineTest, AStopCallbackEndsTheGenerationWithThatTokenAndFreesTheRow) {
+  Start();
+  GenerationRequest r = Req({2}, 50);
+  int seen = 0;
+  r.stop = [&](int64_t) { return ++seen == 3; };
+  auto result = GenerateSync(engine_.get(), std::move(r));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->output_ids.size(), 3u);
+  EXPECT_EQ(result->finish_reason, FinishReason::kStopSequence);
+  WaitFor([](const FakeRunner::Shared& s) { return s.rows == 0; });
+  // A callback that throws counts as "go on".
+  GenerationRequest throws = Req({2}, 5);
+  throws.stop = [](int64_t) -> bool { throw std::runtime_error("bug"); };
+  auto full = GenerateSync(engine_.get(), std::move(throws));
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->output_ids.size(), 5u);
+  EXPECT_EQ(full->finish_reason, FinishReason::kMaxTokens);
+  // Beam search cannot stop on its tokens.
+  GenerationRequest beam = Req({2}, 5);
+  beam.params.mode = DecodingMode::kBeam;
+  beam.stop = [](int64_t) { return false; };
+  EXPECT_EQ(GenerateSync(engine_.get(), std::move(beam)).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(EngineTest, ATimeLimitReturnsWhatWasGeneratedSoFar) {
+  Start();
+  Gate();
+  GenerationRequest r = Req({2}, 100);
+  const TimePoint limit = Clock::now() + std::chrono::milliseconds(20);
+  r.time_limit = limit;
+  r.common.deadline = limit + std::chrono::seconds(60);
+  auto f = GenerateAsync(engine_.get(), std::move(r));
+  Release(3);
+  WaitFor([](const FakeRunner::Shared& s) { return s.steps == 3; });
+  while (Clock::now() <= limit) std::this_thread::yield();
+  Ungate();
+  auto result = f.get();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->finish_reason, FinishReason::kTimeLimit);
+  EXPECT_GE(result->output_ids.size(), 3u);
+  EXPECT_LT(result->output_ids.size(), 100u);
+  WaitFor([](const FakeRunner::Shared& s) { return s.rows == 0; });
+  // Beam search: the best hypothesis so far, without an eos it never wrote.
+  Gate();
+  GenerationRequest beam = Req({2}, 100);
+  beam.params.mode = DecodingMode::kBeam;
+  beam.params.num_beams = 2;
+  const TimePoint beam_limit = Clock::now() + std::chrono::milliseconds(20);
+  beam.time_limit = beam_limit;
+  int64_t before = 0;
+  WaitFor([&](const FakeRunner::Shared& s) { return before = s.steps, true; });
+  auto b = GenerateAsync(engine_.get(), std::move(beam));
+  Release(2);
+  WaitFor([&](const FakeRunner::Shared& s) { return s.steps == before + 2; });
+  while (Clock::now() <= beam_limit) std::this_thread::yield();
+  Ungate();
+  auto br = b.get();
+  ASSERT_TRUE(br.ok()) << br.status().ToString();
+  EXPECT_EQ(br->finish_reason, FinishReason::kTimeLimit);
+  EXPECT_GE(br->output_ids.size(), 2u);
+  EXPECT_LT(br->output_ids.size(), 100u);
+  EXPECT_NE(br->output_ids.back(), 1);
+}
+
+TEST_F(EngineTest, ATimeLimitThatPassesInTheQueueReturnsNoTokens) {
+  EngineLimits limits;
+  limits.max_rows = 1;
+  Start(limits);
+  Gate();
+  auto running = GenerateAsync(engine_.get(), Req({2}, 3));
+  WaitFor([](const FakeRunner::Shared& s) { return s.rows == 1; });  // holds the only row
+  GenerationRequest queued = Req({2}, 3);
+  const TimePoint limit = Clock::now() + std::chrono::milliseconds(10);
+  queued.time_limit = limit;
+  auto q = GenerateAsync(engine_.get(), std::move(queued));
+  while (Clock::now() <= limit) std::this_thread::yield();
+  Ungate();
+  auto result = q.get();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->finish_reason, FinishReason::kTimeLimit);
+  EXPECT_TRUE(result->output_ids.empty());
+  EXPECT_GE(result->queue_seconds, 0.0);
+  EXPECT_TRUE(running.get().ok());
+}
+
 TEST_F(EngineTest, AFailedStepIsRetriedAndNoRequestIsLost) {
   Start();
   const std::vector<int64_t> expect_a = GenerateSync(engine_.get(), Req({2}, 12))->output_ids;
