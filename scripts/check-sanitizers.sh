@@ -26,7 +26,7 @@ cc=clang-14 cxx=clang++-14
 command -v "$cxx" > /dev/null || cc=clang cxx=clang++
 common=(-G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_C_COMPILER=$cc -DCMAKE_CXX_COMPILER=$cxx
         "-DCMAKE_CXX_FLAGS=-O1 -g1" "-DCMAKE_C_FLAGS=-O1 -g1" -DSOFTSERVE_BUILD_BENCH=OFF)
-uses_tokenizer='Tokenizer|TokenizesInsideTheServerProcess|StreamedTextDeltas|DefaultModelTest'
+uses_tokenizer='Tokenizer|TokenizesInsideTheServerProcess|StreamedTextDeltas|DefaultModelTest|E2eHttpTest|E2eHttpDrainTest|E2eGenerationControls'
 
 if [[ "$which" == asan || "$which" == all ]]; then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer, -Wthread-safety, fuzzers"

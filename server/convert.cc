@@ -1,5 +1,7 @@
 #include "server/convert.h"
 
+#include "server/output_text.h"
+
 namespace softserve::server {
 
 core::StatusOr<core::DecodingParams> ToDecodingParams(const v1::DecodingParameters& p) {
@@ -51,7 +53,7 @@ core::StatusOr<std::vector<int64_t>> ToIds(const v1::Input& input, const core::T
 }
 
 void ToProto(const core::GenerationResult& r, const core::Tokenizer* tokenizer, int input_tokens,
-             v1::Generation* out) {
+             v1::Generation* out, const std::vector<std::string>& stop_sequences) {
   out->mutable_output_ids()->Add(r.output_ids.begin(), r.output_ids.end());
   if (tokenizer != nullptr) {
     auto text = tokenizer->Decode(r.output_ids);
@@ -59,8 +61,20 @@ void ToProto(const core::GenerationResult& r, const core::Tokenizer* tokenizer, 
   }
   out->mutable_token_logprobs()->Add(r.token_logprobs.begin(), r.token_logprobs.end());
   out->set_score(r.score);
-  out->set_finish_reason(r.finish_reason == core::FinishReason::kEos ? v1::FINISH_REASON_EOS
-                                                                      : v1::FINISH_REASON_MAX_TOKENS);
+  switch (r.finish_reason) {
+    case core::FinishReason::kEos: out->set_finish_reason(v1::FINISH_REASON_EOS); break;
+    case core::FinishReason::kMaxTokens: out->set_finish_reason(v1::FINISH_REASON_MAX_TOKENS); break;
+    case core::FinishReason::kStopSequence: out->set_finish_reason(v1::FINISH_REASON_STOP_SEQUENCE); break;
+    case core::FinishReason::kTimeLimit: out->set_finish_reason(v1::FINISH_REASON_TIME_LIMIT); break;
+  }
+  if (!stop_sequences.empty()) {
+    std::string matched;
+    out->set_text(CutAtStopSequence(out->text(), stop_sequences, &matched));
+    if (!matched.empty()) {
+      out->set_finish_reason(v1::FINISH_REASON_STOP_SEQUENCE);
+      out->set_stop_sequence(matched);
+    }
+  }
   out->set_input_tokens(input_tokens);
   out->set_queue_seconds(r.queue_seconds);
   out->set_total_seconds(r.total_seconds);

@@ -2,6 +2,7 @@
 #ifndef SOFTSERVE_SERVER_CONVERT_H_
 #define SOFTSERVE_SERVER_CONVERT_H_
 
+#include <string>
 #include <vector>
 
 #include "core/common/status.h"
@@ -24,8 +25,10 @@ core::StatusOr<core::DecodingParams> ToDecodingParams(const v1::DecodingParamete
 core::StatusOr<std::vector<int64_t>> ToIds(const v1::Input& input, const core::Tokenizer* tokenizer,
                                            const char* what);
 
+// With stop sequences, the text is cut before the first one it contains (the finish reason then
+// says STOP_SEQUENCE and stop_sequence names it).
 void ToProto(const core::GenerationResult& r, const core::Tokenizer* tokenizer, int input_tokens,
-             v1::Generation* out);
+             v1::Generation* out, const std::vector<std::string>& stop_sequences = {});
 void ToProto(const core::Prompt& p, bool include_values, v1::Prompt* out);
 void ToProto(const core::ScoreResult& r, const std::vector<std::vector<int64_t>>& targets,
              v1::ScoreResponse* out);

@@ -12,53 +12,12 @@
 
 #include "server/convert.h"
 #include "server/inference_service.h"
+#include "server/output_text.h"
 #include "server/raw_message.h"
 #include "server/status_util.h"
 
 namespace softserve::server {
 namespace {
-
-// Incremental detokenization (the prefix/read-offset scheme of TGI and vLLM): decode a short
-// window that ends with the new tokens and a window without them; the difference is the new
-// text. A window is re-anchored after each emitted piece, so each token costs O(window).
-class IncrementalText {
- public:
-  explicit IncrementalText(const core::Tokenizer* tokenizer) : tokenizer_(tokenizer) {}
-
-  std::string Add(int64_t token) {
-    tokens_.push_back(token);
-    if (tokenizer_ == nullptr) return "";
-    auto before = tokenizer_->Decode(Slice(prefix_, read_));
-    auto after = tokenizer_->Decode(Slice(prefix_, tokens_.size()));
-    if (!before.ok() || !after.ok() || after->size() <= before->size() || EndsInsideUtf8(*after)) return "";
-    std::string delta = after->substr(before->size());
-    prefix_ = read_;
-    read_ = tokens_.size();
-    return delta;
-  }
-
- private:
-  std::vector<int64_t> Slice(size_t from, size_t to) const {
-    return std::vector<int64_t>(tokens_.begin() + static_cast<long>(from), tokens_.begin() + static_cast<long>(to));
-  }
-  // True when the text ends with an incomplete UTF-8 sequence (a byte-fallback character whose
-  // remaining bytes are still to come).
-  static bool EndsInsideUtf8(const std::string& s) {
-    size_t i = s.size(), cont = 0;
-    while (i > 0 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80 && cont < 4) {
-      --i;
-      ++cont;
-    }
-    if (i == 0) return cont > 0;
-    const unsigned char lead = static_cast<unsigned char>(s[i - 1]);
-    const size_t need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
-    return need > cont;
-  }
-
-  const core::Tokenizer* tokenizer_;
-  std::vector<int64_t> tokens_;
-  size_t prefix_ = 0, read_ = 0;
-};
 
 class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
@@ -79,7 +38,8 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     const size_t n = prepared->inputs.size();
     std::unique_lock<std::mutex> lock(mu_);
     remaining_ = static_cast<int>(n) + 1;  // +1: this submission loop, so no callback can finish early
-    for (size_t i = 0; i < n; ++i) texts_.emplace_back(sc_->tokenizer);
+    stops_ = prepared->stop_sequences;
+    for (size_t i = 0; i < n; ++i) texts_.emplace_back(sc_->tokenizer, stops_);
     for (const auto& ids : prepared->inputs) input_tokens_.push_back(static_cast<int>(ids.size()));
     record_.input_tokens = 0;
     for (int t : input_tokens_) record_.input_tokens += t;
@@ -91,7 +51,14 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       g.prompt = prepared->prompt;
       g.params = prepared->params;
       const int index = static_cast<int>(i);
+      g.time_limit = prepared->time_limit;
       g.on_token = [this, index](int64_t token, float logprob) { OnToken(index, token, logprob); };
+      if (!stops_.empty()) {
+        g.stop = [this, index](int64_t) {
+          std::lock_guard<std::mutex> lock(mu_);
+          return texts_[index].stopped();
+        };
+      }
       sc_->engine->Submit(std::move(g), [this, index](core::StatusOr<core::GenerationResult> r) {
         OnResult(index, std::move(r));
       });
@@ -144,8 +111,11 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     if (r.ok()) {
       v1::GenerateStreamResponse m;
       m.set_input_index(index);
-      ToProto(*r, sc_->tokenizer, input_tokens_[index], m.mutable_final());
+      ToProto(*r, sc_->tokenizer, input_tokens_[index], m.mutable_final(), stops_);
       m.set_text(m.final().text());
+      // What the token messages held back (a tail that might have begun a stop sequence).
+      const std::string& shown = texts_[index].shown();
+      if (m.text().compare(0, shown.size(), shown) == 0) m.set_text_delta(m.text().substr(shown.size()));
       Enqueue(m);
       sc_->metrics->RecordGeneration(r->queue_seconds, r->first_token_seconds);
       record_.output_tokens += static_cast<int64_t>(r->output_ids.size());
@@ -206,7 +176,8 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::vector<int> input_tokens_;
   std::mutex mu_;
   std::deque<grpc::ByteBuffer> queue_;  // front is being written while writing_
-  std::vector<IncrementalText> texts_;
+  std::vector<OutputText> texts_;
+  std::vector<std::string> stops_;
   core::Status status_;
   int remaining_ = 0;
   bool writing_ = false;

@@ -1,10 +1,12 @@
 #include "server/inference_service.h"
 
+#include <chrono>
 #include <mutex>
 
 #include "core/engine/cost.h"
 #include "server/call.h"
 #include "server/convert.h"
+#include "server/output_text.h"
 #include "server/status_util.h"
 
 namespace softserve::server {
@@ -88,6 +90,17 @@ core::StatusOr<PreparedGeneration> PrepareGeneration(const ServiceContext& sc, c
     return core::InvalidArgumentError("truncate_input_tokens is " + std::to_string(keep) +
                                       "; give the number of last input tokens to keep, or 0 for no truncation");
   }
+  const v1::DecodingParameters& params = request.parameters();
+  g.stop_sequences.assign(params.stop_sequences().begin(), params.stop_sequences().end());
+  SOFTSERVE_RETURN_IF_ERROR(ValidateStopSequences(g.stop_sequences));
+  if (!g.stop_sequences.empty() && sc.tokenizer == nullptr) {
+    return core::FailedPreconditionError("stop sequences are matched on text, and this server has no tokenizer");
+  }
+  if (params.time_limit_ms() < 0) {
+    return core::InvalidArgumentError("time_limit_ms is " + std::to_string(params.time_limit_ms()) +
+                                      "; give milliseconds > 0, or 0 for none");
+  }
+  if (params.time_limit_ms() > 0) g.time_limit = core::Clock::now() + std::chrono::milliseconds(params.time_limit_ms());
   int64_t cost = 0;
   for (int i = 0; i < request.inputs_size(); ++i) {
     auto ids = ToIds(request.inputs(i), sc.tokenizer, "an input");
@@ -132,7 +145,8 @@ void InferenceServiceImpl::DoGenerate(UnaryCall* call, grpc::CallbackServerConte
   call->record().input_tokens = 0;
   for (int t : state->input_tokens) call->record().input_tokens += t;
   const core::CancelFlag cancel = call->cancel();
-  auto finish_one = [this, call, state, response, prompt, detail, cancel](int i, core::StatusOr<core::GenerationResult> r) {
+  auto stops = std::make_shared<const std::vector<std::string>>(std::move(prepared->stop_sequences));
+  auto finish_one = [this, call, state, response, prompt, detail, cancel, stops](int i, core::StatusOr<core::GenerationResult> r) {
     bool last;
     {
       std::lock_guard<std::mutex> l(state->mu);
@@ -146,7 +160,7 @@ void InferenceServiceImpl::DoGenerate(UnaryCall* call, grpc::CallbackServerConte
     if (!last) return;
     if (state->error.ok()) {
       for (size_t k = 0; k < state->results.size(); ++k) {
-        ToProto(state->results[k], sc_->tokenizer, state->input_tokens[k], response->add_results());
+        ToProto(state->results[k], sc_->tokenizer, state->input_tokens[k], response->add_results(), *stops);
         sc_->metrics->RecordGeneration(state->results[k].queue_seconds, state->results[k].first_token_seconds);
         CallRecord& record = call->record();
         record.output_tokens = std::max<int64_t>(record.output_tokens, 0) + state->results[k].output_ids.size();
@@ -161,6 +175,15 @@ void InferenceServiceImpl::DoGenerate(UnaryCall* call, grpc::CallbackServerConte
     g.common = {call->caller().name(), std::move(prepared->inputs[i]), prepared->deadline, cancel};
     g.prompt = prompt;
     g.params = prepared->params;
+    g.time_limit = prepared->time_limit;
+    if (!stops->empty()) {
+      // Engine thread only: the output's text so far decides.
+      auto text = std::make_shared<OutputText>(sc_->tokenizer, *stops);
+      g.stop = [text](int64_t token) {
+        text->Add(token);
+        return text->stopped();
+      };
+    }
     sc_->engine->Submit(std::move(g), [finish_one, i](core::StatusOr<core::GenerationResult> r) {
       finish_one(static_cast<int>(i), std::move(r));
     });
@@ -220,6 +243,10 @@ void InferenceServiceImpl::DoEnsemble(UnaryCall* call, grpc::CallbackServerConte
   }
   auto params = ToDecodingParams(request.parameters());
   if (!params.ok()) return call->Complete(params.status());
+  if (request.parameters().stop_sequences_size() > 0 || request.parameters().time_limit_ms() != 0) {
+    return call->Complete(core::InvalidArgumentError(
+        "stop_sequences and time_limit_ms apply to Generate and GenerateStream, not to Ensemble"));
+  }
   e.params = *params;
   if (core::Status st = PrepareScored(*sc_, call, request.input(), request.targets(), e.prompts, &e.params, *context,
                                       &e.common, &e.targets);

@@ -22,6 +22,8 @@ struct PreparedGeneration {
   core::DecodingParams params;
   std::vector<std::vector<int64_t>> inputs;
   core::TimePoint deadline = core::NoDeadline();
+  core::TimePoint time_limit = core::NoDeadline();  // parameters.time_limit_ms after arrival
+  std::vector<std::string> stop_sequences;
   std::unique_ptr<InflightLimiter::Slot> slot;
 };
 

@@ -39,9 +39,6 @@ core::Status CheckNeutral(const json& body) {
   if (auto it = body.find("logit_bias"); it != body.end() && !it->is_null() && !(it->is_object() && it->empty())) {
     return Invalid("logit_bias", "is not supported");
   }
-  if (auto it = body.find("stop"); it != body.end() && !it->is_null() && !(it->is_array() && it->empty())) {
-    return Invalid("stop", "is not supported yet: stop sequences are not implemented (leave it out)");
-  }
   return core::OkStatus();
 }
 
@@ -120,13 +117,14 @@ bool Number(const json& body, const char* field, bool integer, T* out, core::Sta
 core::Status ReadDecoding(const json& body, uint64_t random_seed, CompletionCall* call) {
   v1::DecodingParameters* d = call->request.mutable_parameters();
   core::Status s;
-  int64_t max_tokens = 16, min_tokens = 0, top_k = 0, truncate = 0, logprobs = -1;
+  int64_t max_tokens = 16, min_tokens = 0, top_k = 0, truncate = 0, logprobs = -1, time_limit_ms = 0;
   double temperature = 1.0, top_p = 1.0;
   Number(body, "max_tokens", true, &max_tokens, &s);
   Number(body, "min_tokens", true, &min_tokens, &s);
   Number(body, "top_k", true, &top_k, &s);
   Number(body, "truncate_prompt_tokens", true, &truncate, &s);
   Number(body, "logprobs", true, &logprobs, &s);
+  Number(body, "time_limit_ms", true, &time_limit_ms, &s);
   Number(body, "temperature", false, &temperature, &s);
   const bool has_top_p = Number(body, "top_p", false, &top_p, &s);
   int64_t seed = 0;
@@ -137,6 +135,7 @@ core::Status ReadDecoding(const json& body, uint64_t random_seed, CompletionCall
   if (top_k < 0 || top_k > INT32_MAX) return Invalid("top_k", "must be >= 0 (0 = off)");
   if (truncate < 0 || truncate > INT32_MAX) return Invalid("truncate_prompt_tokens", "must be >= 0 (0 = off)");
   if (temperature < 0) return Invalid("temperature", "must be >= 0 (0 = greedy)");
+  if (time_limit_ms < 0 || time_limit_ms > INT32_MAX) return Invalid("time_limit_ms", "must be >= 0 (0 = none)");
   if (has_seed && seed < 0) return Invalid("seed", "must be >= 0");
   if (logprobs > 0) return Invalid("logprobs", "above 0 (top alternatives) is not supported yet; use 0 or leave it out");
   call->logprobs = logprobs == 0;
@@ -144,6 +143,7 @@ core::Status ReadDecoding(const json& body, uint64_t random_seed, CompletionCall
   d->set_min_new_tokens(static_cast<int32_t>(min_tokens));
   d->set_truncate_input_tokens(static_cast<int32_t>(truncate));
   d->set_return_logprobs(call->logprobs);
+  d->set_time_limit_ms(static_cast<int32_t>(time_limit_ms));
   if (temperature == 0) {
     if (top_k != 0) return Invalid("top_k", "needs sampling (temperature > 0)");
     d->set_mode(v1::DECODING_MODE_GREEDY);
@@ -154,6 +154,22 @@ core::Status ReadDecoding(const json& body, uint64_t random_seed, CompletionCall
   d->set_top_k(static_cast<int32_t>(top_k));
   if (has_top_p) d->set_top_p(top_p);
   d->set_seed(has_seed ? static_cast<uint64_t>(seed) : random_seed);
+  return core::OkStatus();
+}
+
+// "stop": a string or an array of strings (the server checks their number and lengths).
+core::Status ReadStop(const json& body, v1::DecodingParameters* d) {
+  auto it = body.find("stop");
+  if (it == body.end() || it->is_null()) return core::OkStatus();
+  if (it->is_string()) {
+    d->add_stop_sequences(it->get<std::string>());
+    return core::OkStatus();
+  }
+  if (!it->is_array()) return Invalid("stop", "must be a string or an array of strings");
+  for (const json& s : *it) {
+    if (!s.is_string()) return Invalid("stop", "must be a string or an array of strings");
+    d->add_stop_sequences(s.get<std::string>());
+  }
   return core::OkStatus();
 }
 
@@ -179,6 +195,7 @@ const char* FinishName(v1::FinishReason r) {
   switch (r) {
     case v1::FINISH_REASON_EOS: return "stop";
     case v1::FINISH_REASON_MAX_TOKENS: return "length";
+    case v1::FINISH_REASON_TIME_LIMIT: return "time_limit";
     default: return "stop";
   }
 }
@@ -192,7 +209,7 @@ core::StatusOr<CompletionCall> ParseCompletionRequest(std::string_view body_text
   static const std::set<std::string> known = {
       "model", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "logprobs", "echo", "stream",
       "stream_options", "user", "n", "best_of", "presence_penalty", "frequency_penalty", "logit_bias", "suffix",
-      "top_k", "min_tokens", "truncate_prompt_tokens"};
+      "top_k", "min_tokens", "truncate_prompt_tokens", "time_limit_ms"};
   for (auto& [key, value] : body.items()) {
     if (known.count(key) == 0) return Invalid(key, "is not a field softserve knows; leave it out");
   }
@@ -204,6 +221,7 @@ core::StatusOr<CompletionCall> ParseCompletionRequest(std::string_view body_text
   SOFTSERVE_RETURN_IF_ERROR(ReadModel(body, &call));
   SOFTSERVE_RETURN_IF_ERROR(ReadPrompt(body, &call));
   SOFTSERVE_RETURN_IF_ERROR(ReadDecoding(body, random_seed, &call));
+  SOFTSERVE_RETURN_IF_ERROR(ReadStop(body, call.request.mutable_parameters()));
   SOFTSERVE_RETURN_IF_ERROR(ReadStreaming(body, &call));
   return call;
 }

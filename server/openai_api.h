@@ -14,9 +14,11 @@
 //   temperature  0: greedy; > 0: sampling at that temperature (default 1, as OpenAI's)
 //   top_p, seed  sampling; without a seed, a random one (OpenAI's semantics); with one, the
 //                tokens are those the gRPC API returns for the same seed
+//   stop         a string or array of strings: stop sequences (the text ends before the first)
 //   logprobs     0: each token's text and log-probability
 //   stream       server-sent events in OpenAI's chunk format, ending with "data: [DONE]"
-//   extensions   top_k, min_tokens, truncate_prompt_tokens (vLLM's names)
+//   extensions   top_k, min_tokens, truncate_prompt_tokens (vLLM's names), time_limit_ms
+//   finish       "stop" (eos or a stop sequence), "length", "time_limit"
 #ifndef SOFTSERVE_SERVER_OPENAI_API_H_
 #define SOFTSERVE_SERVER_OPENAI_API_H_
 

@@ -23,6 +23,7 @@
 
 #include "core/common/file_util.h"
 #include "tests/e2e/server_fixture.h"
+#include "tests/testing/reference_data.h"
 
 namespace softserve {
 namespace {
@@ -182,6 +183,15 @@ TEST_F(E2eHttpTest, CompletionsOverCurlEqualTheGrpcApisOutputs) {
   EXPECT_EQ(j["choices"][1]["index"], 1);
   EXPECT_TRUE(j["choices"][0]["logprobs"].is_null());
 
+  // Stop sequences: the text ends before the first one, as the gRPC API's does.
+  const std::string full = g.text();
+  const std::string stop = full.substr(full.size() / 2, 3);
+  r = Complete({{"model", "@base"}, {"prompt", kText}, {"max_tokens", 8}, {"temperature", 0}, {"stop", {stop, "zzzz"}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  j = Parse(r.body);
+  EXPECT_EQ(j["choices"][0]["text"], full.substr(0, full.find(stop)));
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+
   // The client's request id is the call's.
   r = Complete({{"model", "@base"}, {"prompt", "x"}, {"max_tokens", 1}}, "alice-key", {"x-request-id: my-call-17"});
   EXPECT_EQ(r.status, 200) << r.body;
@@ -281,8 +291,8 @@ TEST_F(E2eHttpTest, ErrorsHaveOpenAisShapeAndTheRightStatus) {
   bad["n"] = 2;
   ExpectError(Complete(bad), 400, "'n'");
   bad = ok;
-  bad["stop"] = {"\n"};
-  ExpectError(Complete(bad), 400, "'stop'");
+  bad["stop"] = std::vector<std::string>(17, "x");
+  ExpectError(Complete(bad), 400, "stop sequences");
   bad = ok;
   bad["echo"] = true;
   ExpectError(Complete(bad), 400, "'echo'");
@@ -327,32 +337,6 @@ TEST_F(E2eHttpTest, AQuotaIs429AndTheSameForBothTransports) {
   ExpectError(r, 429, "max_inflight");
 }
 
-// A client that goes away cancels its call: the access log says so.
-TEST_F(E2eHttpTest, AClientThatHangsUpCancelsItsCall) {
-  const std::string body = json({{"model", "@base"}, {"prompt", kText}, {"max_tokens", 400}, {"min_tokens", 400},
-                                 {"temperature", 0}, {"stream", true}})
-                               .dump();
-  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer alice-key\r\n"
-                              "x-request-id: walks-away\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server_->http_port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
-  ::close(fd);  // before the first byte of the answer: the server learns it when it writes
-  bool cancelled = false;
-  for (int i = 0; i < 500 && !cancelled; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    const std::string log = server_->Log();
-    const size_t at = log.find("\"request_id\":\"walks-away\"");
-    cancelled = at != std::string::npos && log.find("\"status\":\"CANCELLED\"", at) != std::string::npos;
-  }
-  EXPECT_TRUE(cancelled) << server_->Log().substr(0, 4000);
-}
-
 // The `openai` npm package, installed in the test's own directory, against the server.
 TEST_F(E2eHttpTest, TheOpenAiNodePackageWorksAgainstIt) {
   TempDir dir;
@@ -379,6 +363,93 @@ TEST_F(E2eHttpTest, TheOpenAiNodePackageWorksAgainstIt) {
   EXPECT_EQ(j["bad_key"]["status"], 401) << j["bad_key"].dump();
   EXPECT_EQ(j["unknown_model"]["status"], 404) << j["unknown_model"].dump();
   EXPECT_EQ(j["bad_request"]["status"], 400) << j["bad_request"].dump();
+}
+
+// Without a tokenizer (the reference checkpoint): token-id prompts, checked against Hugging
+// Face's greedy outputs. These run in the sanitizer builds too, which cannot load the tokenizer.
+class E2eHttpIdsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    testing::ServerOptions o;
+    o.model_dir = testing::ReferenceModelDir("t5-tiny-v1_0");
+    o.http = true;
+    server_ = new testing::ServerProcess(o);
+  }
+  static void TearDownTestSuite() { delete server_; }
+  static testing::ServerProcess* server_;
+};
+testing::ServerProcess* E2eHttpIdsTest::server_ = nullptr;
+
+TEST_F(E2eHttpIdsTest, TokenIdPromptsGiveHuggingFacesGreedyLengthsAndEnds) {
+  testing::ReferenceCases cases("t5-tiny-v1_0");
+  json prompts = json::array();
+  for (int row = 0; row < 3; ++row) prompts.push_back(cases.Ids("generate.row" + std::to_string(row) + ".input_ids"));
+  // max_new_tokens=12 as in the reference; HF's sequences start with the decoder start token.
+  const json body = {{"model", "@base"}, {"prompt", prompts}, {"max_tokens", 12}, {"temperature", 0}, {"logprobs", 0}};
+  HttpReply r = Curl(server_->http_port(), "POST", "/v1/completions", body.dump(), {Bearer("alice-key")});
+  ASSERT_EQ(r.status, 200) << r.body;
+  json j = Parse(r.body);
+  ASSERT_EQ(j["choices"].size(), 3u) << r.body;
+  int64_t completion = 0;
+  for (int row = 0; row < 3; ++row) {
+    const std::vector<int64_t> ref = cases.Ids("generate.row" + std::to_string(row) + ".greedy");
+    const json& c = j["choices"][row];
+    EXPECT_EQ(c["logprobs"]["token_logprobs"].size(), ref.size() - 1) << row;
+    EXPECT_EQ(c["finish_reason"], ref.back() == 1 ? "stop" : "length") << row;
+    completion += static_cast<int64_t>(ref.size()) - 1;
+  }
+  EXPECT_EQ(j["usage"]["completion_tokens"], completion);
+  // Streamed: one event per generated token, then the finish events and [DONE].
+  json stream = body;
+  stream["stream"] = true;
+  r = Curl(server_->http_port(), "POST", "/v1/completions", stream.dump(), {Bearer("alice-key")}, "-N");
+  ASSERT_EQ(r.status, 200) << r.body;
+  int token_events = 0, finishes = 0;
+  std::istringstream events(r.body);
+  std::string line, last;
+  while (std::getline(events, line)) {
+    if (line.empty()) continue;
+    last = line;
+    if (line == "data: [DONE]") continue;
+    json chunk = Parse(line.substr(6));
+    for (const json& c : chunk["choices"]) {
+      if (!c["logprobs"].is_null()) ++token_events;
+      if (!c["finish_reason"].is_null()) ++finishes;
+    }
+  }
+  EXPECT_EQ(token_events, completion);
+  EXPECT_EQ(finishes, 3);
+  EXPECT_EQ(last, "data: [DONE]");
+  // Text needs the tokenizer this server does not have: the gRPC status, as a 400.
+  ExpectError(Curl(server_->http_port(), "POST", "/v1/completions",
+                   json({{"model", "@base"}, {"prompt", "words"}}).dump(), {Bearer("alice-key")}),
+              400, "tokenizer");
+}
+
+// A client that goes away cancels its call: the access log says so.
+TEST_F(E2eHttpIdsTest, AClientThatHangsUpCancelsItsCall) {
+  const std::string body = json({{"model", "@base"}, {"prompt", {37, 62, 19, 1}}, {"max_tokens", 400}, {"min_tokens", 400},
+                                 {"temperature", 0}, {"stream", true}})
+                               .dump();
+  const std::string request = "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer alice-key\r\n"
+                              "x-request-id: walks-away\r\nContent-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->http_port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::send(fd, request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  ::close(fd);  // before the first byte of the answer: the server learns it when it writes
+  bool cancelled = false;
+  for (int i = 0; i < 500 && !cancelled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::string log = server_->Log();
+    const size_t at = log.find("\"request_id\":\"walks-away\"");
+    cancelled = at != std::string::npos && log.find("\"status\":\"CANCELLED\"", at) != std::string::npos;
+  }
+  EXPECT_TRUE(cancelled) << server_->Log().substr(0, 4000);
 }
 
 // SIGTERM: during the drain notice the server refuses new work; over HTTP that is a 503.

@@ -63,7 +63,8 @@ TEST(OpenAiApiTest, TemperatureZeroIsGreedyOtherwiseSamplingWithTheSeedOrARandom
   EXPECT_EQ(c.request.parameters().mode(), v1::DECODING_MODE_SAMPLE);
   EXPECT_EQ(c.request.parameters().seed(), 99u);  // the caller's random seed
   c = Parse({{"model", "@base"}, {"prompt", "x"}, {"temperature", 0.5}, {"top_p", 0.8}, {"top_k", 4}, {"seed", 7},
-             {"max_tokens", 5}, {"min_tokens", 2}, {"truncate_prompt_tokens", 30}, {"logprobs", 0}});
+             {"max_tokens", 5}, {"min_tokens", 2}, {"truncate_prompt_tokens", 30}, {"logprobs", 0},
+             {"stop", {"\n", "###"}}, {"time_limit_ms", 250}});
   const v1::DecodingParameters& d = c.request.parameters();
   EXPECT_EQ(d.mode(), v1::DECODING_MODE_SAMPLE);
   EXPECT_EQ(d.temperature(), 0.5);
@@ -75,6 +76,10 @@ TEST(OpenAiApiTest, TemperatureZeroIsGreedyOtherwiseSamplingWithTheSeedOrARandom
   EXPECT_EQ(d.truncate_input_tokens(), 30);
   EXPECT_TRUE(d.return_logprobs());
   EXPECT_TRUE(c.logprobs);
+  EXPECT_EQ(std::vector<std::string>(d.stop_sequences().begin(), d.stop_sequences().end()),
+            (std::vector<std::string>{"\n", "###"}));
+  EXPECT_EQ(d.time_limit_ms(), 250);
+  EXPECT_EQ(Parse({{"model", "@base"}, {"prompt", "x"}, {"stop", "END"}}).request.parameters().stop_sequences(0), "END");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "temperature": -1})", "'temperature'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "temperature": "hot"})", "'temperature' must be a number");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "max_tokens": 0})", "'max_tokens'");
@@ -93,7 +98,7 @@ TEST(OpenAiApiTest, WhatCannotBeHonouredIsRefusedNotIgnored) {
   ExpectRefused(R"({"model": "@base", "prompt": "x", "presence_penalty": 0.5})", "'presence_penalty'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "logit_bias": {"5": 1}})", "'logit_bias'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "suffix": "end"})", "'suffix'");
-  ExpectRefused(R"({"model": "@base", "prompt": "x", "stop": ["\n"]})", "'stop'");
+  ExpectRefused(R"({"model": "@base", "prompt": "x", "stop": [1]})", "'stop'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "logprobs": 3})", "'logprobs'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "stream_options": {"include_usage": true}})", "needs \"stream\"");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "stream": true, "stream_options": {"x": 1}})", "stream_options.x");
