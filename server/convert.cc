@@ -32,6 +32,7 @@ core::StatusOr<core::DecodingParams> ToDecodingParams(const v1::DecodingParamete
   d.top_k = p.top_k();
   d.top_p = p.has_top_p() ? p.top_p() : 1.0;
   d.seed = p.seed();
+  d.top_logprobs = p.top_logprobs();
   d.return_logprobs = p.return_logprobs();
   return d;
 }
@@ -60,6 +61,7 @@ void ToProto(const core::GenerationResult& r, const core::Tokenizer* tokenizer, 
     if (text.ok()) out->set_text(*text);
   }
   out->mutable_token_logprobs()->Add(r.token_logprobs.begin(), r.token_logprobs.end());
+  for (const auto& step : r.top_logprobs) ToProto(step, tokenizer, out->add_top_logprobs());
   out->set_score(r.score);
   switch (r.finish_reason) {
     case core::FinishReason::kEos: out->set_finish_reason(v1::FINISH_REASON_EOS); break;
@@ -78,6 +80,19 @@ void ToProto(const core::GenerationResult& r, const core::Tokenizer* tokenizer, 
   out->set_input_tokens(input_tokens);
   out->set_queue_seconds(r.queue_seconds);
   out->set_total_seconds(r.total_seconds);
+}
+
+void ToProto(const std::vector<core::TokenLogprob>& top, const core::Tokenizer* tokenizer, v1::TopLogprobs* out) {
+  static const std::string kWordStart = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+  for (const core::TokenLogprob& t : top) {
+    out->add_token_ids(t.token);
+    out->add_logprobs(t.logprob);
+    std::string piece = tokenizer != nullptr ? tokenizer->IdToPiece(t.token) : std::string();
+    for (size_t at = piece.find(kWordStart); at != std::string::npos; at = piece.find(kWordStart, at + 1)) {
+      piece.replace(at, kWordStart.size(), " ");
+    }
+    out->add_tokens(std::move(piece));
+  }
 }
 
 v1::PromptFormat ToProto(core::PromptFormat f) {

@@ -52,7 +52,7 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       g.params = prepared->params;
       const int index = static_cast<int>(i);
       g.time_limit = prepared->time_limit;
-      g.on_token = [this, index](int64_t token, float logprob) { OnToken(index, token, logprob); };
+      g.on_token = [this, index](const core::TokenChoice& c) { OnToken(index, c); };
       if (!stops_.empty()) {
         g.stop = [this, index](int64_t) {
           std::lock_guard<std::mutex> lock(mu_);
@@ -93,14 +93,15 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     queue_.push_back(SerializeMessage(m));
   }
 
-  void OnToken(int index, int64_t token, float logprob) {
+  void OnToken(int index, const core::TokenChoice& c) {
     v1::GenerateStreamResponse m;
     m.set_input_index(index);
-    m.set_token_id(token);
-    m.set_logprob(logprob);
+    m.set_token_id(c.token);
+    m.set_logprob(c.logprob);
+    if (!c.top.empty()) ToProto(c.top, sc_->tokenizer, m.mutable_top_logprobs());
     {
       std::lock_guard<std::mutex> lock(mu_);
-      m.set_text_delta(texts_[index].Add(token));
+      m.set_text_delta(texts_[index].Add(c.token));
       Enqueue(m);
     }
     Pump();

@@ -47,6 +47,7 @@ void ModelServiceImpl::Fill(const Caller& caller, ::softserve::v1::ModelInfo* r)
   l->set_max_prompt_rows(e.max_prompt_rows);
   l->set_max_new_tokens(e.max_new_tokens);
   l->set_max_beams(e.max_beams);
+  l->set_max_top_logprobs(e.max_top_logprobs);
   l->set_max_score_targets(e.max_score_targets);
   l->set_max_inputs_per_request(sc_->config->max_inputs_per_request);
   l->set_max_upload_bytes(sc_->config->max_upload_bytes);

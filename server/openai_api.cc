@@ -123,7 +123,7 @@ core::Status ReadDecoding(const json& body, uint64_t random_seed, CompletionCall
   Number(body, "min_tokens", true, &min_tokens, &s);
   Number(body, "top_k", true, &top_k, &s);
   Number(body, "truncate_prompt_tokens", true, &truncate, &s);
-  Number(body, "logprobs", true, &logprobs, &s);
+  const bool has_logprobs = Number(body, "logprobs", true, &logprobs, &s);
   Number(body, "time_limit_ms", true, &time_limit_ms, &s);
   Number(body, "temperature", false, &temperature, &s);
   const bool has_top_p = Number(body, "top_p", false, &top_p, &s);
@@ -137,8 +137,12 @@ core::Status ReadDecoding(const json& body, uint64_t random_seed, CompletionCall
   if (temperature < 0) return Invalid("temperature", "must be >= 0 (0 = greedy)");
   if (time_limit_ms < 0 || time_limit_ms > INT32_MAX) return Invalid("time_limit_ms", "must be >= 0 (0 = none)");
   if (has_seed && seed < 0) return Invalid("seed", "must be >= 0");
-  if (logprobs > 0) return Invalid("logprobs", "above 0 (top alternatives) is not supported yet; use 0 or leave it out");
-  call->logprobs = logprobs == 0;
+  if (has_logprobs && (logprobs < 0 || logprobs > INT32_MAX)) {
+    return Invalid("logprobs", "must be >= 0: 0 for each token's log-probability, n for also its n most likely alternatives");
+  }
+  call->logprobs = logprobs >= 0;
+  call->top_logprobs = call->logprobs && logprobs > 0;
+  d->set_top_logprobs(static_cast<int32_t>(std::max<int64_t>(logprobs, 0)));
   d->set_max_new_tokens(static_cast<int32_t>(max_tokens));
   d->set_min_new_tokens(static_cast<int32_t>(min_tokens));
   d->set_truncate_input_tokens(static_cast<int32_t>(truncate));
@@ -237,8 +241,19 @@ std::string CompletionBuilder::Envelope() const {
 namespace {
 
 json LogprobsJson(const std::vector<std::string>& tokens, const std::vector<float>& logprobs,
-                  const std::vector<int64_t>& offsets) {
-  return {{"tokens", tokens}, {"token_logprobs", logprobs}, {"top_logprobs", nullptr}, {"text_offset", offsets}};
+                  const std::vector<int64_t>& offsets, const json& top) {
+  return {{"tokens", tokens}, {"token_logprobs", logprobs}, {"top_logprobs", top}, {"text_offset", offsets}};
+}
+
+// OpenAI's shape of one step's alternatives: {token text: log-probability}.
+json TopJson(const v1::TopLogprobs& top) {
+  json step = json::object();
+  for (int i = 0; i < top.token_ids_size() && i < top.logprobs_size(); ++i) {
+    // Without a tokenizer a token has no text: its id stands in.
+    const std::string text = i < top.tokens_size() && !top.tokens(i).empty() ? top.tokens(i) : std::to_string(top.token_ids(i));
+    if (!step.contains(text)) step[text] = top.logprobs(i);
+  }
+  return step;
 }
 
 json ChunkJson(const std::string& envelope, int index, const std::string& text, json logprobs, json finish,
@@ -267,10 +282,12 @@ std::string CompletionBuilder::Take(const v1::GenerateStreamResponse& m) {
   }
   json logprobs = nullptr;
   if (call_.logprobs) {
-    logprobs = LogprobsJson({m.text_delta()}, {m.logprob()}, {static_cast<int64_t>(c.text.size())});
+    json top = call_.top_logprobs ? json::array({TopJson(m.top_logprobs())}) : json(nullptr);
+    logprobs = LogprobsJson({m.text_delta()}, {m.logprob()}, {static_cast<int64_t>(c.text.size())}, top);
     c.tokens.push_back(m.text_delta());
     c.logprobs.push_back(m.logprob());
     c.offsets.push_back(static_cast<int64_t>(c.text.size()));
+    if (call_.top_logprobs) c.top.push_back(top[0]);
   }
   c.text += m.text_delta();
   return ChunkJson(Envelope(), m.input_index(), m.text_delta(), std::move(logprobs), nullptr, call_.include_usage)
@@ -302,7 +319,9 @@ std::string CompletionBuilder::Response() const {
     const Choice& c = choices_[i];
     r["choices"].push_back({{"index", i},
                             {"text", c.text},
-                            {"logprobs", call_.logprobs ? LogprobsJson(c.tokens, c.logprobs, c.offsets) : json(nullptr)},
+                            {"logprobs", call_.logprobs ? LogprobsJson(c.tokens, c.logprobs, c.offsets,
+                                                                       call_.top_logprobs ? json(c.top) : json(nullptr))
+                                                        : json(nullptr)},
                             {"finish_reason", c.finish_reason}});
     prompt += c.prompt_tokens;
     completion += c.completion_tokens;

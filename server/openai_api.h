@@ -15,7 +15,8 @@
 //   top_p, seed  sampling; without a seed, a random one (OpenAI's semantics); with one, the
 //                tokens are those the gRPC API returns for the same seed
 //   stop         a string or array of strings: stop sequences (the text ends before the first)
-//   logprobs     0: each token's text and log-probability
+//   logprobs     0: each token's text and log-probability; n > 0: also the n most likely
+//                tokens at each step ({text: log-probability}, n up to max_top_logprobs)
 //   stream       server-sent events in OpenAI's chunk format, ending with "data: [DONE]"
 //   extensions   top_k, min_tokens, truncate_prompt_tokens (vLLM's names), time_limit_ms
 //   finish       "stop" (eos or a stop sequence), "length", "time_limit"
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
 
 #include "core/common/status.h"
 #include "softserve/v1/softserve.pb.h"
@@ -46,6 +48,7 @@ struct CompletionCall {
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;
+  bool top_logprobs = false;  // logprobs > 0: alternatives with each token
 };
 
 // Parses a POST /v1/completions body. InvalidArgument naming the field for malformed JSON, a
@@ -72,6 +75,7 @@ class CompletionBuilder {
     std::vector<std::string> tokens;
     std::vector<float> logprobs;
     std::vector<int64_t> offsets;
+    std::vector<nlohmann::json> top;  // per token, when top_logprobs
     std::string finish_reason;
     int64_t prompt_tokens = 0;
     int64_t completion_tokens = 0;

@@ -87,6 +87,7 @@ std::vector<Option> Options(ServerConfig* c, std::string* config_file) {
       {"max-prompt-abs-value", "limits", &c->max_prompt_abs_value, "largest |value| in an uploaded prompt"},
       {"max-new-tokens", "limits", &e.max_new_tokens, "tokens generated per input"},
       {"max-beams", "limits", &e.max_beams, "beam width"},
+      {"max-top-logprobs", "limits", &e.max_top_logprobs, "alternatives per generated token (top_logprobs)"},
       {"max-score-targets", "limits", &e.max_score_targets, "candidates per Score request"},
       {"max-target-tokens", "limits", &e.max_target_tokens, "tokens per scored candidate"},
       {"max-ensemble-prompts", "limits", &e.max_ensemble_prompts, "prompts per Ensemble request"},

@@ -35,18 +35,20 @@ class SingleRowDecoder : public SequenceDecoder {
       // 53 random bits: the same uniform sequence for a seed on every platform.
       sel.uniform = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
     }
+    sel.top_logprobs = params_.top_logprobs;
     out->push_back(sel);
   }
 
   void Advance(const RowOutput* outputs, std::vector<int>* reorder,
-               std::vector<TokenLogprob>* emitted) override {
+               std::vector<TokenChoice>* emitted) override {
     reorder->assign(1, 0);
     const RowOutput& o = outputs[0];
     last_ = o.token;
     result_.output_ids.push_back(o.token);
     if (params_.return_logprobs) result_.token_logprobs.push_back(o.logprob);
+    if (params_.top_logprobs > 0) result_.top_logprobs.push_back(o.top);
     result_.score += o.logprob;
-    emitted->push_back({o.token, o.logprob});
+    emitted->push_back({o.token, o.logprob, o.top});
     if (o.token == special_.eos) {
       result_.finish_reason = FinishReason::kEos;
       done_ = true;
@@ -103,7 +105,7 @@ class BeamDecoder : public SequenceDecoder {
   }
 
   void Advance(const RowOutput* outputs, std::vector<int>* reorder,
-               std::vector<TokenLogprob>* emitted) override {
+               std::vector<TokenChoice>* emitted) override {
     struct Candidate {
       double score;
       int64_t token;

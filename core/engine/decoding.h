@@ -45,7 +45,7 @@ class SequenceDecoder {
   // Consumes outputs[0, num_rows()). Fills reorder[r] = the row whose history row r continues
   // (identity for greedy/sampling). Appends tokens to stream, if any, to `emitted`.
   virtual void Advance(const RowOutput* outputs, std::vector<int>* reorder,
-                       std::vector<TokenLogprob>* emitted) = 0;
+                       std::vector<TokenChoice>* emitted) = 0;
   // Ends the sequence now with what it has (the engine's stop sequences and time limits):
   // greedy and sampling keep their tokens; beam search takes the best of its finished and live
   // hypotheses. The finish reason is `reason` unless the output already ended with eos.

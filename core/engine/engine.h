@@ -81,6 +81,7 @@ struct EngineLimits {
   int64_t max_prompt_rows = 256;
   int64_t max_new_tokens = 512;
   int64_t max_beams = 16;
+  int64_t max_top_logprobs = 20;            // alternatives reported per generated token
   int64_t max_score_targets = 64;
   int64_t max_target_tokens = 256;
   int64_t max_ensemble_prompts = 16;

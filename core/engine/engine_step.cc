@@ -172,7 +172,7 @@ Status Engine::RunStep(StepStats* stats, int64_t n) {
   std::vector<int64_t> copy_dst, copy_src;
   std::vector<RowOutput> seq_outputs;
   std::vector<int> reorder;
-  std::vector<TokenLogprob> emitted;
+  std::vector<TokenChoice> emitted;
   for (auto& [id, job] : running_) {
     for (auto& seq : job->sequences) {
       if (seq->finished || !in_step(*seq)) continue;
@@ -192,10 +192,10 @@ Status Engine::RunStep(StepStats* stats, int64_t n) {
         job->first_token = now;
       }
       if (job->kind == JobKind::kGenerate && job->generation.on_token) {
-        for (const TokenLogprob& t : emitted) SafeCall(job->generation.on_token, t.token, t.logprob);
+        for (const TokenChoice& t : emitted) SafeCall(job->generation.on_token, t);
       }
       if (job->kind == JobKind::kGenerate && job->generation.stop) {
-        for (const TokenLogprob& t : emitted) {
+        for (const TokenChoice& t : emitted) {
           if (SafeTest(job->generation.stop, t.token)) seq->decoder->Stop(FinishReason::kStopSequence);
         }
       }

@@ -41,17 +41,14 @@ struct RowSelection {
   double top_p = 1.0;
   double uniform = 0.0;  // in [0, 1), drawn by the request's own generator
   bool suppress_eos = false;  // min_new_tokens not reached: eos gets -inf before choosing
-};
-
-struct TokenLogprob {
-  int64_t token = 0;
-  float logprob = 0;
+  int top_logprobs = 0;       // kArgmax, kSample: also report this many most likely tokens
 };
 
 struct RowOutput {
   int64_t token = -1;  // kArgmax, kSample
   float logprob = 0;   // log-softmax of the raw logits at `token`
   std::vector<TokenLogprob> candidates;  // kTopCandidates, best first
+  std::vector<TokenLogprob> top;         // RowSelection::top_logprobs most likely, best first
 };
 
 struct PrefillItem {

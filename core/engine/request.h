@@ -45,6 +45,8 @@ struct DecodingParams {
   uint64_t seed = 0;
   // Report the log-probability of every generated token.
   bool return_logprobs = false;
+  // Greedy and sampling: also the top-n alternatives of every generated token (0 = none).
+  int top_logprobs = 0;
 };
 
 // Set by the caller to stop a request; the engine frees its rows at the next step.
@@ -67,10 +69,17 @@ enum class FinishReason {
 };
 const char* FinishReasonName(FinishReason reason);
 
+struct TokenLogprob {
+  int64_t token = 0;
+  float logprob = 0;  // log-softmax of the raw logits
+};
+
 struct GenerationResult {
   // Generated ids after the decoder start token, including the final eos when one was produced.
   std::vector<int64_t> output_ids;
   std::vector<float> token_logprobs;  // one per output id, when requested
+  // DecodingParams::top_logprobs > 0: per output id, the n most likely tokens at that step.
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
   // Beam: Hugging Face's sequence score (sum of log-probs / length^length_penalty).
   // Greedy and sampling: the sum of the output tokens' log-probabilities.
   double score = 0;
@@ -81,9 +90,16 @@ struct GenerationResult {
   double total_seconds = 0;
 };
 
+// One chosen token: its log-probability and, when asked for, the top-n alternatives (best first).
+struct TokenChoice {
+  int64_t token = 0;
+  float logprob = 0;
+  std::vector<TokenLogprob> top;
+};
+
 // Streaming: called on the engine thread with each token as soon as it is chosen (greedy and
 // sampling only). Must not block.
-using TokenCallback = std::function<void(int64_t token, float logprob)>;
+using TokenCallback = std::function<void(const TokenChoice& choice)>;
 
 // Stop sequences: called on the engine thread after each chosen token (after on_token); true
 // ends the generation there, with that token, and FinishReason::kStopSequence. Must not block.

@@ -206,14 +206,38 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
       auto [values, indices] = at::topk(lp, width, -1, /*largest=*/true, /*sorted=*/true);
       parts.push_back(at::stack({indices.to(at::kDouble), values.to(at::kDouble)}, 2).reshape(-1));
     }
+    // Then the rows that want their top-n alternatives, n up to the widest request.
+    std::vector<int64_t> top_rows;
+    int64_t top_width = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      if (selections[r].kind == SelectKind::kTopCandidates || selections[r].top_logprobs <= 0) continue;
+      top_rows.push_back(r);
+      top_width = std::max<int64_t>(top_width, selections[r].top_logprobs);
+    }
+    top_width = std::min<int64_t>(top_width, logits.size(1));
+    if (!top_rows.empty()) {
+      const at::Tensor rows = ToDevice(top_rows, logits.device());
+      const at::Tensor lp = logits.index_select(0, rows) - lse.index_select(0, rows).unsqueeze(1);
+      auto [values, indices] = at::topk(lp, top_width, -1, /*largest=*/true, /*sorted=*/true);
+      parts.push_back(at::stack({indices.to(at::kDouble), values.to(at::kDouble)}, 2).reshape(-1));
+    }
     const std::vector<double> host = ReadBack(at::cat(parts));
     outputs->assign(n, RowOutput());
     size_t beam = 0;
+    const int64_t beams = beam_rows.defined() ? beam_rows.numel() : 0;
+    const double* tops = host.data() + 2 * n + 2 * width * beams;
+    size_t top = 0;
     for (int64_t r = 0; r < n; ++r) {
       RowOutput& o = (*outputs)[r];
       if (selections[r].kind != SelectKind::kTopCandidates) {
         o.token = static_cast<int64_t>(host[2 * r]);
         o.logprob = static_cast<float>(host[2 * r + 1]);
+        if (top < top_rows.size() && top_rows[top] == r) {
+          const double* t = tops + 2 * top_width * static_cast<int64_t>(top++);
+          for (int64_t i = 0; i < std::min<int64_t>(selections[r].top_logprobs, top_width); ++i) {
+            o.top.push_back({static_cast<int64_t>(t[2 * i]), static_cast<float>(t[2 * i + 1])});
+          }
+        }
         continue;
       }
       const double* c = host.data() + 2 * n + 2 * width * static_cast<int64_t>(beam++);

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -420,6 +421,32 @@ TEST_F(E2eHttpIdsTest, TokenIdPromptsGiveHuggingFacesGreedyLengthsAndEnds) {
   EXPECT_EQ(token_events, completion);
   EXPECT_EQ(finishes, 3);
   EXPECT_EQ(last, "data: [DONE]");
+  // Top alternatives: at the first step, the largest of log_softmax(HF's logits), on both
+  // transports (without a tokenizer, OpenAI's {text: logprob} uses the id as the text).
+  const at::Tensor lp = at::log_softmax(cases.Float("decoder.logits")[0][0].to(at::kDouble), -1);
+  auto [values, indices] = at::topk(lp, 3);
+  json top_body = body;
+  top_body["prompt"] = prompts[0];
+  top_body["logprobs"] = 3;
+  r = Curl(server_->http_port(), "POST", "/v1/completions", top_body.dump(), {Bearer("alice-key")});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json first = Parse(r.body)["choices"][0]["logprobs"]["top_logprobs"][0];
+  ASSERT_EQ(first.size(), 3u) << first.dump();
+  client::v1::GenerateRequest grpc_req;
+  grpc_req.add_inputs()->mutable_ids()->mutable_ids()->Add(prompts[0].begin(), prompts[0].end());
+  grpc_req.mutable_parameters()->set_max_new_tokens(12);
+  grpc_req.mutable_parameters()->set_top_logprobs(3);
+  auto g = server_->ClientFor("alice")->Generate(grpc_req);
+  ASSERT_TRUE(g.ok()) << g.status.error_message();
+  const client::v1::TopLogprobs& step0 = g.value.results(0).top_logprobs(0);
+  ASSERT_EQ(step0.token_ids_size(), 3);
+  for (int k = 0; k < 3; ++k) {
+    const int64_t id = indices[k].item<int64_t>();
+    EXPECT_EQ(step0.token_ids(k), id) << k;
+    EXPECT_NEAR(step0.logprobs(k), values[k].item<double>(), 1e-4) << k;
+    ASSERT_TRUE(first.contains(std::to_string(id))) << first.dump();
+    EXPECT_NEAR(first[std::to_string(id)].get<double>(), values[k].item<double>(), 1e-4) << k;
+  }
   // Text needs the tokenizer this server does not have: the gRPC status, as a 400.
   ExpectError(Curl(server_->http_port(), "POST", "/v1/completions",
                    json({{"model", "@base"}, {"prompt", "words"}}).dump(), {Bearer("alice-key")}),

@@ -2,6 +2,8 @@
 // response shapes built from stream messages.
 #include "server/openai_api.h"
 
+#include <tuple>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -99,7 +101,7 @@ TEST(OpenAiApiTest, WhatCannotBeHonouredIsRefusedNotIgnored) {
   ExpectRefused(R"({"model": "@base", "prompt": "x", "logit_bias": {"5": 1}})", "'logit_bias'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "suffix": "end"})", "'suffix'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "stop": [1]})", "'stop'");
-  ExpectRefused(R"({"model": "@base", "prompt": "x", "logprobs": 3})", "'logprobs'");
+  ExpectRefused(R"({"model": "@base", "prompt": "x", "logprobs": -1})", "'logprobs'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "stream_options": {"include_usage": true}})", "needs \"stream\"");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "stream": true, "stream_options": {"x": 1}})", "stream_options.x");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "user": 5})", "'user'");
@@ -158,6 +160,27 @@ TEST(OpenAiApiTest, ChunksCarryDeltasAndTheResponseCarriesChoicesAndUsage) {
   EXPECT_EQ(r["choices"][0]["logprobs"]["text_offset"], json({0, 3}));
   EXPECT_EQ(r["choices"][1]["index"], 1);
   EXPECT_EQ(r["usage"]["total_tokens"], 10);
+}
+
+TEST(OpenAiApiTest, LogprobsNAsksForTopAlternativesInOpenAisShape) {
+  CompletionCall c = Parse({{"model", "@base"}, {"prompt", "a"}, {"logprobs", 2}});
+  EXPECT_EQ(c.request.parameters().top_logprobs(), 2);
+  EXPECT_TRUE(c.request.parameters().return_logprobs());
+  CompletionBuilder b(c, "cmpl-1", 1);
+  v1::GenerateStreamResponse m = Token(0, " Haus", -0.1f);
+  v1::TopLogprobs* top = m.mutable_top_logprobs();
+  for (auto [id, text, lp] : {std::tuple<int, const char*, float>{5, " Haus", -0.1f}, {9, " Hof", -2.5f}}) {
+    top->add_token_ids(id);
+    top->add_tokens(text);
+    top->add_logprobs(lp);
+  }
+  json chunk = json::parse(b.Take(m));
+  EXPECT_EQ(chunk["choices"][0]["logprobs"]["top_logprobs"], json::array({{{" Haus", -0.1f}, {" Hof", -2.5f}}}));
+  b.Take(Final(0, " Haus", v1::FINISH_REASON_MAX_TOKENS, 2, 1));
+  json r = json::parse(b.Response());
+  EXPECT_EQ(r["choices"][0]["logprobs"]["top_logprobs"], json::array({{{" Haus", -0.1f}, {" Hof", -2.5f}}}));
+  // logprobs 0: no alternatives.
+  EXPECT_EQ(Parse({{"model", "@base"}, {"prompt", "a"}, {"logprobs", 0}}).request.parameters().top_logprobs(), 0);
 }
 
 TEST(OpenAiApiTest, ModelsListTheBaseThenEachPromptByNameAndVersion) {

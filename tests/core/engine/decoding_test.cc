@@ -19,7 +19,7 @@ TEST(DecodingTest, GreedyStopsAtEosAndReportsLogprobs) {
   p.return_logprobs = true;
   auto d = SequenceDecoder::Create(p, SpecialTokens{1, 0});
   std::vector<int> reorder;
-  std::vector<TokenLogprob> emitted;
+  std::vector<TokenChoice> emitted;
   std::vector<int64_t> inputs;
   d->Inputs(&inputs);
   EXPECT_EQ(inputs, std::vector<int64_t>{0});  // decoder start
@@ -67,7 +67,7 @@ TEST(DecodingTest, BeamSearchKeepsBestHypothesesAndReorders) {
   p.early_stopping = EarlyStopping::kTrue;
   auto d = SequenceDecoder::Create(p, SpecialTokens{1, 0});
   std::vector<int> reorder;
-  std::vector<TokenLogprob> emitted;
+  std::vector<TokenChoice> emitted;
   std::vector<RowOutput> out(2);
   out[0].candidates = {{5, -0.1f}, {6, -0.2f}, {1, -3.0f}, {7, -4.0f}};
   out[1].candidates = out[0].candidates;

@@ -539,11 +539,53 @@ TEST_P(EngineReferenceTest, SamplingIsReproducibleAndTopOneIsGreedy) {
   req.params.top_k = 1;
   req.params.top_p = 1.0;
   std::vector<int64_t> streamed;
-  req.on_token = [&](int64_t t, float) { streamed.push_back(t); };
+  req.on_token = [&](const TokenChoice& c) { streamed.push_back(c.token); };
   auto top1 = testing::GenerateSync(engine_.get(), req);
   ASSERT_TRUE(top1.ok());
   EXPECT_EQ(top1->output_ids, Expected("prompt.b.row2.greedy"));
   EXPECT_EQ(streamed, top1->output_ids);
+}
+
+// Top-n alternatives: at the first step (decoder input [0], which HF's teacher-forced
+// `decoder.logits` share with generation) they are the n largest of log_softmax(HF's logits),
+// best first; streamed and returned alike; the chosen greedy token is the first of them.
+TEST_P(EngineReferenceTest, TopLogprobsOfTheFirstStepAreHuggingFacesLargest) {
+  const at::Tensor logits = cases_->Float("decoder.logits");  // [3, T, V]
+  for (int i = 0; i < 3; ++i) {
+    GenerationRequest req;
+    req.common.input_ids = Row(i);
+    req.params = Greedy();
+    req.params.top_logprobs = 5;
+    std::vector<std::vector<TokenLogprob>> streamed;
+    req.on_token = [&](const TokenChoice& c) { streamed.push_back(c.top); };
+    auto r = testing::GenerateSync(engine_.get(), req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->top_logprobs.size(), r->output_ids.size());
+    const at::Tensor lp = at::log_softmax(logits[i][0].to(at::kDouble), -1);
+    auto [values, indices] = at::topk(lp, 5);
+    ASSERT_EQ(r->top_logprobs[0].size(), 5u);
+    for (int k = 0; k < 5; ++k) {
+      EXPECT_EQ(r->top_logprobs[0][k].token, indices[k].item<int64_t>()) << "row " << i << " rank " << k;
+      EXPECT_NEAR(r->top_logprobs[0][k].logprob, values[k].item<double>(), 1e-4) << "row " << i << " rank " << k;
+    }
+    for (size_t t = 0; t < r->output_ids.size(); ++t) {
+      EXPECT_EQ(r->top_logprobs[t][0].token, r->output_ids[t]) << t;
+      EXPECT_GE(r->top_logprobs[t][0].logprob, r->top_logprobs[t][4].logprob) << t;
+      EXPECT_EQ(streamed[t].size(), 5u);
+      EXPECT_EQ(streamed[t][0].token, r->top_logprobs[t][0].token);
+    }
+  }
+  // Beam search has no per-token alternatives; the count is bounded.
+  GenerationRequest beam;
+  beam.common.input_ids = Row(0);
+  beam.params = Beam4();
+  beam.params.top_logprobs = 2;
+  EXPECT_EQ(testing::GenerateSync(engine_.get(), beam).status().code(), StatusCode::kInvalidArgument);
+  GenerationRequest many;
+  many.common.input_ids = Row(0);
+  many.params = Greedy();
+  many.params.top_logprobs = 21;
+  EXPECT_EQ(testing::GenerateSync(engine_.get(), many).status().code(), StatusCode::kInvalidArgument);
 }
 
 // min_new_tokens masks eos: generation continues past where HF's greedy stopped, and the

@@ -94,7 +94,7 @@ TEST_F(EngineTest, RejectsBadRequestsSynchronouslyWithPreciseCodes) {
   EXPECT_EQ(code(beam).code(), StatusCode::kInvalidArgument);
   GenerationRequest stream_beam = Req({1});
   stream_beam.params.mode = DecodingMode::kBeam;
-  stream_beam.on_token = [](int64_t, float) {};
+  stream_beam.on_token = [](const TokenChoice&) {};
   EXPECT_EQ(code(stream_beam).code(), StatusCode::kInvalidArgument);
   GenerationRequest hot = Req({1});
   hot.params.mode = DecodingMode::kSample;
@@ -140,7 +140,7 @@ TEST_F(EngineTest, CancellationFreesTheRowAtTheNextStep) {
   r.common.cancel = NewCancelFlag();
   CancelFlag flag = r.common.cancel;
   std::atomic<int> streamed{0};
-  r.on_token = [&](int64_t, float) { ++streamed; };
+  r.on_token = [&](const TokenChoice&) { ++streamed; };
   auto f = GenerateAsync(engine_.get(), std::move(r));
   Release(3);
   WaitFor([](const FakeRunner::Shared& s) { return s.steps == 3; });
@@ -348,7 +348,7 @@ TEST_F(EngineTest, BeamRowsAndStreamingTokens) {
   EXPECT_EQ(b->output_ids.size(), 5u);
   std::vector<int64_t> streamed;
   GenerationRequest g = Req({3}, 10);
-  g.on_token = [&](int64_t t, float) { streamed.push_back(t); };
+  g.on_token = [&](const TokenChoice& c) { streamed.push_back(c.token); };
   auto r = GenerateSync(engine_.get(), std::move(g));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(streamed, r->output_ids);
