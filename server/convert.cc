@@ -33,6 +33,7 @@ core::StatusOr<core::DecodingParams> ToDecodingParams(const v1::DecodingParamete
   d.top_p = p.has_top_p() ? p.top_p() : 1.0;
   d.seed = p.seed();
   d.top_logprobs = p.top_logprobs();
+  if (p.has_repetition_penalty()) d.repetition_penalty = p.repetition_penalty();
   d.return_logprobs = p.return_logprobs();
   return d;
 }

@@ -127,6 +127,8 @@ core::Status ReadDecoding(const json& body, uint64_t random_seed, CompletionCall
   Number(body, "time_limit_ms", true, &time_limit_ms, &s);
   Number(body, "temperature", false, &temperature, &s);
   const bool has_top_p = Number(body, "top_p", false, &top_p, &s);
+  double repetition_penalty = 1.0;
+  if (Number(body, "repetition_penalty", false, &repetition_penalty, &s)) d->set_repetition_penalty(repetition_penalty);
   int64_t seed = 0;
   const bool has_seed = Number(body, "seed", true, &seed, &s);
   if (!s.ok()) return s;
@@ -213,7 +215,7 @@ core::StatusOr<CompletionCall> ParseCompletionRequest(std::string_view body_text
   static const std::set<std::string> known = {
       "model", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "logprobs", "echo", "stream",
       "stream_options", "user", "n", "best_of", "presence_penalty", "frequency_penalty", "logit_bias", "suffix",
-      "top_k", "min_tokens", "truncate_prompt_tokens", "time_limit_ms"};
+      "top_k", "min_tokens", "truncate_prompt_tokens", "time_limit_ms", "repetition_penalty"};
   for (auto& [key, value] : body.items()) {
     if (known.count(key) == 0) return Invalid(key, "is not a field softserve knows; leave it out");
   }

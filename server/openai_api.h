@@ -18,7 +18,8 @@
 //   logprobs     0: each token's text and log-probability; n > 0: also the n most likely
 //                tokens at each step ({text: log-probability}, n up to max_top_logprobs)
 //   stream       server-sent events in OpenAI's chunk format, ending with "data: [DONE]"
-//   extensions   top_k, min_tokens, truncate_prompt_tokens (vLLM's names), time_limit_ms
+//   extensions   top_k, min_tokens, truncate_prompt_tokens, repetition_penalty (vLLM's names),
+//                time_limit_ms
 //   finish       "stop" (eos or a stop sequence), "length", "time_limit"
 #ifndef SOFTSERVE_SERVER_OPENAI_API_H_
 #define SOFTSERVE_SERVER_OPENAI_API_H_

@@ -10,7 +10,7 @@ namespace {
 class SingleRowDecoder : public SequenceDecoder {
  public:
   SingleRowDecoder(const DecodingParams& p, const SpecialTokens& s)
-      : params_(p), special_(s), rng_(p.seed), last_(s.decoder_start) {}
+      : params_(p), special_(s), rng_(p.seed), last_(s.decoder_start), fed_{s.decoder_start} {}
 
   int num_rows() const override { return 1; }
   void Inputs(std::vector<int64_t>* tokens) const override { tokens->push_back(last_); }
@@ -36,6 +36,8 @@ class SingleRowDecoder : public SequenceDecoder {
       sel.uniform = static_cast<double>(rng_() >> 11) * 0x1.0p-53;
     }
     sel.top_logprobs = params_.top_logprobs;
+    sel.repetition_penalty = params_.repetition_penalty;
+    sel.history = &fed_;
     out->push_back(sel);
   }
 
@@ -44,6 +46,7 @@ class SingleRowDecoder : public SequenceDecoder {
     reorder->assign(1, 0);
     const RowOutput& o = outputs[0];
     last_ = o.token;
+    fed_.push_back(o.token);
     result_.output_ids.push_back(o.token);
     if (params_.return_logprobs) result_.token_logprobs.push_back(o.logprob);
     if (params_.top_logprobs > 0) result_.top_logprobs.push_back(o.top);
@@ -71,6 +74,7 @@ class SingleRowDecoder : public SequenceDecoder {
   SpecialTokens special_;
   std::mt19937_64 rng_;
   int64_t last_;
+  std::vector<int64_t> fed_;  // the decoder input so far: the start token, then every output
   bool done_ = false;
   GenerationResult result_;
 };
@@ -101,7 +105,11 @@ class BeamDecoder : public SequenceDecoder {
     sel.kind = SelectKind::kTopCandidates;
     sel.candidates = 2 * k_;
     sel.suppress_eos = static_cast<int>(beams_[0].tokens.size()) - 1 < params_.min_new_tokens;
-    for (int b = 0; b < k_; ++b) out->push_back(sel);
+    sel.repetition_penalty = params_.repetition_penalty;
+    for (int b = 0; b < k_; ++b) {
+      sel.history = &beams_[b].tokens;
+      out->push_back(sel);
+    }
   }
 
   void Advance(const RowOutput* outputs, std::vector<int>* reorder,

@@ -107,6 +107,9 @@ Status Engine::ValidateParams(const DecodingParams& p, bool streaming) const {
     if (p.top_k < 0) return InvalidArgumentError("top_k must be >= 0 (0 disables it)");
     if (!(p.top_p > 0 && p.top_p <= 1)) return InvalidArgumentError("top_p must be in (0, 1]");
   }
+  if (!(p.repetition_penalty > 0) || !std::isfinite(p.repetition_penalty)) {
+    return InvalidArgumentError("repetition_penalty must be a finite number > 0 (1 = off)");
+  }
   if (p.top_logprobs < 0 || p.top_logprobs > limits_.max_top_logprobs) {
     return InvalidArgumentError("top_logprobs = " + Str(p.top_logprobs) + "; allowed 0.." + Str(limits_.max_top_logprobs));
   }

@@ -42,6 +42,10 @@ struct RowSelection {
   double uniform = 0.0;  // in [0, 1), drawn by the request's own generator
   bool suppress_eos = false;  // min_new_tokens not reached: eos gets -inf before choosing
   int top_logprobs = 0;       // kArgmax, kSample: also report this many most likely tokens
+  // DecodingParams::repetition_penalty over the tokens of `history` (the row's decoder input so
+  // far, start token first); history must outlive the Step call. 1 = off.
+  double repetition_penalty = 1.0;
+  const std::vector<int64_t>* history = nullptr;
 };
 
 struct RowOutput {

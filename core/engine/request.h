@@ -47,6 +47,11 @@ struct DecodingParams {
   bool return_logprobs = false;
   // Greedy and sampling: also the top-n alternatives of every generated token (0 = none).
   int top_logprobs = 0;
+  // Hugging Face's RepetitionPenaltyLogitsProcessor: before choosing, the score of every token
+  // already in the decoder input (the start token included) is divided by this when positive,
+  // multiplied when negative; scores are the logits (greedy, sampling: before temperature) or
+  // the log-probabilities (beam search). 1 = off.
+  double repetition_penalty = 1.0;
 };
 
 // Set by the caller to stop a request; the engine frees its rows at the next step.

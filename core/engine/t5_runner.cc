@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <set>
 
 #include "core/engine/cost.h"
 #include "core/engine/sampler.h"
@@ -163,6 +164,37 @@ at::Tensor ChooseTokens(const at::Tensor& logits, const std::vector<RowSelection
   return argmax.index_copy(0, rows, drawn);
 }
 
+// Hugging Face's RepetitionPenaltyLogitsProcessor on `scores` [m, V], whose row j is the step's
+// row rows[j]: each distinct token of that row's history gets score / p if positive, score * p
+// if not. Rows without a penalty are left alone.
+void PenalizeRepeats(at::Tensor& scores, const std::vector<int64_t>& rows, const std::vector<RowSelection>& selections) {
+  std::vector<int64_t> at_rows, at_tokens;
+  std::vector<float> penalties;
+  for (size_t j = 0; j < rows.size(); ++j) {
+    const RowSelection& sel = selections[rows[j]];
+    if (sel.repetition_penalty == 1.0 || sel.history == nullptr) continue;
+    for (int64_t token : std::set<int64_t>(sel.history->begin(), sel.history->end())) {
+      if (token < 0 || token >= scores.size(1)) continue;
+      at_rows.push_back(static_cast<int64_t>(j));
+      at_tokens.push_back(token);
+      penalties.push_back(static_cast<float>(sel.repetition_penalty));
+    }
+  }
+  if (at_rows.empty()) return;
+  const at::Tensor r = ToDevice(at_rows, scores.device());
+  const at::Tensor t = ToDevice(at_tokens, scores.device());
+  const at::Tensor p = at::tensor(penalties).to(scores.device(), scores.scalar_type());
+  const at::Tensor s = scores.index({r, t});
+  scores.index_put_({r, t}, at::where(s < 0, s * p, s / p));
+}
+
+bool AnyPenalty(const std::vector<RowSelection>& selections, SelectKind kind) {
+  for (const RowSelection& sel : selections) {
+    if (sel.kind == kind && sel.repetition_penalty != 1.0) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<double> T5Runner::ReadBack(const at::Tensor& t) {
@@ -191,7 +223,20 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
     }
     // Everything the host needs, in one tensor and one transfer: each row's chosen token and
     // its log-probability, then every beam row's candidates (token, log-probability).
-    const at::Tensor chosen = ChooseTokens(logits, selections);
+    // Greedy and sampled rows choose from penalized scores; reported log-probabilities stay
+    // those of the raw logits.
+    at::Tensor scores = logits;
+    if (AnyPenalty(selections, SelectKind::kArgmax) || AnyPenalty(selections, SelectKind::kSample)) {
+      scores = logits.clone();
+      std::vector<int64_t> all(n);
+      for (int64_t r = 0; r < n; ++r) all[r] = selections[r].kind == SelectKind::kTopCandidates ? -1 : r;
+      all.erase(std::remove(all.begin(), all.end(), -1), all.end());
+      at::Tensor rows = ToDevice(all, logits.device());
+      at::Tensor sub = scores.index_select(0, rows);
+      PenalizeRepeats(sub, all, selections);
+      scores.index_copy_(0, rows, sub);
+    }
+    const at::Tensor chosen = ChooseTokens(scores, selections);
     std::vector<at::Tensor> parts = {
         at::stack({chosen.to(at::kDouble), (logits.gather(1, chosen.unsqueeze(1)).squeeze(1) - lse).to(at::kDouble)}, 1)
             .reshape(-1)};
@@ -202,7 +247,14 @@ Status T5Runner::Step(const std::vector<int64_t>& tokens, const std::vector<RowS
     }
     width = std::min<int64_t>(width, logits.size(1));
     if (beam_rows.defined()) {
-      const at::Tensor lp = logits.index_select(0, beam_rows) - lse.index_select(0, beam_rows).unsqueeze(1);
+      at::Tensor lp = logits.index_select(0, beam_rows) - lse.index_select(0, beam_rows).unsqueeze(1);
+      if (AnyPenalty(selections, SelectKind::kTopCandidates)) {  // HF: on the log-probabilities
+        std::vector<int64_t> rows;
+        for (int64_t r = 0; r < n; ++r) {
+          if (selections[r].kind == SelectKind::kTopCandidates) rows.push_back(r);
+        }
+        PenalizeRepeats(lp, rows, selections);
+      }
       auto [values, indices] = at::topk(lp, width, -1, /*largest=*/true, /*sorted=*/true);
       parts.push_back(at::stack({indices.to(at::kDouble), values.to(at::kDouble)}, 2).reshape(-1));
     }

@@ -301,6 +301,9 @@ TEST_F(E2eHttpTest, ErrorsHaveOpenAisShapeAndTheRightStatus) {
   bad["max_tokens"] = 100000;
   ExpectError(Complete(bad), 400, "max_new_tokens");
   bad = ok;
+  bad["repetition_penalty"] = 0;
+  ExpectError(Complete(bad), 400, "repetition_penalty");
+  bad = ok;
   bad["prompt"] = {{1, 2}, "x", 3};
   ExpectError(Complete(bad), 400, "'prompt'");
   // 404: an unknown prompt, an unknown path.

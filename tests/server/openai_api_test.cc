@@ -66,7 +66,7 @@ TEST(OpenAiApiTest, TemperatureZeroIsGreedyOtherwiseSamplingWithTheSeedOrARandom
   EXPECT_EQ(c.request.parameters().seed(), 99u);  // the caller's random seed
   c = Parse({{"model", "@base"}, {"prompt", "x"}, {"temperature", 0.5}, {"top_p", 0.8}, {"top_k", 4}, {"seed", 7},
              {"max_tokens", 5}, {"min_tokens", 2}, {"truncate_prompt_tokens", 30}, {"logprobs", 0},
-             {"stop", {"\n", "###"}}, {"time_limit_ms", 250}});
+             {"stop", {"\n", "###"}}, {"time_limit_ms", 250}, {"repetition_penalty", 1.2}});
   const v1::DecodingParameters& d = c.request.parameters();
   EXPECT_EQ(d.mode(), v1::DECODING_MODE_SAMPLE);
   EXPECT_EQ(d.temperature(), 0.5);
@@ -81,6 +81,8 @@ TEST(OpenAiApiTest, TemperatureZeroIsGreedyOtherwiseSamplingWithTheSeedOrARandom
   EXPECT_EQ(std::vector<std::string>(d.stop_sequences().begin(), d.stop_sequences().end()),
             (std::vector<std::string>{"\n", "###"}));
   EXPECT_EQ(d.time_limit_ms(), 250);
+  EXPECT_EQ(d.repetition_penalty(), 1.2);
+  EXPECT_FALSE(Parse({{"model", "@base"}, {"prompt", "x"}}).request.parameters().has_repetition_penalty());
   EXPECT_EQ(Parse({{"model", "@base"}, {"prompt", "x"}, {"stop", "END"}}).request.parameters().stop_sequences(0), "END");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "temperature": -1})", "'temperature'");
   ExpectRefused(R"({"model": "@base", "prompt": "x", "temperature": "hot"})", "'temperature' must be a number");

@@ -3,6 +3,7 @@
 // (different prompts, arrival orders and decoding modes sharing the batch). On the test device
 // (tests/testing/reference_data.h): CPU in the regular suite, and CUDA under the CTest label
 // `gpu` with the same float32 tolerances (skipped, saying so, where no CUDA device is).
+#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <future>
 #include <random>
+#include <set>
 
 #include "core/engine/cost.h"
 #include "core/engine/engine.h"
@@ -586,6 +588,54 @@ TEST_P(EngineReferenceTest, TopLogprobsOfTheFirstStepAreHuggingFacesLargest) {
   many.params = Greedy();
   many.params.top_logprobs = 21;
   EXPECT_EQ(testing::GenerateSync(engine_.get(), many).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Repetition penalty, against an independent greedy loop: no KV cache, the whole decoder input
+// recomputed each step by the model's teacher-forced pass (checked against HF's logits
+// elsewhere), and HF's RepetitionPenaltyLogitsProcessor written out here from its definition:
+// for every distinct token of the decoder input, score / p if positive, score * p if not.
+TEST_P(EngineReferenceTest, RepetitionPenaltyFollowsHuggingFacesDefinition) {
+  auto loaded = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
+  ASSERT_TRUE(loaded.ok());
+  const T5Model& model = **loaded;
+  c10::InferenceMode guard;
+  const double penalty = 3.0;
+  bool penalty_changed_something = false;
+  for (int i = 0; i < 3; ++i) {
+    EncoderBatch batch = model.EmbedRows({EncoderRow{at::Tensor(), Row(i)}});
+    const at::Tensor states = model.Encode(batch);
+    std::vector<int64_t> fed = {0};
+    std::vector<int64_t> expected;
+    for (int step = 0; step < 12; ++step) {
+      const at::Device device = batch.mask.device();
+      const at::Tensor dec = at::tensor(fed).unsqueeze(0).to(device);
+      const at::Tensor mask = at::ones({1, static_cast<int64_t>(fed.size())}, at::kBool).to(device);
+      at::Tensor scores =
+          model.DecodeTeacherForced(states, batch.mask, dec, mask)[0][-1].to(at::kCPU, at::kDouble).clone();
+      for (int64_t t : std::set<int64_t>(fed.begin(), fed.end())) {
+        const double v = scores[t].item<double>();
+        scores[t] = v < 0 ? v * penalty : v / penalty;
+      }
+      const int64_t next = scores.argmax().item<int64_t>();
+      expected.push_back(next);
+      fed.push_back(next);
+      if (next == 1) break;
+    }
+    GenerationRequest req;
+    req.common.input_ids = Row(i);
+    req.params = Greedy();
+    req.params.repetition_penalty = penalty;
+    auto r = testing::GenerateSync(engine_.get(), req);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->output_ids, expected) << "row " << i;
+    penalty_changed_something = penalty_changed_something || expected != Expected("generate.row" + std::to_string(i) + ".greedy");
+  }
+  EXPECT_TRUE(penalty_changed_something) << "a penalty of 3 changed no row: the test shows nothing";
+  GenerationRequest bad;
+  bad.common.input_ids = Row(0);
+  bad.params = Greedy();
+  bad.params.repetition_penalty = 0;
+  EXPECT_EQ(testing::GenerateSync(engine_.get(), bad).status().code(), StatusCode::kInvalidArgument);
 }
 
 // min_new_tokens masks eos: generation continues past where HF's greedy stopped, and the
