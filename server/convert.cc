@@ -1,6 +1,7 @@
 #include "server/convert.h"
 
 #include "server/output_text.h"
+#include "server/status_util.h"
 
 namespace softserve::server {
 
@@ -94,6 +95,13 @@ void ToProto(const std::vector<core::TokenLogprob>& top, const core::Tokenizer* 
     }
     out->add_tokens(std::move(piece));
   }
+}
+
+void ToProto(const core::Status& error, v1::Generation* out) {
+  const grpc::Status g = ToGrpcStatus(error);
+  out->set_finish_reason(v1::FINISH_REASON_ERROR);
+  out->set_error_code(static_cast<int32_t>(g.error_code()));
+  out->set_error_message(g.error_message());
 }
 
 v1::PromptFormat ToProto(core::PromptFormat f) {

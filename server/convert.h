@@ -33,6 +33,8 @@ void ToProto(const core::Prompt& p, bool include_values, v1::Prompt* out);
 void ToProto(const core::ScoreResult& r, const std::vector<std::vector<int64_t>>& targets,
              v1::ScoreResponse* out);
 v1::PromptFormat ToProto(core::PromptFormat f);
+// An input that failed on its own: FINISH_REASON_ERROR with the gRPC code and message.
+void ToProto(const core::Status& error, v1::Generation* out);
 // One step's alternatives; each token's text is its piece, with SentencePiece's word-start mark
 // as a space (empty without a tokenizer).
 void ToProto(const std::vector<core::TokenLogprob>& top, const core::Tokenizer* tokenizer, v1::TopLogprobs* out);

@@ -30,7 +30,7 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     if (caller.ok()) record_.tenant = (*caller).name();
     v1::GenerateRequest request;
     if (s.ok()) s = ParseMessage(raw, &request);
-    core::StatusOr<PreparedGeneration> prepared = s.ok() ? PrepareGeneration(*sc_, *caller, request, *context) : s;
+    core::StatusOr<PreparedGeneration> prepared = s.ok() ? PrepareGeneration(*sc_, *caller, request, /*streaming=*/true, *context) : s;
     if (!prepared.ok()) return FinishNow(prepared.status());
     AnnounceRequestId(context, record_.ids);  // before the first message
     slot_ = std::move(prepared->slot);
@@ -46,12 +46,12 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     record_.output_tokens = 0;
     lock.unlock();
     for (size_t i = 0; i < n; ++i) {
-      core::GenerationRequest g;
-      g.common = {record_.tenant, std::move(prepared->inputs[i]), prepared->deadline, cancel_};
-      g.prompt = prepared->prompt;
-      g.params = prepared->params;
       const int index = static_cast<int>(i);
-      g.time_limit = prepared->time_limit;
+      if (!prepared->input_errors[i].ok()) {
+        OnResult(index, prepared->input_errors[i]);
+        continue;
+      }
+      core::GenerationRequest g = EngineRequest(record_.tenant, &*prepared, i, cancel_);
       g.on_token = [this, index](const core::TokenChoice& c) { OnToken(index, c); };
       if (!stops_.empty()) {
         g.stop = [this, index](int64_t) {
@@ -121,6 +121,11 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       sc_->metrics->RecordGeneration(r->queue_seconds, r->first_token_seconds);
       record_.output_tokens += static_cast<int64_t>(r->output_ids.size());
       record_.queue_seconds = std::max(record_.queue_seconds, r->queue_seconds);
+    } else if (texts_.size() > 1 && EndsOnlyItsInput(r.status())) {
+      v1::GenerateStreamResponse m;  // this input's own problem: the others go on
+      m.set_input_index(index);
+      ToProto(r.status(), m.mutable_final());
+      Enqueue(m);
     } else if (status_.ok()) {
       status_ = r.status();
       cancel_->store(true);

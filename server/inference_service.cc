@@ -75,7 +75,7 @@ core::StatusOr<core::PromptPtr> ResolvePrompt(const ServiceContext& sc, const st
 }
 
 core::StatusOr<PreparedGeneration> PrepareGeneration(const ServiceContext& sc, const Caller& caller,
-                                                     const v1::GenerateRequest& request,
+                                                     const v1::GenerateRequest& request, bool streaming,
                                                      const grpc::ServerContextBase& context) {
   if (request.inputs_size() == 0) return core::InvalidArgumentError("no inputs: give at least one");
   if (request.inputs_size() > sc.config->max_inputs_per_request) {
@@ -100,18 +100,42 @@ core::StatusOr<PreparedGeneration> PrepareGeneration(const ServiceContext& sc, c
     return core::InvalidArgumentError("time_limit_ms is " + std::to_string(params.time_limit_ms()) +
                                       "; give milliseconds > 0, or 0 for none");
   }
+  // Parameter problems are the call's, whatever the number of inputs.
+  SOFTSERVE_RETURN_IF_ERROR(sc.engine->ValidateDecoding(g.params, streaming, !g.stop_sequences.empty()));
   if (params.time_limit_ms() > 0) g.time_limit = core::Clock::now() + std::chrono::milliseconds(params.time_limit_ms());
   int64_t cost = 0;
   for (int i = 0; i < request.inputs_size(); ++i) {
     auto ids = ToIds(request.inputs(i), sc.tokenizer, "an input");
-    if (!ids.ok()) return ids.status().WithPrefix("input " + std::to_string(i));
+    if (!ids.ok()) {
+      core::Status e = ids.status().WithPrefix("input " + std::to_string(i));
+      if (request.inputs_size() == 1) return e;  // one input: its problem is the call's
+      g.input_errors.push_back(std::move(e));
+      g.inputs.emplace_back();
+      continue;
+    }
     if (keep > 0 && static_cast<int64_t>(ids->size()) > keep) ids->erase(ids->begin(), ids->end() - keep);
     cost += core::GenerationCostTokens(Rows(g.prompt), static_cast<int64_t>(ids->size()), g.params);
     g.inputs.push_back(std::move(ids).value());
+    g.input_errors.push_back(core::OkStatus());
   }
   SOFTSERVE_ASSIGN_OR_RETURN(g.slot, sc.inflight->Acquire(*caller.tenant, cost));
   g.deadline = DeadlineOf(context);
   return g;
+}
+
+core::GenerationRequest EngineRequest(const std::string& tenant, PreparedGeneration* p, size_t i,
+                                      const core::CancelFlag& cancel) {
+  core::GenerationRequest g;
+  g.common = {tenant, std::move(p->inputs[i]), p->deadline, cancel};
+  g.prompt = p->prompt;
+  g.params = p->params;
+  g.time_limit = p->time_limit;
+  return g;
+}
+
+bool EndsOnlyItsInput(const core::Status& s) {
+  return s.code() != core::StatusCode::kDeadlineExceeded && s.code() != core::StatusCode::kCancelled &&
+         s.code() != core::StatusCode::kUnavailable;
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Generate(grpc::CallbackServerContext* context,
@@ -122,73 +146,105 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::Generate(grpc::CallbackServerCon
              v1::GenerateResponse* resp) { DoGenerate(call, ctx, req, resp); });
 }
 
+namespace {
+
+// One Generate call: its inputs run as separate engine requests; the call completes when the
+// last one does. With several inputs, an input's own error is reported in its Generation and
+// the others complete; the call's deadline, its cancellation and shutdown end the call.
+class UnaryGeneration {
+ public:
+  UnaryGeneration(const ServiceContext* sc, UnaryCall* call, v1::GenerateResponse* response, PreparedGeneration p)
+      : sc_(sc), call_(call), response_(response), prepared_(std::move(p)), n_(prepared_.inputs.size()),
+        results_(n_), errors_(prepared_.input_errors), pending_(static_cast<int>(n_) + 1) {
+    for (const auto& ids : prepared_.inputs) input_tokens_.push_back(static_cast<int>(ids.size()));
+  }
+
+  static void Start(std::shared_ptr<UnaryGeneration> self) {
+    UnaryCall* call = self->call_;
+    call->HoldSlot(std::move(self->prepared_.slot));
+    call->record().prompt = PromptLabel(self->prepared_.prompt);
+    call->record().input_tokens = 0;
+    for (int t : self->input_tokens_) call->record().input_tokens += t;
+    for (size_t i = 0; i < self->n_; ++i) {
+      if (!self->errors_[i].ok()) {
+        self->Done(static_cast<int>(i), self->errors_[i]);
+        continue;
+      }
+      core::GenerationRequest g = EngineRequest(call->caller().name(), &self->prepared_, i, call->cancel());
+      if (!self->prepared_.stop_sequences.empty()) {
+        // Engine thread only: the output's text so far decides.
+        auto text = std::make_shared<OutputText>(self->sc_->tokenizer, self->prepared_.stop_sequences);
+        g.stop = [text](int64_t token) {
+          text->Add(token);
+          return text->stopped();
+        };
+      }
+      self->sc_->engine->Submit(std::move(g), [self, i](core::StatusOr<core::GenerationResult> r) {
+        self->Done(static_cast<int>(i), std::move(r));
+      });
+    }
+    self->Done(-1, core::GenerationResult());  // the submission loop's hold
+  }
+
+ private:
+  void Done(int i, core::StatusOr<core::GenerationResult> r) {
+    bool last;
+    bool call_failed = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (i >= 0 && r.ok()) {
+        results_[i] = std::move(r).value();
+      } else if (i >= 0 && n_ > 1 && EndsOnlyItsInput(r.status())) {
+        errors_[i] = r.status();
+      } else if (i >= 0) {
+        if (error_.ok()) error_ = r.status();
+        call_failed = true;
+      }
+      last = --pending_ == 0;
+    }
+    if (call_failed) call_->cancel()->store(true);  // the call is over: stop the other inputs
+    if (last) Finish();
+  }
+
+  void Finish() {
+    if (error_.ok()) {
+      CallRecord& record = call_->record();
+      for (size_t k = 0; k < n_; ++k) {
+        v1::Generation* out = response_->add_results();
+        if (!errors_[k].ok()) {
+          ToProto(errors_[k], out);
+          continue;
+        }
+        ToProto(results_[k], sc_->tokenizer, input_tokens_[k], out, prepared_.stop_sequences);
+        sc_->metrics->RecordGeneration(results_[k].queue_seconds, results_[k].first_token_seconds);
+        record.output_tokens = std::max<int64_t>(record.output_tokens, 0) + results_[k].output_ids.size();
+        record.queue_seconds = std::max(record.queue_seconds, results_[k].queue_seconds);
+      }
+      SetPromptUsed(prepared_.prompt, response_->mutable_prompt());
+    }
+    call_->Complete(error_, Describe(prepared_.prompt, n_));
+  }
+
+  const ServiceContext* sc_;
+  UnaryCall* call_;
+  v1::GenerateResponse* response_;
+  PreparedGeneration prepared_;
+  const size_t n_;
+  std::vector<int> input_tokens_;
+  std::mutex mu_;
+  std::vector<core::GenerationResult> results_;
+  std::vector<core::Status> errors_;
+  core::Status error_;
+  int pending_;
+};
+
+}  // namespace
+
 void InferenceServiceImpl::DoGenerate(UnaryCall* call, grpc::CallbackServerContext* context,
                                       const v1::GenerateRequest& request, v1::GenerateResponse* response) {
-  auto prepared = PrepareGeneration(*sc_, call->caller(), request, *context);
+  auto prepared = PrepareGeneration(*sc_, call->caller(), request, /*streaming=*/false, *context);
   if (!prepared.ok()) return call->Complete(prepared.status());
-  struct State {
-    std::mutex mu;
-    int pending = 0;
-    core::Status error;
-    std::vector<core::GenerationResult> results;
-    std::vector<int> input_tokens;
-  };
-  auto state = std::make_shared<State>();
-  const size_t n = prepared->inputs.size();
-  state->results.resize(n);
-  for (const auto& ids : prepared->inputs) state->input_tokens.push_back(static_cast<int>(ids.size()));
-  state->pending = static_cast<int>(n) + 1;  // +1: the submission loop itself
-  const core::PromptPtr prompt = prepared->prompt;
-  const std::string detail = Describe(prompt, n);
-  call->HoldSlot(std::move(prepared->slot));
-  call->record().prompt = PromptLabel(prompt);
-  call->record().input_tokens = 0;
-  for (int t : state->input_tokens) call->record().input_tokens += t;
-  const core::CancelFlag cancel = call->cancel();
-  auto stops = std::make_shared<const std::vector<std::string>>(std::move(prepared->stop_sequences));
-  auto finish_one = [this, call, state, response, prompt, detail, cancel, stops](int i, core::StatusOr<core::GenerationResult> r) {
-    bool last;
-    {
-      std::lock_guard<std::mutex> l(state->mu);
-      if (i >= 0) {
-        if (r.ok()) state->results[i] = std::move(r).value();
-        else if (state->error.ok()) state->error = r.status();
-      }
-      last = --state->pending == 0;
-    }
-    if (i >= 0 && !r.ok()) cancel->store(true);  // one input failed: stop the others
-    if (!last) return;
-    if (state->error.ok()) {
-      for (size_t k = 0; k < state->results.size(); ++k) {
-        ToProto(state->results[k], sc_->tokenizer, state->input_tokens[k], response->add_results(), *stops);
-        sc_->metrics->RecordGeneration(state->results[k].queue_seconds, state->results[k].first_token_seconds);
-        CallRecord& record = call->record();
-        record.output_tokens = std::max<int64_t>(record.output_tokens, 0) + state->results[k].output_ids.size();
-        record.queue_seconds = std::max(record.queue_seconds, state->results[k].queue_seconds);
-      }
-      SetPromptUsed(prompt, response->mutable_prompt());
-    }
-    call->Complete(state->error, detail);
-  };
-  for (size_t i = 0; i < n; ++i) {
-    core::GenerationRequest g;
-    g.common = {call->caller().name(), std::move(prepared->inputs[i]), prepared->deadline, cancel};
-    g.prompt = prompt;
-    g.params = prepared->params;
-    g.time_limit = prepared->time_limit;
-    if (!stops->empty()) {
-      // Engine thread only: the output's text so far decides.
-      auto text = std::make_shared<OutputText>(sc_->tokenizer, *stops);
-      g.stop = [text](int64_t token) {
-        text->Add(token);
-        return text->stopped();
-      };
-    }
-    sc_->engine->Submit(std::move(g), [finish_one, i](core::StatusOr<core::GenerationResult> r) {
-      finish_one(static_cast<int>(i), std::move(r));
-    });
-  }
-  finish_one(-1, core::GenerationResult());
+  UnaryGeneration::Start(std::make_shared<UnaryGeneration>(sc_, call, response, std::move(prepared).value()));
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::Score(grpc::CallbackServerContext* context,

@@ -25,13 +25,24 @@ struct PreparedGeneration {
   core::TimePoint time_limit = core::NoDeadline();  // parameters.time_limit_ms after arrival
   std::vector<std::string> stop_sequences;
   std::unique_ptr<InflightLimiter::Slot> slot;
+  // Per input: OK, or the input's own problem (with several inputs; a single input's problem
+  // is the call's). An input with a problem has empty ids and costs nothing.
+  std::vector<core::Status> input_errors;
 };
+
+// The engine request for input i of `p` (its ids are moved out).
+core::GenerationRequest EngineRequest(const std::string& tenant, PreparedGeneration* p, size_t i,
+                                      const core::CancelFlag& cancel);
+
+// With several inputs, whether an error ends only its input (reported in its Generation) and
+// not the call: all but the call's deadline, its cancellation and the server's shutdown.
+bool EndsOnlyItsInput(const core::Status& s);
 
 // Shared by Generate and GenerateStream. InvalidArgument (no/too many inputs, bad text, bad
 // enum, a request costlier than the tenant's budget), NotFound (unknown prompt),
 // FailedPrecondition (text without a tokenizer), ResourceExhausted (tenant's in-flight limits).
 core::StatusOr<PreparedGeneration> PrepareGeneration(const ServiceContext& sc, const Caller& caller,
-                                                     const v1::GenerateRequest& request,
+                                                     const v1::GenerateRequest& request, bool streaming,
                                                      const grpc::ServerContextBase& context);
 
 // Looks up `ref` in `tenant`; a missing or empty ref yields null unless `required`.

@@ -202,6 +202,7 @@ const char* FinishName(v1::FinishReason r) {
     case v1::FINISH_REASON_EOS: return "stop";
     case v1::FINISH_REASON_MAX_TOKENS: return "length";
     case v1::FINISH_REASON_TIME_LIMIT: return "time_limit";
+    case v1::FINISH_REASON_ERROR: return "error";
     default: return "stop";
   }
 }
@@ -280,7 +281,13 @@ std::string CompletionBuilder::Take(const v1::GenerateStreamResponse& m) {
     c.finish_reason = FinishName(g.finish_reason());
     c.prompt_tokens = g.input_tokens();
     c.completion_tokens = g.output_ids_size();
-    return ChunkJson(Envelope(), m.input_index(), rest, nullptr, c.finish_reason, call_.include_usage).dump();
+    json chunk = ChunkJson(Envelope(), m.input_index(), rest, nullptr, c.finish_reason, call_.include_usage);
+    if (g.finish_reason() == v1::FINISH_REASON_ERROR) {
+      // This prompt failed on its own (the others complete): an extension of OpenAI's choice.
+      c.error = json::parse(ErrorBody(static_cast<grpc::StatusCode>(g.error_code()), g.error_message()))["error"];
+      chunk["choices"][0]["error"] = c.error;
+    }
+    return chunk.dump();
   }
   json logprobs = nullptr;
   if (call_.logprobs) {
@@ -325,6 +332,7 @@ std::string CompletionBuilder::Response() const {
                                                                        call_.top_logprobs ? json(c.top) : json(nullptr))
                                                         : json(nullptr)},
                             {"finish_reason", c.finish_reason}});
+    if (!c.error.is_null()) r["choices"].back()["error"] = c.error;
     prompt += c.prompt_tokens;
     completion += c.completion_tokens;
   }

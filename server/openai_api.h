@@ -20,7 +20,8 @@
 //   stream       server-sent events in OpenAI's chunk format, ending with "data: [DONE]"
 //   extensions   top_k, min_tokens, truncate_prompt_tokens, repetition_penalty (vLLM's names),
 //                time_limit_ms
-//   finish       "stop" (eos or a stop sequence), "length", "time_limit"
+//   finish       "stop" (eos or a stop sequence), "length", "time_limit", or "error" with the
+//                choice's own "error" object when that prompt failed alone (the others complete)
 #ifndef SOFTSERVE_SERVER_OPENAI_API_H_
 #define SOFTSERVE_SERVER_OPENAI_API_H_
 
@@ -77,6 +78,7 @@ class CompletionBuilder {
     std::vector<float> logprobs;
     std::vector<int64_t> offsets;
     std::vector<nlohmann::json> top;  // per token, when top_logprobs
+    nlohmann::json error;             // this prompt's own error, when it failed alone
     std::string finish_reason;
     int64_t prompt_tokens = 0;
     int64_t completion_tokens = 0;

@@ -119,6 +119,14 @@ Status Engine::ValidateParams(const DecodingParams& p, bool streaming) const {
   return OkStatus();
 }
 
+Status Engine::ValidateDecoding(const DecodingParams& params, bool streaming, bool stop_callback) const {
+  SOFTSERVE_RETURN_IF_ERROR(ValidateParams(params, streaming));
+  if (stop_callback && params.mode == DecodingMode::kBeam) {
+    return InvalidArgumentError("stop sequences need greedy or sampling: beam search only knows its output when it ends");
+  }
+  return OkStatus();
+}
+
 Status Engine::ValidateTargets(const std::vector<std::vector<int64_t>>& targets) const {
   if (targets.empty()) return InvalidArgumentError("no candidate targets to score");
   if (static_cast<int64_t>(targets.size()) > limits_.max_score_targets) {
@@ -162,10 +170,7 @@ void Engine::Submit(GenerationRequest request, DoneCallback<GenerationResult> do
   const PromptPtr& prompt = request.prompt;
   Status s = ValidateCommon(request.common, prompt != nullptr);
   if (s.ok()) s = ValidatePrompt(prompt);
-  if (s.ok()) s = ValidateParams(request.params, request.on_token != nullptr);
-  if (s.ok() && request.stop && request.params.mode == DecodingMode::kBeam) {
-    s = InvalidArgumentError("stop sequences need greedy or sampling: beam search only knows its output when it ends");
-  }
+  if (s.ok()) s = ValidateDecoding(request.params, request.on_token != nullptr, request.stop != nullptr);
   if (!s.ok()) return done(s);
   auto job = std::make_unique<Job>();
   job->kind = JobKind::kGenerate;

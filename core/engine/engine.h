@@ -125,6 +125,11 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  // The checks Submit makes of a generation's decoding parameters alone (InvalidArgument naming
+  // the parameter), for callers that split one request of several inputs into several
+  // submissions and want a parameter problem reported once. Thread-safe.
+  Status ValidateDecoding(const DecodingParams& params, bool streaming, bool stop_callback) const;
+
   void Submit(GenerationRequest request, DoneCallback<GenerationResult> done);
   void SubmitScore(ScoreRequest request, DoneCallback<ScoreResult> done);
   // Generation ensemble when request.targets is empty, scoring ensemble otherwise.

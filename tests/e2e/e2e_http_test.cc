@@ -450,6 +450,16 @@ TEST_F(E2eHttpIdsTest, TokenIdPromptsGiveHuggingFacesGreedyLengthsAndEnds) {
     ASSERT_TRUE(first.contains(std::to_string(id))) << first.dump();
     EXPECT_NEAR(first[std::to_string(id)].get<double>(), values[k].item<double>(), 1e-4) << k;
   }
+  // A bad prompt among good ones: its choice says "error" (with the error), the others complete.
+  json mixed = body;
+  mixed["prompt"] = {prompts[0], json::array({99999}), prompts[1]};
+  r = Curl(server_->http_port(), "POST", "/v1/completions", mixed.dump(), {Bearer("alice-key")});
+  ASSERT_EQ(r.status, 200) << r.body;
+  j = Parse(r.body);
+  EXPECT_EQ(j["choices"][1]["finish_reason"], "error");
+  EXPECT_EQ(j["choices"][1]["error"]["code"], "invalid_argument");
+  EXPECT_EQ(j["choices"][0]["logprobs"]["token_logprobs"].size(), cases.Ids("generate.row0.greedy").size() - 1);
+  EXPECT_EQ(j["choices"][2]["logprobs"]["token_logprobs"].size(), cases.Ids("generate.row1.greedy").size() - 1);
   // Text needs the tokenizer this server does not have: the gRPC status, as a 400.
   ExpectError(Curl(server_->http_port(), "POST", "/v1/completions",
                    json({{"model", "@base"}, {"prompt", "words"}}).dump(), {Bearer("alice-key")}),

@@ -3,6 +3,8 @@
 // the tenants' requests running concurrently (mixed tenants, mixed prompts in one batch).
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include <future>
 #include <thread>
 
@@ -214,6 +216,48 @@ TEST_P(E2eReferenceTest, TruncatedInputsGenerateTheReferenceIdsOfTheirTail) {
   EXPECT_EQ(negative.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(negative.status.error_message().find("truncate_input_tokens"), std::string::npos)
       << negative.status.error_message();
+}
+
+// Several inputs, one of them bad: that input reports its own error, the others complete with
+// Hugging Face's outputs, on Generate and GenerateStream. A single bad input is the call's error.
+TEST_P(E2eReferenceTest, ABadInputReportsItsOwnErrorAndTheOthersMatchHuggingFace) {
+  testing::ReferenceCases cases(GetParam());
+  testing::ServerProcess server({testing::ReferenceModelDir(GetParam())});
+  auto alice = server.ClientFor("alice");
+  v1::GenerateRequest r = Request(cases.Ids("generate.row0.input_ids"), "", false);
+  r.add_inputs()->mutable_ids()->add_ids(99999);  // outside the vocabulary
+  const std::vector<int64_t> row1 = cases.Ids("generate.row1.input_ids");
+  r.add_inputs()->mutable_ids()->mutable_ids()->Add(row1.begin(), row1.end());
+  r.add_inputs();  // no input at all
+  auto g = alice->Generate(r);
+  ASSERT_TRUE(g.ok()) << g.status.error_message();
+  ASSERT_EQ(g.value.results_size(), 4);
+  EXPECT_EQ(Ids(g.value.results(0)), Tail(cases.Ids("generate.row0.greedy")));
+  EXPECT_EQ(Ids(g.value.results(2)), Tail(cases.Ids("generate.row1.greedy")));
+  for (int bad : {1, 3}) {
+    const v1::Generation& e = g.value.results(bad);
+    EXPECT_EQ(e.finish_reason(), v1::FINISH_REASON_ERROR) << bad;
+    EXPECT_EQ(e.error_code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT)) << bad;
+    EXPECT_TRUE(e.output_ids().empty()) << bad;
+  }
+  EXPECT_NE(g.value.results(1).error_message().find("vocabulary"), std::string::npos) << g.value.results(1).error_message();
+  EXPECT_NE(g.value.results(3).error_message().find("input 3"), std::string::npos) << g.value.results(3).error_message();
+  // The stream: a final message with the error for the bad inputs, tokens for the others.
+  std::map<int, v1::Generation> finals;
+  std::map<int, int> tokens;
+  grpc::Status s = alice->GenerateStream(r, [&](const v1::GenerateStreamResponse& m) {
+    if (m.has_final()) finals[m.input_index()] = m.final();
+    else ++tokens[m.input_index()];
+  });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(finals.size(), 4u);
+  EXPECT_EQ(Ids(finals[0]), Tail(cases.Ids("generate.row0.greedy")));
+  EXPECT_EQ(finals[1].finish_reason(), v1::FINISH_REASON_ERROR);
+  EXPECT_EQ(tokens[1], 0);
+  EXPECT_EQ(Ids(finals[2]), Tail(cases.Ids("generate.row1.greedy")));
+  // One input only: its problem is the call's status.
+  v1::GenerateRequest one = Request({99999}, "", false);
+  EXPECT_EQ(alice->Generate(one).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 INSTANTIATE_TEST_SUITE_P(References, E2eReferenceTest,
