@@ -25,6 +25,8 @@ packages=(
   libpq-dev postgresql nginx
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3 python3-grpcio python3-protobuf
+  # the Python client package's install test (pip with the system's setuptools, offline)
+  python3-pip python3-setuptools
   # curl drives the HTTP front-end's tests (so does the `openai` npm package, with the machine's Node)
   curl
   # SHA-256 and constant-time comparison (libcrypto); throwaway certificates for the TLS tests

@@ -14,7 +14,9 @@
 #include "core/common/json.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "tests/e2e/server_fixture.h"
+#include "tests/testing/peft_fixture.h"
 #include "tests/testing/reference_data.h"
+#include "tests/testing/temp_dir.h"
 
 namespace softserve {
 namespace {
@@ -141,6 +143,57 @@ TEST(E2eClientsTest, PythonClientFromStockToolingUploadsAndGenerates) {
   ShellResult py = Shell(cmd);
   EXPECT_EQ(py.code, 0) << py.out;
   EXPECT_NE(py.out.find("python client OK"), std::string::npos) << py.out;
+}
+
+// The Python package (client/python), installed with pip as a user would (offline here: the
+// system's setuptools, grpcio and protobuf), used against the real server; its answers are
+// checked against Hugging Face's in tests/e2e/python_package.py.
+TEST(E2eClientsTest, PythonPackageInstallsWithPipAndMatchesHuggingFace) {
+  testing::ServerProcess server({testing::ReferenceModelDir("t5-tiny-v1_0")});
+  testing::ReferenceCases cases("t5-tiny-v1_0");
+  testing::ScopedTempDir tmp;
+  const std::string target_dir = tmp.File("site");
+  // From a copy: pip builds in the source directory, which is not the test's to write to.
+  ShellResult pip = Shell("cp -r " + std::string(SOFTSERVE_SOURCE_DIR) + "/client/python " + tmp.File("pkg") +
+                          " && /usr/bin/python3 -m pip install --quiet --no-build-isolation --no-deps --no-index --target " +
+                          target_dir + " " + tmp.File("pkg"));
+  ASSERT_EQ(pip.code, 0) << pip.out;
+  ASSERT_TRUE(core::WriteFileDurably(tmp.File("prompt_a.safetensors"), testing::RawPromptFile(cases.Float("prompt.a"))).ok());
+  auto tail = [](std::vector<int64_t> ids) { return std::vector<int64_t>(ids.begin() + 1, ids.end()); };
+  auto list = [](const std::vector<int64_t>& ids) {
+    std::string s = "[";
+    for (size_t i = 0; i < ids.size(); ++i) s += (i ? "," : "") + std::to_string(ids[i]);
+    return s + "]";
+  };
+  std::string candidates = "[";
+  const at::Tensor cand = cases.Int("rank.candidates"), mask = cases.Int("rank.candidates_mask");
+  for (int64_t c = 0; c < cand.size(0); ++c) {
+    std::vector<int64_t> ids;
+    for (int64_t t = 0; t < cand.size(1); ++t) {
+      if (mask[c][t].item<int64_t>() != 0) ids.push_back(cand[c][t].item<int64_t>());
+    }
+    candidates += (c ? "," : "") + list(ids);
+  }
+  candidates += "]";
+  std::string totals = "[";
+  const at::Tensor tot = cases.Float("rank.total_logprob");
+  for (int64_t c = 0; c < tot.size(0); ++c) totals += (c ? "," : "") + std::to_string(tot[c].item<double>());
+  totals += "]";
+  const std::string json = "{\"install_dir\": \"" + target_dir + "\", \"input_ids\": " +
+                           list(cases.Ids("generate.row0.input_ids")) + ", \"greedy\": " +
+                           list(tail(cases.Ids("generate.row0.greedy"))) + ", \"residual_greedy\": " +
+                           list(tail(cases.Ids("residual.row0.greedy"))) + ", \"row1_input_ids\": " +
+                           list(cases.Ids("generate.row1.input_ids")) + ", \"row1_greedy\": " +
+                           list(tail(cases.Ids("generate.row1.greedy"))) + ", \"prompt_a_file\": \"" +
+                           tmp.File("prompt_a.safetensors") + "\", \"rank_input_ids\": " +
+                           list(cases.Ids("rank.input_ids")) + ", \"rank_candidates\": " + candidates +
+                           ", \"rank_totals\": " + totals + "}";
+  ASSERT_TRUE(core::WriteFileDurably(tmp.File("cases.json"), json).ok());
+  ShellResult py = Shell("cd " + tmp.path() + " && PYTHONPATH=" + target_dir + " /usr/bin/python3 " +
+                         std::string(SOFTSERVE_SOURCE_DIR) + "/tests/e2e/python_package.py " + server.target() +
+                         " alice-key " + cases.dir() + " " + tmp.File("cases.json"));
+  EXPECT_EQ(py.code, 0) << py.out;
+  EXPECT_NE(py.out.find("python package OK"), std::string::npos) << py.out;
 }
 
 // What grpcurl does first: list the services over reflection, then fetch the file that defines

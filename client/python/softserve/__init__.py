@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of softserve's API (softserve.v1); see softserve_client for the wrapper."""
