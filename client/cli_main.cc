@@ -89,10 +89,12 @@ struct InputFlags {
 };
 
 struct DecodingFlags {
-  int max_new_tokens = 20, min_new_tokens = 0, num_beams = 1, top_k = 0;
-  double length_penalty = 1.0, temperature = 1.0, top_p = 1.0;
+  int max_new_tokens = 20, min_new_tokens = 0, num_beams = 1, top_k = 0, top_logprobs = 0, time_limit_ms = 0,
+      truncate_input_tokens = 0;
+  double length_penalty = 1.0, temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0;
   uint64_t seed = 0;
   bool sample = false, logprobs = false;
+  std::vector<std::string> stops;
   void Add(CLI::App* cmd) {
     cmd->add_option("--max-new-tokens", max_new_tokens, "tokens to generate at most")->capture_default_str();
     cmd->add_option("--min-new-tokens", min_new_tokens, "tokens before eos may end it")->capture_default_str();
@@ -104,11 +106,24 @@ struct DecodingFlags {
     cmd->add_option("--top-p", top_p, "sampling top-p (1 = off)")->capture_default_str();
     cmd->add_option("--seed", seed, "sampling seed")->capture_default_str();
     cmd->add_flag("--logprobs", logprobs, "per-token log-probabilities");
+    cmd->add_option("--top-logprobs", top_logprobs, "also each token's N most likely alternatives")->capture_default_str();
+    cmd->add_option("--repetition-penalty", repetition_penalty, "Hugging Face's repetition penalty (1 = off)")
+        ->capture_default_str();
+    cmd->add_option("--stop", stops, "stop sequence (repeatable): the text ends before the first one");
+    cmd->add_option("--time-limit-ms", time_limit_ms, "end each output after this long with what it has (0 = off)")
+        ->capture_default_str();
+    cmd->add_option("--truncate-input-tokens", truncate_input_tokens, "keep each input's last N tokens (0 = off)")
+        ->capture_default_str();
   }
   void Fill(v1::DecodingParameters* p) const {
     p->set_max_new_tokens(max_new_tokens);
     p->set_min_new_tokens(min_new_tokens);
     p->set_return_logprobs(logprobs);
+    p->set_top_logprobs(top_logprobs);
+    if (repetition_penalty != 1.0) p->set_repetition_penalty(repetition_penalty);
+    for (const std::string& s : stops) p->add_stop_sequences(s);
+    p->set_time_limit_ms(time_limit_ms);
+    p->set_truncate_input_tokens(truncate_input_tokens);
     if (sample) {
       p->set_mode(v1::DECODING_MODE_SAMPLE);
       p->set_temperature(temperature);
@@ -126,8 +141,12 @@ struct DecodingFlags {
 void PrintGeneration(const v1::Generation& g) {
   std::printf("%s\n  ids:", g.text().c_str());
   for (int64_t id : g.output_ids()) std::printf(" %lld", static_cast<long long>(id));
-  std::printf("\n  finish: %s, score %.4f, %.3f s\n",
-              g.finish_reason() == v1::FINISH_REASON_EOS ? "eos" : "max_tokens", g.score(), g.total_seconds());
+  std::string finish = v1::FinishReason_Name(g.finish_reason());
+  finish = finish.substr(std::string("FINISH_REASON_").size());
+  std::transform(finish.begin(), finish.end(), finish.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (g.finish_reason() == v1::FINISH_REASON_ERROR) finish += " (" + g.error_message() + ")";
+  if (g.finish_reason() == v1::FINISH_REASON_STOP_SEQUENCE) finish += " \"" + g.stop_sequence() + "\"";
+  std::printf("\n  finish: %s, score %.4f, %.3f s\n", finish.c_str(), g.score(), g.total_seconds());
 }
 
 int Bench(Client& client, const InputFlags& in, const DecodingFlags& dec, const std::vector<std::string>& prompts,

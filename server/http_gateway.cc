@@ -255,6 +255,23 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
     spdlog::error("http: {}", what);
     SendError(res, grpc::StatusCode::INTERNAL, "internal error: " + what);
   });
+  if (options.on_request) {
+    // A worker serves one request at a time: the start time can live in a thread_local.
+    static thread_local std::chrono::steady_clock::time_point started;
+    http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+      started = std::chrono::steady_clock::now();
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    http.set_logger([on_request = options.on_request](const httplib::Request& req, const httplib::Response& res) {
+      const std::string route = req.path == "/v1/completions" || req.path == "/v1/models" ? req.path : "other";
+      // A request refused before routing (malformed) was never stamped: it took no time of ours.
+      const auto now = std::chrono::steady_clock::now();
+      const double seconds = started == std::chrono::steady_clock::time_point() ? 0.0
+                                                                                : std::chrono::duration<double>(now - started).count();
+      started = std::chrono::steady_clock::time_point();
+      on_request(route, res.status, seconds);
+    });
+  }
   impl->port = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
   if (impl->port < 0) return core::UnavailableError("cannot listen for HTTP on " + options.listen);
   impl->listener = std::thread([self] { self->http.listen_after_bind(); });

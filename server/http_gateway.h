@@ -21,6 +21,7 @@
 #ifndef SOFTSERVE_SERVER_HTTP_GATEWAY_H_
 #define SOFTSERVE_SERVER_HTTP_GATEWAY_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,9 @@ struct HttpGatewayOptions {
   int threads = 32;
   size_t max_body_bytes = 8 << 20;  // larger bodies get 413
   double max_timeout_seconds = 600;
+  // Called after each request (on the worker that served it) with its route
+  // ("/v1/completions", "/v1/models" or "other"), HTTP status and seconds; may be null.
+  std::function<void(const std::string& route, int status, double seconds)> on_request;
 };
 
 class HttpGateway {

@@ -21,6 +21,8 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
   using namespace prometheus;  // NOLINT: builder DSL
   requests_ = &BuildCounter().Name("softserve_requests_total").Help("RPCs by method, tenant and status code").Register(*registry_);
   request_seconds_ = &BuildHistogram().Name("softserve_request_duration_seconds").Help("RPC wall time by method").Register(*registry_);
+  http_requests_ = &BuildCounter().Name("softserve_http_requests_total").Help("HTTP front-end requests by route and status").Register(*registry_);
+  http_seconds_ = &BuildHistogram().Name("softserve_http_request_duration_seconds").Help("HTTP front-end wall time by route (streams: to the last byte)").Register(*registry_);
   auto& queue = BuildHistogram().Name("softserve_queue_duration_seconds").Help("Time generation requests waited for a batch row").Register(*registry_);
   queue_seconds_ = &queue.Add({}, LatencyBuckets());
   auto& ttft = BuildHistogram().Name("softserve_time_to_first_token_seconds").Help("Submission to first generated token").Register(*registry_);
@@ -74,6 +76,11 @@ void ServerMetrics::RecordRequest(const std::string& rpc, const std::string& ten
                                   double seconds) {
   requests_->Add({{"rpc", rpc}, {"tenant", tenant}, {"code", CodeName(code)}}).Increment();
   request_seconds_->Add({{"rpc", rpc}}, LatencyBuckets()).Observe(seconds);
+}
+
+void ServerMetrics::RecordHttp(const std::string& route, int status, double seconds) {
+  http_requests_->Add({{"route", route}, {"code", std::to_string(status)}}).Increment();
+  http_seconds_->Add({{"route", route}}, LatencyBuckets()).Observe(seconds);
 }
 
 void ServerMetrics::RecordGeneration(double queue_seconds, double first_token_seconds) {

@@ -27,6 +27,9 @@ class ServerMetrics : public core::EngineObserver {
   void OnStep(const core::StepStats& stats) override;
   void RecordRequest(const std::string& rpc, const std::string& tenant, grpc::StatusCode code, double seconds);
   void RecordGeneration(double queue_seconds, double first_token_seconds);
+  // One HTTP request of the front-end: its route ("/v1/completions", "/v1/models" or "other"),
+  // status and wall time (a stream's until its last byte).
+  void RecordHttp(const std::string& route, int status, double seconds);
   void SetQueueDepth(int64_t v) { queue_depth_->Set(static_cast<double>(v)); }
   // Rows in the batch, and as a share of the rows the KV cache holds (for load-aware routers).
   void SetRunningRows(int64_t v, int64_t capacity) {
@@ -49,6 +52,8 @@ class ServerMetrics : public core::EngineObserver {
   std::unique_ptr<MetricsHttpServer> http_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* request_seconds_;
+  prometheus::Family<prometheus::Counter>* http_requests_;
+  prometheus::Family<prometheus::Histogram>* http_seconds_;
   prometheus::Histogram* queue_seconds_;
   prometheus::Histogram* first_token_seconds_;
   prometheus::Histogram* batch_rows_;

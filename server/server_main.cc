@@ -313,13 +313,17 @@ void Drain(Runtime* rt, grpc::Server* server, HttpGateway* http, HealthMonitor* 
 
 // The HTTP front-end, when --http-listen asks for one: its calls reach the gRPC services through
 // an in-process channel (no network hop, same handlers).
-core::StatusOr<std::unique_ptr<HttpGateway>> StartHttp(const ServerConfig& config, grpc::Server* server) {
+core::StatusOr<std::unique_ptr<HttpGateway>> StartHttp(const ServerConfig& config, grpc::Server* server,
+                                                       ServerMetrics* metrics) {
   if (config.http_listen.empty()) return std::unique_ptr<HttpGateway>();
   HttpGatewayOptions o;
   o.listen = config.http_listen;
   o.threads = static_cast<int>(config.http_threads);
   o.max_timeout_seconds = config.http_max_timeout_seconds;
   o.max_body_bytes = static_cast<size_t>(config.max_message_bytes);
+  o.on_request = [metrics](const std::string& route, int status, double seconds) {
+    metrics->RecordHttp(route, status, seconds);
+  };
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(config.max_message_bytes));
@@ -368,7 +372,7 @@ int Run(int argc, char** argv) {
   if (!rt.config.metrics_port_file.empty()) {
     (void)core::WriteFileDurably(rt.config.metrics_port_file, std::to_string(rt.metrics->port()));
   }
-  auto http = StartHttp(rt.config, server.get());  // its port file first: readers wait for the gRPC one
+  auto http = StartHttp(rt.config, server.get(), rt.metrics.get());  // its port file first: readers wait for the gRPC one
   if (!http.ok()) return fail(1, http.status().message());
   if (!rt.config.port_file.empty()) (void)core::WriteFileDurably(rt.config.port_file, std::to_string(port));
   if (core::Status s = WarmUp(rt.engine.get(), rt.model->config()); !s.ok()) return fail(1, "warm-up batch failed: " + s.ToString());

@@ -102,6 +102,14 @@ TEST(E2eClientsTest, CliCoversEveryCommand) {
   EXPECT_EQ(got, std::vector<int64_t>(ref.begin() + 1, ref.end()));
   ShellResult stream = Shell(as_alice + " generate --ids " + Csv(row0) + " --stream --max-new-tokens 3");
   EXPECT_EQ(stream.code, 0) << stream.out;
+  // The generation controls reach the server: a 1 ms time limit on 400 tokens, top-3 alternatives.
+  ShellResult controls = Shell(as_alice + " --json generate --ids " + Csv(row0) +
+                               " --max-new-tokens 400 --min-new-tokens 400 --time-limit-ms 1 --repetition-penalty 1.3");
+  ASSERT_EQ(controls.code, 0) << controls.out;
+  EXPECT_NE(controls.out.find("FINISH_REASON_TIME_LIMIT"), std::string::npos) << controls.out;
+  ShellResult top = Shell(as_alice + " --json generate --ids " + Csv(row0) + " --max-new-tokens 2 --top-logprobs 3");
+  ASSERT_EQ(top.code, 0) << top.out;
+  EXPECT_NE(top.out.find("\"tokenIds\""), std::string::npos) << top.out;
   EXPECT_EQ(Shell(as_alice + " score --ids " + Csv(row0) + " --target-ids 66,1 --target-ids 5,1").code, 0);
   EXPECT_EQ(Shell(as_alice + " ensemble --ids " + Csv(row0) + " --prompt res --prompt res --max-new-tokens 3").code, 0);
   EXPECT_EQ(Shell(as_alice + " explain --prompt res --top-k 2").code, 0);
@@ -155,7 +163,7 @@ TEST(E2eClientsTest, PythonPackageInstallsWithPipAndMatchesHuggingFace) {
   const std::string target_dir = tmp.File("site");
   // From a copy: pip builds in the source directory, which is not the test's to write to.
   ShellResult pip = Shell("cp -r " + std::string(SOFTSERVE_SOURCE_DIR) + "/client/python " + tmp.File("pkg") +
-                          " && /usr/bin/python3 -m pip install --quiet --no-build-isolation --no-deps --no-index --target " +
+                          " && /usr/bin/python3 -m pip install --quiet --root-user-action=ignore --no-build-isolation --no-deps --no-index --target " +
                           target_dir + " " + tmp.File("pkg"));
   ASSERT_EQ(pip.code, 0) << pip.out;
   ASSERT_TRUE(core::WriteFileDurably(tmp.File("prompt_a.safetensors"), testing::RawPromptFile(cases.Float("prompt.a"))).ok());

@@ -464,6 +464,16 @@ TEST_F(E2eHttpIdsTest, TokenIdPromptsGiveHuggingFacesGreedyLengthsAndEnds) {
   ExpectError(Curl(server_->http_port(), "POST", "/v1/completions",
                    json({{"model", "@base"}, {"prompt", "words"}}).dump(), {Bearer("alice-key")}),
               400, "tokenizer");
+  // The front-end's own metrics: requests by route and status.
+  std::string metrics;
+  for (int i = 0; i < 100 && metrics.find("route=\"/v1/completions\"") == std::string::npos; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    metrics = testing::HttpGet(server_->metrics_port(), "/metrics");
+  }
+  EXPECT_NE(metrics.find("softserve_http_requests_total{code=\"200\",route=\"/v1/completions\"}"), std::string::npos)
+      << metrics.substr(0, 3000);
+  EXPECT_NE(metrics.find("softserve_http_requests_total{code=\"400\",route=\"/v1/completions\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.find("softserve_http_request_duration_seconds_count{route=\"/v1/completions\"}"), std::string::npos);
 }
 
 // A client that goes away cancels its call: the access log says so.
