@@ -13,6 +13,7 @@
 #include "core/common/file_util.h"
 #include "core/common/json.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/testing/skip.h"
 #include "tests/e2e/server_fixture.h"
 #include "tests/testing/peft_fixture.h"
 #include "tests/testing/reference_data.h"
@@ -140,7 +141,7 @@ TEST(E2eClientsTest, CliCoversEveryCommand) {
 }
 
 TEST(E2eClientsTest, PythonClientFromStockToolingUploadsAndGenerates) {
-  if (!core::PathExists("/usr/bin/grpc_python_plugin")) GTEST_SKIP() << "grpc_python_plugin not installed";
+  if (!core::PathExists("/usr/bin/grpc_python_plugin")) SOFTSERVE_SKIP() << "grpc_python_plugin not installed";
   testing::ServerProcess server({testing::ReferenceModelDir("t5-tiny-v1_0")});
   testing::ReferenceCases cases("t5-tiny-v1_0");
   std::vector<int64_t> ref = cases.Ids("residual.row0.greedy");

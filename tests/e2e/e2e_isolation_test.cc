@@ -15,6 +15,7 @@
 
 #include "core/common/file_util.h"
 #include "core/model/random_checkpoint.h"
+#include "tests/testing/skip.h"
 #include "tests/e2e/server_fixture.h"
 #include "tests/testing/reference_data.h"
 #include "tests/testing/temp_dir.h"
@@ -249,7 +250,7 @@ int64_t PeakRssKb(pid_t pid) {
 // server to 2.1 GB).
 TEST(E2eIsolationTest, AnUploadIsNeverHeldInMemory) {
 #if SOFTSERVE_ASAN
-  GTEST_SKIP() << "AddressSanitizer's quarantine keeps freed buffers resident: peak RSS means nothing here";
+  SOFTSERVE_SKIP() << "AddressSanitizer's quarantine keeps freed buffers resident: peak RSS means nothing here";
 #endif
   testing::ServerProcess server(Options({"--max-upload-bytes", "200000000"}));
   const int64_t before = PeakRssKb(server.pid());
@@ -279,7 +280,7 @@ TEST(E2eIsolationTest, AFullDiskCostsOnlyUploads) {
   const std::string mnt = dir.File("store");
   ASSERT_TRUE(core::MakeDirectories(mnt).ok());
   if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=400k") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+    SOFTSERVE_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
   }
   struct Unmount {
     std::string path;

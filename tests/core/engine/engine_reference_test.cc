@@ -18,6 +18,7 @@
 #include "core/engine/t5_runner.h"
 #include "core/common/file_util.h"
 #include "core/prompts/prompt_formats.h"
+#include "tests/testing/skip.h"
 #include "tests/testing/peft_fixture.h"
 #include "tests/testing/engine_testing.h"
 #include "tests/testing/gated_runner.h"
@@ -33,7 +34,7 @@ using ::softserve::testing::ReferenceModelDir;
 class EngineReferenceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) GTEST_SKIP() << why;
+    if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) SOFTSERVE_SKIP() << why;
     cases_ = std::make_unique<ReferenceCases>(GetParam());
     auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
     ASSERT_TRUE(model.ok()) << model.status().ToString();
@@ -320,7 +321,7 @@ TEST_P(EngineReferenceTest, AKvCacheByteBudgetBoundsTheBatchAndKeepsOutputsExact
 // message that says what to give instead; contradictory or negative budgets and budgets that
 // hold no row are refused before anything is allocated.
 TEST(T5RunnerCreateTest, KvCacheBudgetOptions) {
-  if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) SOFTSERVE_SKIP() << why;
   auto model = T5Model::Load(ReferenceModelDir("t5-tiny-v1_0"), testing::TestModelOptions());
   ASSERT_TRUE(model.ok());
   std::shared_ptr<const T5Model> shared = std::move(model).value();

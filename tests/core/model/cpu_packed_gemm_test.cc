@@ -15,6 +15,7 @@
 #include "core/model/cpu_packed_kernel.h"
 #include "core/model/device.h"
 #include "core/model/spin_pool.h"
+#include "tests/testing/skip.h"
 
 namespace softserve::core {
 namespace {
@@ -24,7 +25,7 @@ double MaxRelativeError(const at::Tensor& got, const at::Tensor& want) {
 }
 
 #define SKIP_WITHOUT_PACKED_KERNEL()                                                   \
-  if (!PackedGemmSupported()) GTEST_SKIP() << "this CPU runs no packed kernel (needs AVX-512F or AVX2+FMA)"
+  if (!PackedGemmSupported()) SOFTSERVE_SKIP() << "this CPU runs no packed kernel (needs AVX-512F or AVX2+FMA)"
 
 TEST(PackedMatrixTest, PacksIntoZeroPaddedStripsAndUnpacksExactly) {
   SKIP_WITHOUT_PACKED_KERNEL();

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "tests/testing/skip.h"
 #include "tests/testing/reference_data.h"
 
 namespace softserve::core {
@@ -264,7 +265,7 @@ TEST_P(T5ModelReferenceTest, IncrementalDecodingWithStaggeredJoinsMatchesReferen
 // The same batched, mixed-prompt, staggered decoding in bfloat16 on the test device (CUDA under
 // the `gpu` label): close to the float32 reference within the bf16 tolerance used above.
 TEST_P(T5ModelReferenceTest, BFloat16BatchedMixedDecodingIsCloseToTheReference) {
-  if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) SOFTSERVE_SKIP() << why;
   auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions(DType::kBFloat16));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   const std::vector<at::Tensor> got = DecodeStaggered(**model);
@@ -317,7 +318,7 @@ TEST_P(T5ModelReferenceTest, RecomputedRowsContinueLikeTheReference) {
 // reference, so this checks a loose tolerance and that the logits still rank like HF's.
 // On the test device: CPU here, CUDA under the CTest label `gpu` (tests/testing/reference_data.h).
 TEST_P(T5ModelReferenceTest, BFloat16IsCloseToTheFloat32Reference) {
-  if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) GTEST_SKIP() << why;
+  if (const std::string why = testing::TestDeviceUnavailable(); !why.empty()) SOFTSERVE_SKIP() << why;
   auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions(DType::kBFloat16));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   EXPECT_EQ((*model)->weights().embedding.scalar_type(), at::kBFloat16);
