@@ -1,6 +1,7 @@
 #include "core/model/t5_model.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
@@ -26,8 +27,11 @@ namespace {
 
 using at::indexing::Slice;
 
+// Training (a soft prompt that requires grad): only libtorch's differentiable ops.
+bool Recording(const at::Tensor& x) { return x.requires_grad() && at::GradMode::is_enabled(); }
+
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (CanUseCpuRmsNorm(x, weight)) return CpuRmsNorm(x, weight, eps);
+  if (!Recording(x) && CanUseCpuRmsNorm(x, weight)) return CpuRmsNorm(x, weight, eps);
   // Variance in float32 even for bf16 activations, as HF's T5LayerNorm.
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor y = xf * at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -37,6 +41,10 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 // x @ w: the packed kernel (cpu_packed_gemm.h), oneDNN or libtorch on the CPU (cpu_gemm.h),
 // libtorch elsewhere.
 at::Tensor Linear(const at::Tensor& x, const Projection& w) {
+  if (Recording(x)) {
+    TORCH_CHECK(w.wt.defined(), "training needs the plain weights: load the model with cpu_gemm torch or onednn");
+    return at::matmul(x, w.wt);
+  }
   if (w.packed.defined()) return PackedMatmul(x, w.packed);
   if (x.device().is_cpu()) return CpuMatmul(x, w.wt);
   return at::matmul(x, w.wt);
@@ -68,7 +76,7 @@ at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   if (!q.device().is_cpu() || g_force_device_attention.load(std::memory_order_relaxed)) {
     return AttendOnDevice(q, k, v, bias, mask);
   }
-  if (CanUseDecodeAttention(q, k, v)) return DecodeAttention(q, k, v, bias, mask);
+  if (!Recording(q) && CanUseDecodeAttention(q, k, v)) return DecodeAttention(q, k, v, bias, mask);
   const bool single_query = q.size(2) == 1;
   // One query per row (decoding): a batched dot product. Broadcast multiply-and-reduce avoids
   // libtorch's CPU bmm, which loops over B*H tiny matrices on the strided cache views.
@@ -113,7 +121,8 @@ StatusOr<std::unique_ptr<T5Model>> T5Model::Load(const std::string& dir,
     (void)runtime;
   }
   SOFTSERVE_ASSIGN_OR_RETURN(T5Config config, LoadT5Config(dir + "/config.json"));
-  c10::InferenceMode guard;
+  // Not InferenceMode: inference tensors could not be saved for a soft prompt's backward pass.
+  at::NoGradGuard no_grad;
   SOFTSERVE_ASSIGN_OR_RETURN(T5Weights weights, LoadT5Weights(dir, config, options));
   return std::make_unique<T5Model>(config, std::move(weights), options);
 }
@@ -132,7 +141,9 @@ c10::ScalarType T5Model::scalar_type() const {
 }
 
 EncoderBatch T5Model::EmbedRows(const std::vector<EncoderRow>& rows) const {
-  c10::InferenceMode guard;
+  bool training = false;
+  for (const EncoderRow& r : rows) training = training || (r.prompt.defined() && Recording(r.prompt));
+  c10::InferenceMode guard(!training);
   EncoderBatch batch;
   int64_t s = 0;
   for (const EncoderRow& r : rows) {
@@ -204,7 +215,7 @@ at::Tensor T5Model::LmHead(const at::Tensor& h) const {
 }
 
 at::Tensor T5Model::Encode(const EncoderBatch& batch) const {
-  c10::InferenceMode guard;
+  c10::InferenceMode guard(!Recording(batch.embeds));
   const auto opt = tensor_options();
   const int64_t s = batch.embeds.size(1), heads = config_.num_heads, dk = config_.d_kv;
   at::Tensor pos = at::arange(s, at::TensorOptions().dtype(at::kLong).device(opt.device()));
@@ -228,7 +239,7 @@ at::Tensor T5Model::Encode(const EncoderBatch& batch) const {
 }
 
 at::Tensor T5Model::ComputeCrossKv(const at::Tensor& encoder_states) const {
-  c10::InferenceMode guard;
+  c10::InferenceMode guard(!Recording(encoder_states));
   const int64_t b = encoder_states.size(0), s = encoder_states.size(1);
   const int64_t layers = config_.num_decoder_layers;
   // One GEMM for the keys and values of every layer.
@@ -242,7 +253,7 @@ at::Tensor T5Model::DecodeTeacherForced(const at::Tensor& encoder_states,
                                         const at::Tensor& encoder_mask,
                                         const at::Tensor& decoder_input_ids,
                                         const at::Tensor& decoder_mask) const {
-  c10::InferenceMode guard;
+  c10::InferenceMode guard(!Recording(encoder_states));
   return LmHead(DecodeTeacherForcedHidden(encoder_states, encoder_mask, decoder_input_ids, decoder_mask));
 }
 
@@ -264,7 +275,7 @@ at::Tensor T5Model::DecodeTeacherForcedHidden(const at::Tensor& encoder_states,
                                               const at::Tensor& encoder_mask,
                                               const at::Tensor& decoder_input_ids,
                                               const at::Tensor& decoder_mask) const {
-  c10::InferenceMode guard;
+  c10::InferenceMode guard(!Recording(encoder_states));
   const auto opt = tensor_options();
   const int64_t b = decoder_input_ids.size(0), t = decoder_input_ids.size(1);
   const int64_t s = encoder_states.size(1), heads = config_.num_heads, dk = config_.d_kv;

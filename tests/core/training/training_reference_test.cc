@@ -1,16 +1,20 @@
 // Soft-prompt training against testdata/prompt-training (plain PyTorch autograd, independent of
-// our code; tests/data/prompt-training/README.md): acceptance test 3 (optimizer replay: the stored
-// gradients fed to our AdamW / Adafactor reproduce the stored parameters after each step) and
-// test 5 (class-label initialisation), for every reference model.
+// our code; tests/data/prompt-training/README.md, "Acceptance tests and tolerances"), for every
+// reference model: 1 (loss and gradients at the initial state), 2 (at every stored state of every
+// trajectory), 3 (optimizer replay: the stored gradients fed to our AdamW / Adafactor reproduce
+// the stored parameters), 4 (our whole loop, three steps) and 5 (class-label initialisation).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include "core/model/t5_model.h"
 #include "core/training/optimizers.h"
 #include "core/training/prompt_init.h"
+#include "core/training/prompt_loss.h"
 #include "tests/testing/reference_data.h"
 
 namespace softserve::core {
@@ -53,8 +57,145 @@ class TrainingReferenceTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(optimizer->steps(), steps);
   }
 
+  // The model with plain weights (the packed CPU kernel has no backward pass).
+  std::unique_ptr<T5Model> Model() const {
+    ModelOptions o;
+    o.cpu_gemm = CpuGemm::kTorch;
+    auto model = T5Model::Load(testing::ReferenceModelDir(GetParam()), o);
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    return model.ok() ? std::move(model).value() : nullptr;
+  }
+
+  TrainingBatch Batch() const {
+    return {cases_->Int("batch.input_ids"), cases_->Int("batch.attention_mask"), cases_->Int("batch.labels")};
+  }
+
+  struct Evaluation {
+    double loss = 0;
+    std::vector<at::Tensor> grads;  // per parameter
+    at::Tensor token_nll, folded;
+  };
+
+  // Loss and gradients at `params`: the prompt alone (1 tensor), or the 7 residual tensors.
+  Evaluation Evaluate(const T5Model& model, const std::vector<at::Tensor>& params) const {
+    std::vector<at::Tensor> leaves;
+    for (const at::Tensor& p : params) leaves.push_back(p.detach().clone().requires_grad_(true));
+    Evaluation e;
+    at::Tensor prompt = leaves[0];
+    if (leaves.size() == 7) {
+      prompt = FoldResidual(leaves[0], {leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6]});
+      e.folded = prompt.detach();
+    }
+    PromptLossResult r = PromptLoss(model, prompt, Batch());
+    r.loss.backward();
+    e.loss = r.loss.item<double>();
+    e.token_nll = r.token_nll;
+    for (const at::Tensor& l : leaves) e.grads.push_back(l.grad().detach().clone());
+    return e;
+  }
+
+  static void ExpectLoss(double a, double e, const std::string& what) {
+    EXPECT_LE(std::abs(a - e), 1e-5 * std::max(1.0, std::abs(e))) << what << ": " << a << " vs " << e;
+  }
+  static void ExpectGrad(const at::Tensor& a, const at::Tensor& e, const std::string& what) {
+    const double err = (a - e).abs().max().item<double>(), scale = e.abs().max().item<double>();
+    EXPECT_LE(err, 1e-4 * scale) << what << ": max |a-e| " << err << ", max |e| " << scale;
+  }
+  std::vector<at::Tensor> Initial(const std::string& prefix, const std::vector<std::string>& names) const {
+    std::vector<at::Tensor> out;
+    for (const std::string& n : names) out.push_back(cases_->Float(prefix + n));
+    return out;
+  }
+
   std::unique_ptr<ReferenceCases> cases_;
 };
+
+// Test 1: loss and gradients at the initial state, (a) prompt tuning and (b) residual.
+TEST_P(TrainingReferenceTest, LossAndGradientsAtTheInitialStateMatchAutograd) {
+  auto model = Model();
+  ASSERT_NE(model, nullptr);
+  Evaluation pt = Evaluate(*model, {cases_->Float("pt.prompt")});
+  ExpectLoss(pt.loss, cases_->Float("pt.loss").item<double>(), "pt.loss");
+  ExpectGrad(pt.grads[0], cases_->Float("pt.grad.prompt"), "pt.grad.prompt");
+  const at::Tensor nll = cases_->Float("pt.token_nll");
+  EXPECT_LE(((pt.token_nll - nll).abs() - 5e-5 * nll.abs().clamp_min(1.0)).max().item<double>(), 0.0);
+  Evaluation rpt = Evaluate(*model, Initial("rpt.", ResidualNames()));
+  const at::Tensor folded = cases_->Float("rpt.prompt_folded");
+  EXPECT_LE(((rpt.folded - folded).abs() - 1e-5 * folded.abs().clamp_min(1.0)).max().item<double>(), 0.0);
+  ExpectLoss(rpt.loss, cases_->Float("rpt.loss").item<double>(), "rpt.loss");
+  for (size_t i = 0; i < ResidualNames().size(); ++i) {
+    ExpectGrad(rpt.grads[i], cases_->Float("rpt.grad." + ResidualNames()[i]), "rpt.grad." + ResidualNames()[i]);
+  }
+}
+
+struct Trajectory {
+  std::string name, prefix;
+  bool residual;
+};
+
+std::vector<Trajectory> Trajectories(const ReferenceCases& cases) {
+  std::vector<Trajectory> out = {{"pt.adamw", "pt.", false}, {"rpt.adamw", "rpt.", true}, {"pt.adafactor", "pt.", false}};
+  if (cases.Has("rpt.adafactor.loss")) out.push_back({"rpt.adafactor", "rpt.", true});
+  if (cases.Has("pt.adafactor_t5x.loss")) out.push_back({"pt.adafactor_t5x", "pt.", false});
+  return out;
+}
+
+// Test 2: loss and gradients at every stored state k = 1..S of every trajectory.
+TEST_P(TrainingReferenceTest, LossAndGradientsAtEveryStoredStateMatchAutograd) {
+  auto model = Model();
+  ASSERT_NE(model, nullptr);
+  for (const Trajectory& t : Trajectories(*cases_)) {
+    const std::vector<std::string> names = t.residual ? ResidualNames() : std::vector<std::string>{"prompt"};
+    const at::Tensor losses = cases_->Float(t.name + ".loss");
+    const int64_t steps = losses.numel() - 1;
+    for (int64_t k = 1; k <= steps; ++k) {
+      std::vector<at::Tensor> params;
+      for (const std::string& n : names) params.push_back(cases_->Float(t.name + "." + n)[k - 1]);
+      Evaluation e = Evaluate(*model, params);
+      ExpectLoss(e.loss, losses[k].item<double>(), t.name + ".loss[" + std::to_string(k) + "]");
+      if (k == steps) continue;
+      for (size_t i = 0; i < names.size(); ++i) {
+        ExpectGrad(e.grads[i], cases_->Float(t.name + ".grad." + names[i])[k],
+                   t.name + ".grad." + names[i] + "[" + std::to_string(k) + "]");
+      }
+    }
+  }
+}
+
+// Test 4: the whole loop (model, autograd, optimizer) for S steps from the initial parameters:
+// parameters within 0.005, losses within 0.0005 of the stored ones.
+TEST_P(TrainingReferenceTest, ThreeStepsOfOurLoopFollowTheStoredTrajectories) {
+  auto model = Model();
+  ASSERT_NE(model, nullptr);
+  for (const Trajectory& t : Trajectories(*cases_)) {
+    const std::vector<std::string> names = t.residual ? ResidualNames() : std::vector<std::string>{"prompt"};
+    std::unique_ptr<PromptOptimizer> optimizer;
+    if (t.name.find("adamw") != std::string::npos) {
+      optimizer = NewAdamW(AdamWOptions());
+    } else {
+      AdafactorOptions o;
+      o.t5x = t.name.find("t5x") != std::string::npos;
+      optimizer = NewAdafactor(o);
+    }
+    std::vector<at::Tensor> params;
+    for (const at::Tensor& p : Initial(t.prefix, names)) params.push_back(p.clone());
+    const at::Tensor losses = cases_->Float(t.name + ".loss");
+    const int64_t steps = losses.numel() - 1;
+    for (int64_t k = 0; k < steps; ++k) {
+      Evaluation e = Evaluate(*model, params);
+      if (k > 0) {
+        EXPECT_LE(std::abs(e.loss - losses[k].item<double>()), 0.0005) << t.name << " loss at state " << k;
+      }
+      optimizer->Step(params, e.grads);
+      for (size_t i = 0; i < names.size(); ++i) {
+        const double err = (params[i] - cases_->Float(t.name + "." + names[i])[k]).abs().max().item<double>();
+        EXPECT_LE(err, 0.005) << t.name << " " << names[i] << " after step " << k + 1;
+      }
+    }
+    const double final_loss = Evaluate(*model, params).loss;
+    EXPECT_LE(std::abs(final_loss - losses[steps].item<double>()), 0.0005) << t.name << " final loss";
+  }
+}
 
 TEST_P(TrainingReferenceTest, AdamWReplaysThePromptTuningTrajectory) {
   auto adamw = NewAdamW(AdamWOptions());

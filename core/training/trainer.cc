@@ -1,0 +1,186 @@
+#include "core/training/trainer.h"
+
+#include <ATen/core/Generator.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#include "core/common/file_util.h"
+#include "core/common/json.h"
+#include "core/model/safetensors.h"
+
+namespace softserve::core {
+
+at::Tensor PromptParameters::Served() const { return mlp ? FoldResidual(prompt, *mlp) : prompt; }
+
+std::vector<at::Tensor> PromptParameters::Tensors() const {
+  std::vector<at::Tensor> out = {prompt};
+  if (mlp) {
+    out.insert(out.end(), {mlp->down_weight, mlp->down_bias, mlp->up_weight, mlp->up_bias, mlp->norm_weight,
+                           mlp->norm_bias});
+  }
+  return out;
+}
+
+PromptParameters PromptParameters::Clone() const {
+  PromptParameters c;
+  c.prompt = prompt.detach().clone();
+  if (mlp) {
+    c.mlp = ResidualMlp{mlp->down_weight.detach().clone(), mlp->down_bias.detach().clone(),
+                        mlp->up_weight.detach().clone(),   mlp->up_bias.detach().clone(),
+                        mlp->norm_weight.detach().clone(), mlp->norm_bias.detach().clone()};
+  }
+  return c;
+}
+
+ResidualMlp NewResidualMlp(int64_t d, int64_t bottleneck, uint64_t seed) {
+  at::NoGradGuard no_grad;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto uniform = [&gen](std::vector<int64_t> shape, int64_t fan_in) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    return at::empty(shape, at::kFloat).uniform_(-bound, bound, gen);
+  };
+  return ResidualMlp{uniform({bottleneck, d}, d), uniform({bottleneck}, d), uniform({d, bottleneck}, bottleneck),
+                     uniform({d}, bottleneck),    at::ones({d}),          at::zeros({d})};
+}
+
+TrainingBatch MakeTrainingBatch(const std::vector<const TrainingExample*>& examples) {
+  int64_t l = 0, t = 0;
+  for (const TrainingExample* e : examples) {
+    l = std::max<int64_t>(l, static_cast<int64_t>(e->input_ids.size()));
+    t = std::max<int64_t>(t, static_cast<int64_t>(e->target_ids.size()));
+  }
+  const int64_t b = static_cast<int64_t>(examples.size());
+  TrainingBatch batch{at::zeros({b, l}, at::kLong), at::zeros({b, l}, at::kLong), at::full({b, t}, -100, at::kLong)};
+  for (int64_t i = 0; i < b; ++i) {
+    const TrainingExample& e = *examples[static_cast<size_t>(i)];
+    const int64_t n = static_cast<int64_t>(e.input_ids.size()), m = static_cast<int64_t>(e.target_ids.size());
+    std::memcpy(batch.input_ids[i].data_ptr<int64_t>(), e.input_ids.data(), static_cast<size_t>(n) * sizeof(int64_t));
+    batch.attention_mask[i].narrow(0, 0, n).fill_(1);
+    std::memcpy(batch.labels[i].data_ptr<int64_t>(), e.target_ids.data(), static_cast<size_t>(m) * sizeof(int64_t));
+  }
+  return batch;
+}
+
+PromptTrainer::PromptTrainer(const T5Model& model, std::vector<TrainingExample> train, PromptParameters initial,
+                             const TrainerOptions& options)
+    : model_(model), train_(std::move(train)), params_(initial.Clone()), options_(options), rng_(options.seed) {
+  if (options.optimizer == OptimizerKind::kAdamW) {
+    AdamWOptions o;
+    o.lr = options.lr;
+    o.weight_decay = options.weight_decay;
+    optimizer_ = NewAdamW(o);
+  } else {
+    AdafactorOptions o;
+    o.lr = options.lr;
+    o.weight_decay = options.weight_decay;
+    optimizer_ = NewAdafactor(o);
+  }
+  order_.resize(train_.size());
+  std::iota(order_.begin(), order_.end(), 0);
+  if (options_.shuffle) std::shuffle(order_.begin(), order_.end(), rng_);
+}
+
+std::vector<const TrainingExample*> PromptTrainer::NextBatch() {
+  std::vector<const TrainingExample*> batch;
+  const size_t want = static_cast<size_t>(std::max<int64_t>(1, std::min<int64_t>(options_.batch_size,
+                                                                                   static_cast<int64_t>(train_.size()))));
+  while (batch.size() < want) {
+    if (cursor_ == order_.size()) {  // a new epoch
+      cursor_ = 0;
+      ++epoch_;
+      if (options_.shuffle) std::shuffle(order_.begin(), order_.end(), rng_);
+    }
+    batch.push_back(&train_[order_[cursor_++]]);
+  }
+  return batch;
+}
+
+double PromptTrainer::Step() {
+  const TrainingBatch batch = MakeTrainingBatch(NextBatch());
+  std::vector<at::Tensor> leaves;
+  for (const at::Tensor& t : params_.Tensors()) leaves.push_back(t.detach().requires_grad_(true));
+  PromptParameters live;
+  live.prompt = leaves[0];
+  if (params_.mlp) live.mlp = ResidualMlp{leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6]};
+  at::Tensor loss;
+  {
+    at::AutoGradMode grad(true);
+    loss = PromptLoss(model_, live.Served(), batch).loss;
+    loss.backward();
+  }
+  std::vector<at::Tensor> params, grads;
+  for (at::Tensor& l : leaves) {
+    grads.push_back(l.grad().detach());
+    params.push_back(l.detach());  // shares storage with params_: updated in place
+  }
+  optimizer_->Step(params, grads);
+  ++steps_;
+  return loss.item<double>();
+}
+
+double PromptTrainer::Loss(const std::vector<TrainingExample>& examples) const {
+  at::NoGradGuard no_grad;
+  double total = 0, tokens = 0;
+  const at::Tensor served = params_.Served();
+  const size_t step = static_cast<size_t>(std::max<int64_t>(1, options_.batch_size));
+  for (size_t begin = 0; begin < examples.size(); begin += step) {
+    std::vector<const TrainingExample*> part;
+    for (size_t i = begin; i < std::min(examples.size(), begin + step); ++i) part.push_back(&examples[i]);
+    const PromptLossResult r = PromptLoss(model_, served, MakeTrainingBatch(part));
+    total += r.token_nll.sum().item<double>();
+    for (const TrainingExample* e : part) tokens += static_cast<double>(e->target_ids.size());
+  }
+  return tokens > 0 ? total / tokens : 0;
+}
+
+namespace {
+
+TensorToWrite F32(const std::string& name, const at::Tensor& t) {
+  const at::Tensor c = t.detach().to(at::kCPU, at::kFloat).contiguous();
+  TensorToWrite w{name, SafetensorsDtype::kF32, std::vector<int64_t>(c.sizes().begin(), c.sizes().end()), ""};
+  w.bytes.assign(static_cast<const char*>(c.data_ptr()), static_cast<size_t>(c.numel()) * sizeof(float));
+  return w;
+}
+
+std::string PeftConfig(int64_t rows, const T5Config& config, const std::string& base_model, const std::string& init) {
+  // What PeftModel.save_pretrained() writes for prompt tuning of a seq2seq model.
+  return "{\n  \"auto_mapping\": null,\n  \"base_model_name_or_path\": " + JsonValue::String(base_model).Serialize() +
+         ",\n  \"inference_mode\": true,\n  \"num_attention_heads\": " + std::to_string(config.num_heads) +
+         ",\n  \"num_layers\": " + std::to_string(config.num_layers) +
+         ",\n  \"num_transformer_submodules\": 2,\n  \"num_virtual_tokens\": " + std::to_string(rows) +
+         ",\n  \"peft_type\": \"PROMPT_TUNING\",\n  \"prompt_tuning_init\": " + JsonValue::String(init).Serialize() +
+         ",\n  \"prompt_tuning_init_text\": null,\n  \"revision\": null,\n  \"task_type\": \"SEQ_2_SEQ_LM\",\n"
+         "  \"token_dim\": " + std::to_string(config.d_model) + ",\n  \"tokenizer_kwargs\": null,\n"
+         "  \"tokenizer_name_or_path\": null\n}\n";
+}
+
+}  // namespace
+
+Status WritePromptOutputs(const std::string& dir, const PromptParameters& params, const std::string& base_model,
+                          const std::string& init_kind, const T5Config& config) {
+  at::NoGradGuard no_grad;
+  SOFTSERVE_RETURN_IF_ERROR(MakeDirectories(dir));
+  const at::Tensor served = params.Served().detach().to(at::kCPU, at::kFloat);
+  SOFTSERVE_ASSIGN_OR_RETURN(std::string peft,
+                             SerializeSafetensors({F32("prompt_embeddings", at::cat({served, served}, 0))}, {}));
+  SOFTSERVE_RETURN_IF_ERROR(WriteFileDurably(JoinPath(dir, "adapter_model.safetensors"), peft));
+  SOFTSERVE_RETURN_IF_ERROR(
+      WriteFileDurably(JoinPath(dir, "adapter_config.json"), PeftConfig(served.size(0), config, base_model, init_kind)));
+  if (!params.mlp) return OkStatus();
+  const ResidualMlp& m = *params.mlp;
+  SOFTSERVE_ASSIGN_OR_RETURN(
+      std::string residual,
+      SerializeSafetensors({F32("prompt", params.prompt), F32("mlp.down.weight", m.down_weight),
+                            F32("mlp.down.bias", m.down_bias), F32("mlp.up.weight", m.up_weight),
+                            F32("mlp.up.bias", m.up_bias), F32("mlp.norm.weight", m.norm_weight),
+                            F32("mlp.norm.bias", m.norm_bias)},
+                           {}));
+  return WriteFileDurably(JoinPath(dir, "residual_prompt.safetensors"), residual);
+}
+
+}  // namespace softserve::core

@@ -1,0 +1,100 @@
+// A soft-prompt training loop on the frozen T5: prompt tuning (Lester et al. 2021) or Residual
+// Prompt Tuning (Razdaibiedina et al. 2023), mini-batches of (input ids, target ids) examples,
+// the loss of prompt_loss.h, and an optimizer of optimizers.h. The model is only read (it needs
+// plain weights: t5_model.h). Not thread-safe; one trainer per thread.
+#ifndef SOFTSERVE_CORE_TRAINING_TRAINER_H_
+#define SOFTSERVE_CORE_TRAINING_TRAINER_H_
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/common/status.h"
+#include "core/model/t5_model.h"
+#include "core/training/optimizers.h"
+#include "core/training/prompt_loss.h"
+
+namespace softserve::core {
+
+struct TrainingExample {
+  std::vector<int64_t> input_ids;   // used as given (eos included when wanted)
+  std::vector<int64_t> target_ids;  // likewise
+};
+
+enum class PromptMethod { kPrompt, kResidual };
+enum class OptimizerKind { kAdafactor, kAdamW };
+
+struct TrainerOptions {
+  OptimizerKind optimizer = OptimizerKind::kAdafactor;
+  double lr = 0.3;
+  double weight_decay = 1e-5;
+  int64_t batch_size = 8;
+  bool shuffle = true;  // each epoch in a new order (seeded); false: file order
+  uint64_t seed = 0;
+};
+
+// What training changes: the prompt P [N, d] and, for the residual method, its MLP.
+struct PromptParameters {
+  at::Tensor prompt;
+  std::optional<ResidualMlp> mlp;
+
+  // The prompt a server serves: P, or the fold P + LayerNorm(MLP(P)).
+  at::Tensor Served() const;
+  // Every trainable tensor: P, then (residual) the MLP's six in FORMATS.md's order.
+  std::vector<at::Tensor> Tensors() const;
+  PromptParameters Clone() const;
+};
+
+// A residual MLP as torch initialises nn.Linear (weights and biases uniform in +-1/sqrt(fan_in))
+// and nn.LayerNorm (weight 1, bias 0), reproducibly for a seed.
+ResidualMlp NewResidualMlp(int64_t d, int64_t bottleneck, uint64_t seed);
+
+// Right-padded tensors of some examples (inputs with 0, labels with -100).
+TrainingBatch MakeTrainingBatch(const std::vector<const TrainingExample*>& examples);
+
+class PromptTrainer {
+ public:
+  // REQUIRES: `train` non-empty, every example with non-empty input and target ids in the
+  // vocabulary, initial.prompt [N, d_model] float32 on the model's device.
+  PromptTrainer(const T5Model& model, std::vector<TrainingExample> train, PromptParameters initial,
+                const TrainerOptions& options);
+
+  // One optimizer step on the next batch (epochs wrap around); returns that batch's loss before
+  // the step.
+  double Step();
+  // Mean token loss over `examples` at the current parameters, in batches, without gradients.
+  double Loss(const std::vector<TrainingExample>& examples) const;
+
+  const PromptParameters& parameters() const { return params_; }
+  int64_t steps() const { return steps_; }
+  int64_t epoch() const { return epoch_; }
+
+ private:
+  std::vector<const TrainingExample*> NextBatch();
+
+  const T5Model& model_;
+  std::vector<TrainingExample> train_;
+  PromptParameters params_;
+  TrainerOptions options_;
+  std::unique_ptr<PromptOptimizer> optimizer_;
+  std::vector<size_t> order_;
+  size_t cursor_ = 0;
+  int64_t steps_ = 0, epoch_ = 0;
+  std::mt19937_64 rng_;
+};
+
+// Writes what serves: a PEFT prompt-tuning adapter directory (adapter_config.json and
+// adapter_model.safetensors with `prompt_embeddings` [2N, d], SEQ_2_SEQ_LM's layout, the served
+// prompt in both halves), and for the residual method also residual_prompt.safetensors (P and
+// the MLP under FORMATS.md's names). Files are written durably; `dir` is created.
+Status WritePromptOutputs(const std::string& dir, const PromptParameters& params, const std::string& base_model,
+                          const std::string& init_kind, const T5Config& config);
+
+}  // namespace softserve::core
+
+#endif  // SOFTSERVE_CORE_TRAINING_TRAINER_H_
