@@ -27,6 +27,18 @@ prepare_root() {
   fi
   echo "deb $mirror $suite $components" > "$root/etc/apt/sources.list"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # The root trusts what the host trusts: a host behind a TLS-inspecting proxy adds its CA under
+  # /usr/local/share/ca-certificates, and HTTPS from the root (npm's registry, for the HTTP
+  # front-end's `openai` package test) needs it too. ca-certificates (installed by
+  # install-deps.sh) folds them into the bundle; npm is pointed at that bundle.
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    if [[ -x "$root/usr/sbin/update-ca-certificates" ]]; then
+      chroot "$root" update-ca-certificates > /dev/null 2>&1 || true
+    fi
+  fi
+  echo "cafile=/etc/ssl/certs/ca-certificates.crt" > "$root/etc/npmrc"
   # Packages must not start their daemons inside the root (postgresql, nginx): they would share
   # the host's ports and outlive the run. Tests start their own.
   printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"
