@@ -345,7 +345,7 @@ TEST_F(E2eHttpTest, AQuotaIs429AndTheSameForBothTransports) {
 TEST_F(E2eHttpTest, TheOpenAiNodePackageWorksAgainstIt) {
   TempDir dir;
   const std::string install = Shell("cd " + dir.path() +
-                                  " && npm install --no-audit --no-fund openai@4.104.0 > npm.log 2>&1; echo $?");
+                                  " && npm install --no-audit --no-fund openai@5.23.2 > npm.log 2>&1; echo $?");
   ASSERT_EQ(std::atoi(install.c_str()), 0) << ReadOrEmpty(dir.path() + "/npm.log");
   const std::string out =
       Shell("OPENAI_DIR=" + dir.path() + " BASE_URL=http://127.0.0.1:" + std::to_string(server_->http_port()) +
