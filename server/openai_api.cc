@@ -234,12 +234,9 @@ core::StatusOr<CompletionCall> ParseCompletionRequest(std::string_view body_text
 }
 
 CompletionBuilder::CompletionBuilder(const CompletionCall& call, std::string id, int64_t created_unix)
-    : call_(call), id_(std::move(id)), created_(created_unix), choices_(static_cast<size_t>(call.choices)) {}
-
-std::string CompletionBuilder::Envelope() const {
-  json e = {{"id", id_}, {"object", "text_completion"}, {"created", created_}, {"model", call_.model}};
-  return e.dump();
-}
+    : envelope_({{"id", std::move(id)}, {"object", "text_completion"}, {"created", created_unix}, {"model", call.model}}),
+      call_(call),
+      choices_(static_cast<size_t>(call.choices)) {}
 
 namespace {
 
@@ -259,9 +256,9 @@ json TopJson(const v1::TopLogprobs& top) {
   return step;
 }
 
-json ChunkJson(const std::string& envelope, int index, const std::string& text, json logprobs, json finish,
+json ChunkJson(const json& envelope, int index, const std::string& text, json logprobs, json finish,
                bool with_usage) {
-  json chunk = json::parse(envelope);
+  json chunk = envelope;
   chunk["choices"] = json::array(
       {{{"index", index}, {"text", text}, {"logprobs", std::move(logprobs)}, {"finish_reason", std::move(finish)}}});
   if (with_usage) chunk["usage"] = nullptr;
@@ -281,7 +278,7 @@ std::string CompletionBuilder::Take(const v1::GenerateStreamResponse& m) {
     c.finish_reason = FinishName(g.finish_reason());
     c.prompt_tokens = g.input_tokens();
     c.completion_tokens = g.output_ids_size();
-    json chunk = ChunkJson(Envelope(), m.input_index(), rest, nullptr, c.finish_reason, call_.include_usage);
+    json chunk = ChunkJson(envelope_, m.input_index(), rest, nullptr, c.finish_reason, call_.include_usage);
     if (g.finish_reason() == v1::FINISH_REASON_ERROR) {
       // This prompt failed on its own (the others complete): an extension of OpenAI's choice.
       c.error = json::parse(ErrorBody(static_cast<grpc::StatusCode>(g.error_code()), g.error_message()))["error"];
@@ -299,7 +296,7 @@ std::string CompletionBuilder::Take(const v1::GenerateStreamResponse& m) {
     if (call_.top_logprobs) c.top.push_back(top[0]);
   }
   c.text += m.text_delta();
-  return ChunkJson(Envelope(), m.input_index(), m.text_delta(), std::move(logprobs), nullptr, call_.include_usage)
+  return ChunkJson(envelope_, m.input_index(), m.text_delta(), std::move(logprobs), nullptr, call_.include_usage)
       .dump();
 }
 
@@ -314,14 +311,14 @@ json UsageJson(int64_t prompt, int64_t completion) {
 std::string CompletionBuilder::UsageChunk() const {
   int64_t prompt = 0, completion = 0;
   for (const Choice& c : choices_) prompt += c.prompt_tokens, completion += c.completion_tokens;
-  json chunk = json::parse(Envelope());
+  json chunk = envelope_;
   chunk["choices"] = json::array();
   chunk["usage"] = UsageJson(prompt, completion);
   return chunk.dump();
 }
 
 std::string CompletionBuilder::Response() const {
-  json r = json::parse(Envelope());
+  json r = envelope_;
   r["choices"] = json::array();
   int64_t prompt = 0, completion = 0;
   for (size_t i = 0; i < choices_.size(); ++i) {

@@ -83,11 +83,9 @@ class CompletionBuilder {
     int64_t prompt_tokens = 0;
     int64_t completion_tokens = 0;
   };
-  std::string Envelope() const;  // id, object, created, model as a JSON object prefix
+  nlohmann::json envelope_;  // id, object, created, model: the start of every chunk and response
 
   const CompletionCall& call_;
-  std::string id_;
-  int64_t created_;
   std::vector<Choice> choices_;
 };
 

@@ -61,7 +61,9 @@ std::string CutAtStopSequence(const std::string& text, const std::vector<std::st
 }
 
 OutputText::OutputText(const core::Tokenizer* tokenizer, std::vector<std::string> stops)
-    : tokenizer_(tokenizer), stops_(std::move(stops)) {}
+    : tokenizer_(tokenizer), stops_(std::move(stops)) {
+  for (const std::string& s : stops_) longest_stop_ = std::max(longest_stop_, s.size());
+}
 
 std::string OutputText::NewText(int64_t token) {
   tokens_.push_back(token);
@@ -83,10 +85,7 @@ std::string OutputText::Add(int64_t token) {
   const std::string delta = NewText(token);
   if (delta.empty()) return "";
   // A stop sequence can only begin in the new text or in the tail before it.
-  const size_t longest = stops_.empty() ? 0 : std::max_element(stops_.begin(), stops_.end(), [](auto& a, auto& b) {
-                                                return a.size() < b.size();
-                                              })->size();
-  const size_t from = text_.size() > longest ? text_.size() - longest : 0;
+  const size_t from = text_.size() > longest_stop_ ? text_.size() - longest_stop_ : 0;
   text_ += delta;
   size_t visible = text_.size();
   if (!stops_.empty()) {

@@ -48,6 +48,7 @@ class OutputText {
 
   const core::Tokenizer* tokenizer_;
   std::vector<std::string> stops_;
+  size_t longest_stop_ = 0;
   std::vector<int64_t> tokens_;
   size_t prefix_ = 0, read_ = 0;
   std::string text_;   // decoded so far
