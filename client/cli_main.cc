@@ -442,6 +442,8 @@ int Main(int argc, char** argv) {
   app.add_option("--tls-key", g.options.tls_client_key_file, "PEM client key (mTLS)");
   app.add_option("--timeout", g.timeout_s, "seconds per call")->capture_default_str();
   app.add_flag("--json", g.json, "print responses as JSON");
+  app.add_option("--request-id", g.options.request_id,
+                 "x-request-id of the call (name it to `softserve cancel` a generation from elsewhere)");
   std::vector<Command> commands;
   AddPromptCommands(&app, g, &commands);
   AddInferenceCommands(&app, g, &commands);
@@ -451,7 +453,18 @@ int Main(int argc, char** argv) {
     if (!r.ok()) return PrintStatus(r.status);
     return PrintJson(r.value), 0;
   }});
-  std::string service, tenant = "NAME";
+  std::string service, tenant = "NAME", cancel_id;
+  auto* cancel = app.add_subcommand("cancel", "end your generation with this request id early (it returns what it has)");
+  cancel->add_option("request_id", cancel_id, "the x-request-id the generation was called with")->required();
+  commands.push_back({cancel, [&cancel_id, &g](Client& client) {
+    v1::CancelGenerationRequest req;
+    req.set_request_id(cancel_id);
+    auto r = client.CancelGeneration(req);
+    if (!r.ok()) return PrintStatus(r.status);
+    if (g.json) PrintJson(r.value);
+    else std::printf("cancelled %lld call(s) with request id %s\n", (long long)r.value.calls(), cancel_id.c_str());
+    return 0;
+  }});
   auto* health = app.add_subcommand("health", "grpc.health.v1 check (exit 0 only when SERVING)");
   health->add_option("--service", service, "\"\" = readiness, \"liveness\" = liveness");
   commands.push_back({health, [&service](Client& client) {

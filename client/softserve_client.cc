@@ -129,6 +129,7 @@ Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
 void Client::Prepare(grpc::ClientContext* context) const {
   context->set_deadline(std::chrono::system_clock::now() + options_.timeout);
   if (!options_.api_key.empty()) context->AddMetadata("authorization", "Bearer " + options_.api_key);
+  if (!options_.request_id.empty()) context->AddMetadata("x-request-id", options_.request_id);
 }
 
 grpc::Status Client::Call(const std::function<grpc::Status(grpc::ClientContext*)>& attempt) const {
@@ -178,6 +179,7 @@ SOFTSERVE_CLIENT_UNARY(Score, inference_, v1::ScoreRequest, v1::ScoreResponse)
 SOFTSERVE_CLIENT_UNARY(Ensemble, inference_, v1::EnsembleRequest, v1::EnsembleResponse)
 SOFTSERVE_CLIENT_UNARY(Explain, inference_, v1::ExplainRequest, v1::ExplainResponse)
 SOFTSERVE_CLIENT_UNARY(Tokenize, inference_, v1::TokenizeRequest, v1::TokenizeResponse)
+SOFTSERVE_CLIENT_UNARY(CancelGeneration, inference_, v1::CancelGenerationRequest, v1::CancelGenerationResponse)
 #undef SOFTSERVE_CLIENT_UNARY
 
 grpc::Status Client::GenerateStream(const v1::GenerateRequest& request,

@@ -32,6 +32,7 @@ struct ClientOptions {
   std::string tls_root_ca_file;  // non-empty: TLS with this CA
   std::string tls_client_cert_file, tls_client_key_file;  // mTLS
   std::chrono::milliseconds timeout{60000};  // per call
+  std::string request_id;  // non-empty: sent as x-request-id on every call (CancelGeneration names it)
   // gRPC's retry policy (the channel's service config): reads and inference are attempted up
   // to max_attempts times (at most 5) on UNAVAILABLE with exponential backoff; uploads and
   // deletes never are (an attempt the server acted on must not run twice).
@@ -81,6 +82,7 @@ class Client {
   Result<v1::EnsembleResponse> Ensemble(const v1::EnsembleRequest& request);
   Result<v1::ExplainResponse> Explain(const v1::ExplainRequest& request);
   Result<v1::TokenizeResponse> Tokenize(const v1::TokenizeRequest& request);
+  Result<v1::CancelGenerationResponse> CancelGeneration(const v1::CancelGenerationRequest& request);
   Result<v1::ModelInfo> GetModelInfo();
   // grpc.health.v1.Health/Check (no API key needed). service "" = overall readiness.
   Result<::grpc::health::v1::HealthCheckResponse> Health(const std::string& service = "");

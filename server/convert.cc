@@ -70,6 +70,7 @@ void ToProto(const core::GenerationResult& r, const core::Tokenizer* tokenizer, 
     case core::FinishReason::kMaxTokens: out->set_finish_reason(v1::FINISH_REASON_MAX_TOKENS); break;
     case core::FinishReason::kStopSequence: out->set_finish_reason(v1::FINISH_REASON_STOP_SEQUENCE); break;
     case core::FinishReason::kTimeLimit: out->set_finish_reason(v1::FINISH_REASON_TIME_LIMIT); break;
+    case core::FinishReason::kCancelled: out->set_finish_reason(v1::FINISH_REASON_CANCELLED); break;
   }
   if (!stop_sequences.empty()) {
     std::string matched;

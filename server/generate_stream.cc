@@ -44,6 +44,7 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
     record_.input_tokens = 0;
     for (int t : input_tokens_) record_.input_tokens += t;
     record_.output_tokens = 0;
+    registration_ = RegisterGeneration(*sc_, record_, end_early_);
     lock.unlock();
     for (size_t i = 0; i < n; ++i) {
       const int index = static_cast<int>(i);
@@ -51,7 +52,7 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
         OnResult(index, prepared->input_errors[i]);
         continue;
       }
-      core::GenerationRequest g = EngineRequest(record_.tenant, &*prepared, i, cancel_);
+      core::GenerationRequest g = EngineRequest(record_.tenant, &*prepared, i, cancel_, end_early_);
       g.on_token = [this, index](const core::TokenChoice& c) { OnToken(index, c); };
       if (!stops_.empty()) {
         g.stop = [this, index](int64_t) {
@@ -153,6 +154,7 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       } else if (remaining_ == 0) {
         finished_ = true;
         slot_.reset();
+        registration_.reset();
         final_status = ToGrpcStatus(status_);
       } else {
         return;
@@ -178,6 +180,8 @@ class StreamCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::chrono::steady_clock::time_point start_;
   CallRecord record_;  // tenant, ids, prompt; tokens and queue time added under mu_ as inputs finish
   core::CancelFlag cancel_ = core::NewCancelFlag();
+  core::CancelFlag end_early_ = core::NewCancelFlag();  // CancelGeneration: complete with what we have
+  std::unique_ptr<ActiveGenerations::Registration> registration_;
   std::unique_ptr<InflightLimiter::Slot> slot_;
   std::vector<int> input_tokens_;
   std::mutex mu_;

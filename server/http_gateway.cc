@@ -178,6 +178,19 @@ struct HttpGateway::Impl {
         [state](bool) { state->Abandon(); });
   }
 
+  // POST /v1/completions/{request_id}/cancel: InferenceService.CancelGeneration for the caller.
+  void Cancel(const httplib::Request& req, httplib::Response& res) {
+    grpc::ClientContext context;
+    if (!PrepareContext(req, &context, res)) return;
+    v1::CancelGenerationRequest request;
+    request.set_request_id(req.matches[1].str());
+    v1::CancelGenerationResponse response;
+    const grpc::Status s = inference->CancelGeneration(&context, request, &response);
+    res.set_header("x-request-id", RequestIdOf(context, true));
+    if (!s.ok()) return SendError(res, s.error_code(), s.error_message());
+    res.set_content(CancelResponse(request.request_id(), response.calls()), kJson);
+  }
+
   void Models(const httplib::Request& req, httplib::Response& res) {
     std::vector<v1::Prompt> all;
     v1::ListPromptsRequest list;
@@ -231,6 +244,15 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
   http.set_payload_max_length(options.max_body_bytes);
   http.Post("/v1/completions", [self](const httplib::Request& q, httplib::Response& r) { self->Completions(q, r); });
   http.Get("/v1/models", [self](const httplib::Request& q, httplib::Response& r) { self->Models(q, r); });
+  // With a content reader, so that a bodiless POST (curl -X POST, no Content-Length) is answered
+  // at once rather than read until the connection's read timeout; a body sent is read and dropped.
+  http.Post(R"(/v1/completions/([^/]+)/cancel)",
+            [self](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& read) {
+              if (q.has_header("Content-Length") || q.get_header_value("Transfer-Encoding") == "chunked") {
+                read([](const char*, size_t) { return true; });
+              }
+              self->Cancel(q, r);
+            });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     const grpc::StatusCode code =
@@ -238,7 +260,7 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
         : res.status == 413 ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::INVALID_ARGUMENT;
     const int status = res.status;
     res.set_content(ErrorBody(code, status == 404 ? "no endpoint " + req.method + " " + req.path +
-                                                        " (POST /v1/completions, GET /v1/models)"
+                                                        " (POST /v1/completions, POST /v1/completions/{request_id}/cancel, GET /v1/models)"
                                     : status == 413 ? "the request body is too large"
                                                     : "the HTTP request is malformed (status " + std::to_string(status) + ")"),
                     kJson);
@@ -263,7 +285,10 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
       return httplib::Server::HandlerResponse::Unhandled;
     });
     http.set_logger([on_request = options.on_request](const httplib::Request& req, const httplib::Response& res) {
-      const std::string route = req.path == "/v1/completions" || req.path == "/v1/models" ? req.path : "other";
+      const bool cancel = req.path.rfind("/v1/completions/", 0) == 0 && req.path.size() > 7 &&
+                          req.path.compare(req.path.size() - 7, 7, "/cancel") == 0;
+      const std::string route = req.path == "/v1/completions" || req.path == "/v1/models" ? req.path
+                                : cancel ? "/v1/completions/{id}/cancel" : "other";
       // A request refused before routing (malformed) was never stamped: it took no time of ours.
       const auto now = std::chrono::steady_clock::now();
       const double seconds = started == std::chrono::steady_clock::time_point() ? 0.0

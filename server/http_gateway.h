@@ -1,5 +1,7 @@
 // The HTTP/JSON front-end (`--http-listen`): OpenAI's POST /v1/completions (with server-sent
-// events when "stream" is true) and GET /v1/models, served with cpp-httplib.
+// events when "stream" is true) and GET /v1/models, served with cpp-httplib; and
+// POST /v1/completions/{request_id}/cancel, which ends the caller's completion that was sent
+// with that x-request-id early (it answers with what it has and finish_reason "cancelled").
 //
 // One engine, two transports: every HTTP request becomes a call to the gRPC services through an
 // in-process channel, carrying the client's `Authorization` header as the gRPC metadata of the

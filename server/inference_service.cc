@@ -124,13 +124,20 @@ core::StatusOr<PreparedGeneration> PrepareGeneration(const ServiceContext& sc, c
 }
 
 core::GenerationRequest EngineRequest(const std::string& tenant, PreparedGeneration* p, size_t i,
-                                      const core::CancelFlag& cancel) {
+                                      const core::CancelFlag& cancel, const core::CancelFlag& end_early) {
   core::GenerationRequest g;
   g.common = {tenant, std::move(p->inputs[i]), p->deadline, cancel};
   g.prompt = p->prompt;
   g.params = p->params;
   g.time_limit = p->time_limit;
+  g.end_early = end_early;
   return g;
+}
+
+std::unique_ptr<ActiveGenerations::Registration> RegisterGeneration(const ServiceContext& sc, const CallRecord& record,
+                                                                    const core::CancelFlag& end_early) {
+  if (sc.active == nullptr) return nullptr;
+  return sc.active->Register(record.tenant, record.ids.request_id, end_early);
 }
 
 bool EndsOnlyItsInput(const core::Status& s) {
@@ -165,12 +172,14 @@ class UnaryGeneration {
     call->record().prompt = PromptLabel(self->prepared_.prompt);
     call->record().input_tokens = 0;
     for (int t : self->input_tokens_) call->record().input_tokens += t;
+    self->registration_ = RegisterGeneration(*self->sc_, call->record(), self->end_early_);
     for (size_t i = 0; i < self->n_; ++i) {
       if (!self->errors_[i].ok()) {
         self->Done(static_cast<int>(i), self->errors_[i]);
         continue;
       }
-      core::GenerationRequest g = EngineRequest(call->caller().name(), &self->prepared_, i, call->cancel());
+      core::GenerationRequest g =
+          EngineRequest(call->caller().name(), &self->prepared_, i, call->cancel(), self->end_early_);
       if (!self->prepared_.stop_sequences.empty()) {
         // Engine thread only: the output's text so far decides.
         auto text = std::make_shared<OutputText>(self->sc_->tokenizer, self->prepared_.stop_sequences);
@@ -207,6 +216,7 @@ class UnaryGeneration {
   }
 
   void Finish() {
+    registration_.reset();
     if (error_.ok()) {
       CallRecord& record = call_->record();
       for (size_t k = 0; k < n_; ++k) {
@@ -236,6 +246,8 @@ class UnaryGeneration {
   std::vector<core::Status> errors_;
   core::Status error_;
   int pending_;
+  const core::CancelFlag end_early_ = core::NewCancelFlag();
+  std::unique_ptr<ActiveGenerations::Registration> registration_;
 };
 
 }  // namespace
@@ -405,6 +417,26 @@ void InferenceServiceImpl::DoTokenize(UnaryCall* call, const v1::TokenizeRequest
     }
   }
   call->Complete(status);
+}
+
+grpc::ServerUnaryReactor* InferenceServiceImpl::CancelGeneration(grpc::CallbackServerContext* context,
+                                                                 const grpc::ByteBuffer* request,
+                                                                 grpc::ByteBuffer* response) {
+  return ServeUnary<v1::CancelGenerationRequest, v1::CancelGenerationResponse>(
+      sc_, "CancelGeneration", /*inference=*/false, context, request, response,
+      [this](UnaryCall* call, grpc::CallbackServerContext*, const v1::CancelGenerationRequest& req,
+             v1::CancelGenerationResponse* resp) {
+        const std::string& id = req.request_id();
+        if (id.empty()) return call->Complete(core::InvalidArgumentError("request_id is empty: give the x-request-id of the call to cancel"));
+        if (id.size() > 128) return call->Complete(core::InvalidArgumentError("request_id is longer than 128 characters, so no call has it"));
+        const int64_t n = sc_->active == nullptr ? 0 : sc_->active->EndEarly(call->caller().name(), id);
+        if (n == 0) {
+          return call->Complete(core::NotFoundError("no Generate or GenerateStream call with request id '" + id +
+                                                    "' is in progress for this tenant (it may have finished already)"));
+        }
+        resp->set_calls(n);
+        call->Complete(core::OkStatus(), "cancelled=" + id);
+      });
 }
 
 }  // namespace softserve::server

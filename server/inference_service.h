@@ -30,9 +30,14 @@ struct PreparedGeneration {
   std::vector<core::Status> input_errors;
 };
 
-// The engine request for input i of `p` (its ids are moved out).
+// The engine request for input i of `p` (its ids are moved out). `cancel` fails it (the call is
+// over); `end_early` completes it with what it has (CancelGeneration).
 core::GenerationRequest EngineRequest(const std::string& tenant, PreparedGeneration* p, size_t i,
-                                      const core::CancelFlag& cancel);
+                                      const core::CancelFlag& cancel, const core::CancelFlag& end_early);
+
+// Registers a generation call for CancelGeneration (null when the server keeps no registry).
+std::unique_ptr<ActiveGenerations::Registration> RegisterGeneration(const ServiceContext& sc, const CallRecord& record,
+                                                                    const core::CancelFlag& end_early);
 
 // With several inputs, whether an error ends only its input (reported in its Generation) and
 // not the call: all but the call's deadline, its cancellation and the server's shutdown.
@@ -53,7 +58,8 @@ core::StatusOr<core::PromptPtr> ResolvePrompt(const ServiceContext& sc, const st
 using RawInferenceService = v1::InferenceService::WithRawCallbackMethod_Generate<
     v1::InferenceService::WithRawCallbackMethod_GenerateStream<v1::InferenceService::WithRawCallbackMethod_Score<
         v1::InferenceService::WithRawCallbackMethod_Ensemble<v1::InferenceService::WithRawCallbackMethod_Explain<
-            v1::InferenceService::WithRawCallbackMethod_Tokenize<v1::InferenceService::Service>>>>>>;
+            v1::InferenceService::WithRawCallbackMethod_Tokenize<
+                v1::InferenceService::WithRawCallbackMethod_CancelGeneration<v1::InferenceService::Service>>>>>>>;
 
 class InferenceServiceImpl final : public RawInferenceService {
  public:
@@ -71,6 +77,8 @@ class InferenceServiceImpl final : public RawInferenceService {
                                     grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
                                      grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* CancelGeneration(grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+                                             grpc::ByteBuffer* response) override;
 
  private:
   void DoGenerate(UnaryCall* call, grpc::CallbackServerContext* context, const v1::GenerateRequest& request,

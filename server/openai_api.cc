@@ -202,6 +202,7 @@ const char* FinishName(v1::FinishReason r) {
     case v1::FINISH_REASON_EOS: return "stop";
     case v1::FINISH_REASON_MAX_TOKENS: return "length";
     case v1::FINISH_REASON_TIME_LIMIT: return "time_limit";
+    case v1::FINISH_REASON_CANCELLED: return "cancelled";
     case v1::FINISH_REASON_ERROR: return "error";
     default: return "stop";
   }
@@ -357,6 +358,10 @@ std::string ModelsResponse(const std::vector<v1::Prompt>& prompts, int64_t creat
                     {"owned_by", it->tenant()}});
   }
   return json({{"object", "list"}, {"data", std::move(data)}}).dump();
+}
+
+std::string CancelResponse(const std::string& request_id, int64_t calls) {
+  return json({{"id", request_id}, {"object", "completion.cancellation"}, {"calls", calls}}).dump();
 }
 
 int HttpStatusFor(grpc::StatusCode code) {

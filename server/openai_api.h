@@ -93,6 +93,10 @@ class CompletionBuilder {
 // its latest version, "name".
 std::string ModelsResponse(const std::vector<v1::Prompt>& prompts, int64_t created_unix);
 
+// POST /v1/completions/{request_id}/cancel's answer: {"id", "object": "completion.cancellation",
+// "calls"}; the completion itself then ends with finish_reason "cancelled".
+std::string CancelResponse(const std::string& request_id, int64_t calls);
+
 // HTTP status for a gRPC status: 400 invalid, 401 unauthenticated, 403 permission, 404 not
 // found, 409 exists, 429 resource exhausted, 499 cancelled, 503 unavailable, 504 deadline,
 // 500 otherwise.

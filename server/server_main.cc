@@ -150,6 +150,7 @@ struct Runtime {
   std::unique_ptr<store::PgChangeFollower> follower;    // destroyed before the registry
   std::unique_ptr<ServerMetrics> metrics;
   std::unique_ptr<EngineEvents> events;
+  ActiveGenerations active;  // outlives the engine, whose last callbacks unregister calls
   std::unique_ptr<core::Engine> engine;
   std::atomic<bool> draining{false};
   InflightLimiter inflight;
@@ -250,6 +251,7 @@ void BuildContext(Runtime* rt) {
   sc.inflight = &rt->inflight;
   sc.uploads = rt->uploads.get();
   sc.upload_workers = rt->upload_workers.get();
+  sc.active = &rt->active;
   sc.draining = &rt->draining;
   sc.model_config = rt->model->config();
   sc.random_weights = rt->random_weights;

@@ -18,6 +18,7 @@
 #include "core/prompts/prompt_formats.h"
 #include "core/prompts/prompt_registry.h"
 #include "core/tokenizer/tokenizer.h"
+#include "server/active_generations.h"
 #include "server/auth.h"
 #include "server/metrics.h"
 #include "server/request_id.h"
@@ -119,6 +120,7 @@ struct ServiceContext {
   InflightLimiter* inflight = nullptr;
   UploadLimiter* uploads = nullptr;
   UploadWorkers* upload_workers = nullptr;
+  ActiveGenerations* active = nullptr;  // generation calls by request id; may be null
   std::atomic<bool>* draining = nullptr;
   core::T5Config model_config;
   bool random_weights = false;

@@ -430,7 +430,7 @@ bool Engine::TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPt
   for (const auto& job : queue_) {
     auto e = end_queued.find(job->id);
     if (e != end_queued.end() && e->second.code() == StatusCode::kDeadlineExceeded && job->common().deadline > now) {
-      e->second = OkStatus();  // its time limit passed, not its deadline
+      e->second = OkStatus();  // its time limit passed (or end_early was set), not its deadline
     }
   }
   for (uint64_t id : plan->cancelled_queued) end_queued[id] = CancelledError("cancelled while queued");
@@ -467,7 +467,7 @@ bool Engine::Iterate() {
   bool want_priority = limits_.priority_steps && !over_share_tenants_.empty() && priority_credit_ > 0;
   const bool keep_going = TakeWork(&admitted, &ended, &plan, &want_priority);
   for (auto& [job, status] : ended) {
-    if (status.ok()) EndQueuedAtTimeLimit(std::move(job));
+    if (status.ok()) EndQueuedEarly(std::move(job));
     else job->Fail(status);
   }
   if (!keep_going) {
@@ -476,14 +476,14 @@ bool Engine::Iterate() {
   }
   const TimePoint start = Clock::now();
   StepStats stats;
-  std::vector<uint64_t> expired, time_limited;
+  std::vector<uint64_t> expired, ended_early;
   for (uint64_t id : plan.expired_running) {
     auto it = running_.find(id);
-    const bool time_limit = it != running_.end() && it->second->common().deadline > start;
-    (time_limit ? time_limited : expired).push_back(id);
+    const bool early = it != running_.end() && it->second->common().deadline > start;
+    (early ? ended_early : expired).push_back(id);
   }
   Status s = EndRunning(expired, DeadlineExceededError("deadline passed while generating"));
-  if (s.ok()) s = EndRunningAtTimeLimit(time_limited);
+  if (s.ok()) s = EndRunningEarly(ended_early);
   if (s.ok()) s = EndRunning(plan.cancelled_running, CancelledError("cancelled by the caller"));
   if (s.ok()) s = Preempt(plan.preempt);
   stats.preempted_jobs = static_cast<int64_t>(plan.preempt.size());

@@ -34,8 +34,9 @@
 // before Shutdown.
 //
 // Early ends that are results, not errors: a generation's stop callback (kStopSequence, checked
-// after each token) and its time_limit (kTimeLimit, checked at each iteration's plan, queued or
-// running; it acts like a deadline that completes with the tokens so far).
+// after each token), its time_limit (kTimeLimit, checked at each iteration's plan, queued or
+// running; it acts like a deadline that completes with the tokens so far) and its end_early flag
+// (kCancelled, checked likewise: the caller's "stop now, keep what you have").
 //
 // Errors delivered to `done`:
 //   InvalidArgument     bad ids, lengths, prompt width, decoding parameters (a stop callback
@@ -193,10 +194,11 @@ class Engine {
   void FinishSequence(Sequence* seq);
   Status RemoveRows(const std::vector<bool>& dead);
   Status EndRunning(const std::vector<uint64_t>& ids, const Status& status);
-  // Time limits: running jobs complete with their tokens so far (rows retired), queued ones with
-  // what they have (nothing, or what they had before preemption).
-  Status EndRunningAtTimeLimit(const std::vector<uint64_t>& ids);
-  void EndQueuedAtTimeLimit(JobPtr job);
+  // Generations whose time limit passed or whose end_early is set: running jobs complete with
+  // their tokens so far (rows retired), queued ones with what they have (nothing, or what they
+  // had before preemption).
+  Status EndRunningEarly(const std::vector<uint64_t>& ids);
+  void EndQueuedEarly(JobPtr job);
   void PublishRows();
 
   // Scoring passes and explain (engine_scoring.cc).

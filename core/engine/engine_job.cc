@@ -61,7 +61,14 @@ const std::vector<std::vector<int64_t>>& Engine::Job::Targets() const {
 }
 
 TimePoint Engine::Job::EndBy() const {
-  return kind == JobKind::kGenerate ? std::min(common().deadline, generation.time_limit) : common().deadline;
+  if (kind != JobKind::kGenerate) return common().deadline;
+  if (generation.end_early && generation.end_early->load()) return TimePoint::min();
+  return std::min(common().deadline, generation.time_limit);
+}
+
+FinishReason Engine::Job::EarlyEndReason() const {
+  const bool asked = kind == JobKind::kGenerate && generation.end_early && generation.end_early->load();
+  return asked ? FinishReason::kCancelled : FinishReason::kTimeLimit;
 }
 
 void Engine::Job::Fail(const Status& status) {

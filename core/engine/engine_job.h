@@ -68,8 +68,12 @@ struct Engine::Job {
   std::vector<ScoreResult> member_scores;
 
   const RequestCommon& common() const;
-  // When the scheduler must end the job: its deadline, or earlier its time limit (generation).
+  // When the scheduler must end the job: its deadline, or earlier its time limit (generation;
+  // the distant past once end_early is set).
   TimePoint EndBy() const;
+  // Why a generation the scheduler ends before its deadline ends: kCancelled once end_early is
+  // set, else kTimeLimit.
+  FinishReason EarlyEndReason() const;
   // The prompt that BatchPolicy::kSameKey groups by (0 for none).
   uint64_t BatchKey() const;
   bool decoding() const { return kind == JobKind::kGenerate || kind == JobKind::kEnsembleGenerate; }

@@ -288,30 +288,32 @@ Status Engine::EndRunning(const std::vector<uint64_t>& ids, const Status& status
   return s;
 }
 
-Status Engine::EndRunningAtTimeLimit(const std::vector<uint64_t>& ids) {
+Status Engine::EndRunningEarly(const std::vector<uint64_t>& ids) {
   if (ids.empty()) return OkStatus();
   for (uint64_t id : ids) {
     auto it = running_.find(id);
     if (it == running_.end()) continue;
+    const FinishReason reason = it->second->EarlyEndReason();
     for (auto& seq : it->second->sequences) {
       if (seq->finished) continue;
-      seq->decoder->Stop(FinishReason::kTimeLimit);
+      seq->decoder->Stop(reason);
       FinishSequence(seq.get());
     }
   }
   return RetireFinished();
 }
 
-void Engine::EndQueuedAtTimeLimit(JobPtr job) {
+void Engine::EndQueuedEarly(JobPtr job) {
   const TimePoint now = Clock::now();
+  const FinishReason reason = job->EarlyEndReason();
   if (job->sequences.empty()) {  // never admitted: nothing generated
     job->admitted = now;
     job->member_results.assign(1, GenerationResult());
-    job->member_results[0].finish_reason = FinishReason::kTimeLimit;
+    job->member_results[0].finish_reason = reason;
   }
   for (auto& seq : job->sequences) {  // preempted: its decoders hold its tokens
     if (seq->finished) continue;
-    seq->decoder->Stop(FinishReason::kTimeLimit);
+    seq->decoder->Stop(reason);
     FinishSequence(seq.get());
   }
   job->Complete(now);

@@ -8,6 +8,7 @@ const char* FinishReasonName(FinishReason reason) {
     case FinishReason::kMaxTokens: return "max_tokens";
     case FinishReason::kStopSequence: return "stop_sequence";
     case FinishReason::kTimeLimit: return "time_limit";
+    case FinishReason::kCancelled: return "cancelled";
   }
   return "max_tokens";
 }

@@ -1,10 +1,15 @@
 // Generation controls end to end, on both transports: stop sequences (matched on the decoded
-// text, cut from the result) and time limits (partial output, not an error). The expected
+// text, cut from the result), time limits (partial output, not an error) and CancelGeneration
+// (another connection ends a call early; it returns what it has). The expected
 // outputs come from the same request without the control: the greedy output (which the
 // reference tests check against Hugging Face) cut where the control says.
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -137,6 +142,85 @@ TEST_F(E2eGenerationControlsTest, ATimeLimitReturnsThePartialOutputNotAnError) {
   GenerateRequest negative = Greedy(4);
   negative.mutable_parameters()->set_time_limit_ms(-5);
   EXPECT_EQ(server_->ClientFor("alice")->Generate(negative).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// A client whose calls carry `request_id` as their x-request-id.
+std::shared_ptr<client::Client> ClientWithRequestId(testing::ServerProcess* server, const std::string& tenant,
+                                                   const std::string& request_id) {
+  client::ClientOptions o = server->ClientFor(tenant)->options();
+  o.request_id = request_id;
+  auto c = client::Client::Connect(o);
+  EXPECT_TRUE(c.ok());
+  return c.value;
+}
+
+client::Result<client::v1::CancelGenerationResponse> Cancel(testing::ServerProcess* server, const std::string& tenant,
+                                                            const std::string& request_id) {
+  client::v1::CancelGenerationRequest r;
+  r.set_request_id(request_id);
+  return server->ClientFor(tenant)->CancelGeneration(r);
+}
+
+// A stream cancelled from another connection: every input ends with FINISH_REASON_CANCELLED
+// and the tokens it had (a prefix of the uncancelled output), and the stream ends OK. Another
+// tenant cannot reach the call by its id.
+TEST_F(E2eGenerationControlsTest, CancelGenerationEndsAStreamWithWhatItHas) {
+  const std::vector<Generation> full = Generate(Greedy(500));
+  const std::string id = "cancel-stream-" + std::to_string(::getpid());
+  auto streaming = ClientWithRequestId(server_, "alice", id);
+  std::vector<Generation> finals(2);
+  std::vector<std::string> streamed(2);
+  grpc::Status bob_status, alice_status;
+  bool asked = false;
+  grpc::Status s = streaming->GenerateStream(Greedy(500), [&](const client::v1::GenerateStreamResponse& m) {
+    streamed[m.input_index()] += m.text_delta();
+    if (m.has_final()) finals[m.input_index()] = m.final();
+    if (asked) return;
+    asked = true;  // at the first token: the call is running
+    bob_status = Cancel(server_, "bob", id).status;
+    alice_status = Cancel(server_, "alice", id).status;
+  });
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(bob_status.error_code(), grpc::StatusCode::NOT_FOUND) << bob_status.error_message();
+  ASSERT_TRUE(alice_status.ok()) << alice_status.error_message();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(finals[i].finish_reason(), client::v1::FINISH_REASON_CANCELLED) << i;
+    EXPECT_LT(finals[i].output_ids_size(), 500) << i;
+    EXPECT_TRUE(IsPrefix(finals[i], full[i])) << i;
+    EXPECT_EQ(streamed[i], finals[i].text()) << i;
+  }
+  // Over: the id is unknown again.
+  EXPECT_EQ(Cancel(server_, "alice", id).status.error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// A unary Generate cancelled from another connection returns OK with the partial outputs.
+TEST_F(E2eGenerationControlsTest, CancelGenerationEndsAUnaryCallWithWhatItHas) {
+  const std::vector<Generation> full = Generate(Greedy(500));
+  const std::string id = "cancel-unary-" + std::to_string(::getpid());
+  auto calling = ClientWithRequestId(server_, "alice", id);
+  std::atomic<bool> done{false};
+  client::Result<client::v1::GenerateResponse> r;
+  std::thread t([&] {
+    r = calling->Generate(Greedy(500));
+    done = true;
+  });
+  bool cancelled = false;
+  while (!done && !cancelled) {
+    cancelled = Cancel(server_, "alice", id).ok();  // NOT_FOUND until the call has begun
+    if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  t.join();
+  ASSERT_TRUE(cancelled) << "the call finished before it could be cancelled";
+  ASSERT_TRUE(r.ok()) << r.status.error_message();
+  ASSERT_EQ(r.value.results_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    const Generation& g = r.value.results(i);
+    EXPECT_EQ(g.finish_reason(), client::v1::FINISH_REASON_CANCELLED) << i;
+    EXPECT_LT(g.output_ids_size(), 500) << i;
+    EXPECT_TRUE(IsPrefix(g, full[i])) << i;
+  }
+  EXPECT_EQ(Cancel(server_, "alice", "").status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Cancel(server_, "alice", std::string(129, 'x')).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 }  // namespace

@@ -91,6 +91,33 @@ json Parse(const std::string& text) {
   return j;
 }
 
+// A server-sent-events body: its JSON chunks in order, whether "data: [DONE]" came last, and the
+// first line that is not a "data: " event or follows [DONE] (empty when none).
+struct SseEvents {
+  std::vector<json> chunks;
+  bool done = false;
+  std::string bad_line;
+};
+
+SseEvents ParseSse(const std::string& body) {
+  SseEvents e;
+  std::istringstream events(body);
+  std::string line;
+  while (std::getline(events, line)) {
+    if (line.empty()) continue;
+    if (line.rfind("data: ", 0) != 0 || e.done) {
+      if (e.bad_line.empty()) e.bad_line = line;
+      continue;
+    }
+    if (line == "data: [DONE]") {
+      e.done = true;
+      continue;
+    }
+    e.chunks.push_back(Parse(line.substr(6)));
+  }
+  return e;
+}
+
 // The error body's shape and its HTTP status.
 void ExpectError(const HttpReply& r, int status, const std::string& needle) {
   EXPECT_EQ(r.status, status) << r.body;
@@ -210,21 +237,14 @@ TEST_F(E2eHttpTest, StreamingSendsDeltasThenFinishUsageAndDone) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.headers.find("content-type: text/event-stream"), std::string::npos) << r.headers;
   const client::v1::Generation g = GrpcGenerate("alice", kText, 0.7, 1.0, 3, 8);
-  std::istringstream events(r.body);
-  std::string line, text, finish;
+  const SseEvents events = ParseSse(r.body);
+  EXPECT_EQ(events.bad_line, "") << "not an event, or after [DONE]";
+  const bool done = events.done;
+  std::string text, finish;
   std::vector<float> logprobs;
   int token_chunks = 0;
   json usage;
-  bool done = false;
-  while (std::getline(events, line)) {
-    if (line.empty()) continue;
-    ASSERT_EQ(line.rfind("data: ", 0), 0u) << line;
-    ASSERT_FALSE(done) << "an event after [DONE]: " << line;
-    if (line == "data: [DONE]") {
-      done = true;
-      continue;
-    }
-    json chunk = Parse(line.substr(6));
+  for (const json& chunk : events.chunks) {
     EXPECT_EQ(chunk["object"], "text_completion");
     if (!chunk["usage"].is_null()) usage = chunk["usage"];
     for (const json& c : chunk["choices"]) {
@@ -409,13 +429,8 @@ TEST_F(E2eHttpIdsTest, TokenIdPromptsGiveHuggingFacesGreedyLengthsAndEnds) {
   r = Curl(server_->http_port(), "POST", "/v1/completions", stream.dump(), {Bearer("alice-key")}, "-N");
   ASSERT_EQ(r.status, 200) << r.body;
   int token_events = 0, finishes = 0;
-  std::istringstream events(r.body);
-  std::string line, last;
-  while (std::getline(events, line)) {
-    if (line.empty()) continue;
-    last = line;
-    if (line == "data: [DONE]") continue;
-    json chunk = Parse(line.substr(6));
+  const SseEvents events = ParseSse(r.body);
+  for (const json& chunk : events.chunks) {
     for (const json& c : chunk["choices"]) {
       if (!c["logprobs"].is_null()) ++token_events;
       if (!c["finish_reason"].is_null()) ++finishes;
@@ -423,7 +438,7 @@ TEST_F(E2eHttpIdsTest, TokenIdPromptsGiveHuggingFacesGreedyLengthsAndEnds) {
   }
   EXPECT_EQ(token_events, completion);
   EXPECT_EQ(finishes, 3);
-  EXPECT_EQ(last, "data: [DONE]");
+  EXPECT_TRUE(events.done && events.bad_line.empty()) << r.body.substr(0, 2000);
   // Top alternatives: at the first step, the largest of log_softmax(HF's logits), on both
   // transports (without a tokenizer, OpenAI's {text: logprob} uses the id as the text).
   const at::Tensor lp = at::log_softmax(cases.Float("decoder.logits")[0][0].to(at::kDouble), -1);
@@ -500,6 +515,52 @@ TEST_F(E2eHttpIdsTest, AClientThatHangsUpCancelsItsCall) {
     cancelled = at != std::string::npos && log.find("\"status\":\"CANCELLED\"", at) != std::string::npos;
   }
   EXPECT_TRUE(cancelled) << server_->Log().substr(0, 4000);
+}
+
+// POST /v1/completions/{id}/cancel ends a streamed completion sent with that x-request-id:
+// its last choice says "cancelled" and the usage counts the tokens it had.
+TEST_F(E2eHttpIdsTest, ACompletionCanBeCancelledByItsRequestId) {
+  const std::string id = "http-cancel-" + std::to_string(::getpid());
+  const json body = {{"model", "@base"},  {"prompt", {37, 62, 19, 1}}, {"max_tokens", 500},
+                     {"min_tokens", 500}, {"temperature", 0},          {"stream", true},
+                     {"stream_options", {{"include_usage", true}}}};
+  HttpReply stream;
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    stream = Curl(server_->http_port(), "POST", "/v1/completions", body.dump(),
+                  {Bearer("alice-key"), "x-request-id: " + id}, "-N");
+    done = true;
+  });
+  HttpReply cancel;
+  while (!done && cancel.status != 200) {
+    cancel = Curl(server_->http_port(), "POST", "/v1/completions/" + id + "/cancel", "", {Bearer("alice-key")});
+    if (cancel.status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  t.join();
+  ASSERT_EQ(cancel.status, 200) << "the completion ended before it could be cancelled: " << cancel.body;
+  json c = Parse(cancel.body);
+  EXPECT_EQ(c["id"], id);
+  EXPECT_EQ(c["calls"], 1);
+  ASSERT_EQ(stream.status, 200) << stream.body;
+  std::string finish;
+  int64_t completion_tokens = -1;
+  const SseEvents events = ParseSse(stream.body);
+  for (const json& chunk : events.chunks) {
+    for (const json& ch : chunk["choices"]) {
+      if (ch["finish_reason"].is_string()) finish = ch["finish_reason"];
+    }
+    if (chunk.contains("usage") && !chunk["usage"].is_null()) completion_tokens = chunk["usage"]["completion_tokens"];
+  }
+  EXPECT_TRUE(events.done && events.bad_line.empty()) << stream.body.substr(0, 2000);
+  EXPECT_EQ(finish, "cancelled") << stream.body.substr(0, 2000);
+  EXPECT_GT(completion_tokens, 0);
+  EXPECT_LT(completion_tokens, 500);
+  // Over: 404 in OpenAI's error shape (that another tenant cannot reach a running call is
+  // shown over gRPC, in E2eGenerationControlsTest).
+  ExpectError(Curl(server_->http_port(), "POST", "/v1/completions/" + id + "/cancel", "", {Bearer("alice-key")}), 404,
+              "no Generate or GenerateStream call");
+  ExpectError(Curl(server_->http_port(), "POST", "/v1/completions/" + id + "/cancel", "", {Bearer("bob-key")}), 404,
+              "in progress for this tenant");
 }
 
 // SIGTERM: during the drain notice the server refuses new work; over HTTP that is a 503.

@@ -54,6 +54,25 @@ def main():
             check(abs(got - want) <= 1e-4 + 1e-4 * abs(want), f"score totals {[t.total_logprob for t in s.scores]} vs {cases['rank_totals']}")
         check(s.best == max(range(len(cases["rank_totals"])), key=lambda i: cases["rank_totals"][i]), f"best {s.best}")
         check(c.delete_prompt("py-residual") == 1, "delete")
+        # cancel: a stream sent with a request id, ended from another client after its first
+        # token, finishes "cancelled" with the tokens it had; then the id is unknown.
+        rid = "py-cancel-%d" % os.getpid()
+        with Client(target, api_key=key, timeout=30) as other:
+            got, final = [], None
+            for p in c.stream(cases["input_ids"], request_id=rid, max_new_tokens=500, min_new_tokens=500):
+                if p.final is not None:
+                    final = p.final
+                    continue
+                got.append(p.token_id)
+                if len(got) == 1:
+                    check(other.cancel(rid) == 1, "cancel found no call")
+            check(final is not None and final.finish_reason == "cancelled", f"cancelled stream ended {final}")
+            check(final.output_ids == got and 0 < len(got) < 500, f"cancelled stream kept {len(got)} tokens")
+            try:
+                other.cancel(rid)
+                check(False, "a finished call was cancelled")
+            except grpc.RpcError as e:
+                check(e.code() == grpc.StatusCode.NOT_FOUND, f"cancelling a finished call gave {e.code()}")
         # errors are grpc.RpcError with the server's code.
         try:
             c.generate(cases["input_ids"], prompt="nobody")

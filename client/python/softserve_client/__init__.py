@@ -33,6 +33,7 @@ _FINISH = {
     pb.FINISH_REASON_STOP_SEQUENCE: "stop_sequence",
     pb.FINISH_REASON_TIME_LIMIT: "time_limit",
     pb.FINISH_REASON_ERROR: "error",
+    pb.FINISH_REASON_CANCELLED: "cancelled",
 }
 _FORMATS = {"raw": pb.PROMPT_FORMAT_RAW, "peft": pb.PROMPT_FORMAT_PEFT, "residual": pb.PROMPT_FORMAT_RESIDUAL}
 
@@ -44,7 +45,7 @@ class Generation:
     output_ids: List[int]
     token_logprobs: List[float]
     score: float
-    finish_reason: str  # eos, max_tokens, stop_sequence, time_limit or error
+    finish_reason: str  # eos, max_tokens, stop_sequence, time_limit, cancelled or error
     input_tokens: int
     stop_sequence: str = ""
     error_code: Optional[grpc.StatusCode] = None  # finish_reason "error": this input's own problem
@@ -222,27 +223,39 @@ class Client:
             request.prompt.CopyFrom(pb.PromptRef(name=prompt, version=version))
         return request
 
+    def _call_metadata(self, request_id: Optional[str]):
+        return self._metadata + [("x-request-id", request_id)] if request_id else self._metadata
+
     def generate(self, inputs: Union[Input, Sequence[Input]], prompt: Optional[str] = None, version: int = 0,
-                 **params) -> List[Generation]:
+                 *, request_id: Optional[str] = None, **params) -> List[Generation]:
         """Generates for one input or several (one Generation each, in order). `params` are
         DecodingParameters fields (max_new_tokens, num_beams, temperature, top_p, top_k, seed,
         return_logprobs, top_logprobs, repetition_penalty, stop_sequences, time_limit_ms, ...);
         `mode` is greedy, beam or sample (default: sample when a sampling field is given, beam
-        when num_beams is, else greedy)."""
+        when num_beams is, else greedy). `request_id` is sent as x-request-id, so that `cancel`
+        can end the call early from elsewhere."""
         request = self._generate_request(inputs, prompt, version, dict(params))
-        reply = self._inference.Generate(request, metadata=self._metadata, timeout=self._timeout)
+        reply = self._inference.Generate(request, metadata=self._call_metadata(request_id), timeout=self._timeout)
         return [Generation.from_proto(g) for g in reply.results]
 
     def stream(self, inputs: Union[Input, Sequence[Input]], prompt: Optional[str] = None, version: int = 0,
-               **params) -> Iterator[StreamPiece]:
+               *, request_id: Optional[str] = None, **params) -> Iterator[StreamPiece]:
         """As generate, yielding each token as the server chooses it (greedy and sampling), then
         each input's final result."""
         request = self._generate_request(inputs, prompt, version, dict(params))
-        for m in self._inference.GenerateStream(request, metadata=self._metadata, timeout=self._timeout):
+        for m in self._inference.GenerateStream(request, metadata=self._call_metadata(request_id),
+                                                timeout=self._timeout):
             if m.HasField("final"):
                 yield StreamPiece(index=m.input_index, text=m.text_delta, final=Generation.from_proto(m.final))
             else:
                 yield StreamPiece(index=m.input_index, text=m.text_delta, token_id=m.token_id, logprob=m.logprob)
+
+    def cancel(self, request_id: str) -> int:
+        """Ends your generations sent with this request id early: each returns what it has, with
+        finish_reason "CANCELLED". Returns how many calls were ended; NOT_FOUND when none runs."""
+        reply = self._inference.CancelGeneration(pb.CancelGenerationRequest(request_id=request_id),
+                                                 metadata=self._metadata, timeout=self._timeout)
+        return reply.calls
 
     def score(self, input: Input, targets: Sequence[Input], prompt: Optional[str] = None,
               version: int = 0) -> ScoreResult:

@@ -639,6 +639,107 @@ TEST_P(EngineReferenceTest, RepetitionPenaltyFollowsHuggingFacesDefinition) {
   EXPECT_EQ(testing::GenerateSync(engine_.get(), bad).status().code(), StatusCode::kInvalidArgument);
 }
 
+// Hugging Face's beam search for one input, written out from the reference README's description
+// ("Beam search (HF at this commit, batch 1, 4 beams)"), with no KV cache: every beam's decoder
+// input is recomputed by the teacher-forced pass. `penalty` applies HF's
+// RepetitionPenaltyLogitsProcessor to each beam's log-probabilities before its score is added
+// (HF runs the processors on log_softmax in beam search). Returns the ids after the start token
+// and the sequence score.
+std::pair<std::vector<int64_t>, double> ReferenceBeam4(const T5Model& model, const at::Tensor& states,
+                                                       const at::Tensor& mask, double penalty) {
+  constexpr int kBeams = 4;
+  constexpr size_t kMaxLen = 13;  // the start token and max_new_tokens = 12
+  constexpr int64_t kEos = 1;
+  struct Candidate {
+    double score;
+    int beam;
+    int64_t token;
+  };
+  std::vector<std::vector<int64_t>> beams(kBeams, std::vector<int64_t>{0});
+  std::vector<double> scores = {0, -1e9, -1e9, -1e9};
+  std::vector<std::pair<double, std::vector<int64_t>>> hyps;  // (length-normalized score, tokens)
+  auto fourth_best = [&] {
+    std::vector<double> s;
+    for (const auto& h : hyps) s.push_back(h.first);
+    std::sort(s.rbegin(), s.rend());
+    return s.size() < kBeams ? -INFINITY : s[kBeams - 1];
+  };
+  bool done = false;
+  while (!done && beams[0].size() < kMaxLen) {
+    std::vector<Candidate> cands;
+    for (int b = 0; b < kBeams; ++b) {
+      const at::Device device = mask.device();
+      const at::Tensor dec = at::tensor(beams[b]).unsqueeze(0).to(device);
+      const at::Tensor dmask = at::ones({1, static_cast<int64_t>(beams[b].size())}, at::kBool).to(device);
+      at::Tensor lp = at::log_softmax(model.DecodeTeacherForced(states, mask, dec, dmask)[0][-1].to(at::kCPU, at::kDouble), -1)
+                          .clone();
+      for (int64_t t : std::set<int64_t>(beams[b].begin(), beams[b].end())) {
+        const double v = lp[t].item<double>();
+        lp[t] = v < 0 ? v * penalty : v / penalty;
+      }
+      auto [values, indices] = at::topk(lp + scores[b], 2 * kBeams);
+      for (int k = 0; k < 2 * kBeams; ++k) cands.push_back({values[k].item<double>(), b, indices[k].item<int64_t>()});
+    }
+    std::stable_sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+    cands.resize(2 * kBeams);
+    const size_t cur_len = beams[0].size();
+    std::vector<std::vector<int64_t>> next;
+    std::vector<double> next_scores;
+    for (int rank = 0; rank < 2 * kBeams && next.size() < kBeams; ++rank) {
+      const Candidate& c = cands[rank];
+      if (c.token == kEos) {
+        if (rank < kBeams) hyps.push_back({c.score / static_cast<double>(beams[c.beam].size()), beams[c.beam]});
+        continue;
+      }
+      next.push_back(beams[c.beam]);
+      next.back().push_back(c.token);
+      next_scores.push_back(c.score);
+    }
+    done = hyps.size() >= kBeams && fourth_best() >= cands[0].score / static_cast<double>(cur_len + 1);
+    beams = std::move(next);
+    scores = std::move(next_scores);
+  }
+  if (!done) {
+    for (int b = 0; b < kBeams; ++b) hyps.push_back({scores[b] / static_cast<double>(beams[b].size()), beams[b]});
+  }
+  auto best = std::max_element(hyps.begin(), hyps.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<int64_t> ids(best->second.begin() + 1, best->second.end());
+  if (best->second.size() < kMaxLen) ids.push_back(kEos);
+  return {ids, best->first};
+}
+
+// Beam search with a repetition penalty, against the loop above. The loop is first checked to
+// reproduce Hugging Face's stored beam outputs and scores without a penalty, so what it computes
+// with one is HF's algorithm, not ours.
+TEST_P(EngineReferenceTest, BeamRepetitionPenaltyFollowsHuggingFacesBeamSearch) {
+  auto loaded = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
+  ASSERT_TRUE(loaded.ok());
+  const T5Model& model = **loaded;
+  c10::InferenceMode guard;
+  bool penalty_changed_something = false;
+  for (int i = 0; i < 3; ++i) {
+    const std::string row = "generate.row" + std::to_string(i);
+    EncoderBatch batch = model.EmbedRows({EncoderRow{at::Tensor(), Row(i)}});
+    const at::Tensor states = model.Encode(batch);
+    auto [plain_ids, plain_score] = ReferenceBeam4(model, states, batch.mask, 1.0);
+    ASSERT_EQ(plain_ids, Expected(row + ".beam4")) << "the written-out beam search is not HF's: row " << i;
+    ASSERT_NEAR(plain_score, cases_->Float(row + ".beam4_score").item<double>(), 1e-4) << i;
+    for (double penalty : {1.5, 3.0}) {
+      auto [ids, score] = ReferenceBeam4(model, states, batch.mask, penalty);
+      GenerationRequest req;
+      req.common.input_ids = Row(i);
+      req.params = Beam4();
+      req.params.repetition_penalty = penalty;
+      auto r = testing::GenerateSync(engine_.get(), req);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->output_ids, ids) << "row " << i << " penalty " << penalty;
+      EXPECT_NEAR(r->score, score, 1e-4) << "row " << i << " penalty " << penalty;
+      penalty_changed_something = penalty_changed_something || ids != plain_ids;
+    }
+  }
+  EXPECT_TRUE(penalty_changed_something) << "no penalty changed a beam output: the test shows nothing";
+}
+
 // min_new_tokens masks eos: generation continues past where HF's greedy stopped, and the
 // tokens before that point are HF's.
 TEST_P(EngineReferenceTest, MinNewTokensSuppressesEarlyEos) {

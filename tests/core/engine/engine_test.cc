@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -19,7 +20,7 @@ using ::softserve::testing::GenerateAsync;
 using ::softserve::testing::GenerateSync;
 
 class EngineTest : public ::testing::Test {
- protected:
+ public:
   void Start(EngineLimits limits = {}) {
     shared_ = std::make_shared<FakeRunner::Shared>();
     engine_ = std::make_unique<Engine>(std::make_unique<FakeRunner>(shared_), limits);
@@ -192,44 +193,47 @@ TEST_F(EngineTest, AStopCallbackEndsTheGenerationWithThatTokenAndFreesTheRow) {
   EXPECT_EQ(GenerateSync(engine_.get(), std::move(beam)).status().code(), StatusCode::kInvalidArgument);
 }
 
+// A greedy generation of up to 100 tokens, then a 2-beam one, each ended early by what `arm`
+// sets up on the request: `arm` returns what makes the end due, called once a few steps have run
+// (the engine gated). Both complete OK with `reason` and the tokens so far; beam search returns
+// its best hypothesis without an eos it never wrote.
+void ExpectEarlyEnd(EngineTest* t, Engine* engine, FinishReason reason,
+                    const std::function<std::function<void()>(GenerationRequest*)>& arm) {
+  for (const bool beam : {false, true}) {
+    t->Gate();
+    GenerationRequest r = t->Req({2}, 100);
+    if (beam) {
+      r.params.mode = DecodingMode::kBeam;
+      r.params.num_beams = 2;
+    }
+    const std::function<void()> fire = arm(&r);
+    int64_t before = 0;
+    t->WaitFor([&](const FakeRunner::Shared& s) { return before = s.steps, true; });
+    auto f = GenerateAsync(engine, std::move(r));
+    t->Release(3);
+    t->WaitFor([&](const FakeRunner::Shared& s) { return s.steps == before + 3; });
+    fire();
+    t->Ungate();
+    auto result = f.get();
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    EXPECT_EQ(result->finish_reason, reason) << "beam " << beam;
+    EXPECT_GE(result->output_ids.size(), beam ? 2u : 3u);
+    EXPECT_LT(result->output_ids.size(), 100u);
+    if (beam) EXPECT_NE(result->output_ids.back(), 1);
+    t->WaitFor([](const FakeRunner::Shared& s) { return s.rows == 0; });
+  }
+}
+
 TEST_F(EngineTest, ATimeLimitReturnsWhatWasGeneratedSoFar) {
   Start();
-  Gate();
-  GenerationRequest r = Req({2}, 100);
-  const TimePoint limit = Clock::now() + std::chrono::milliseconds(20);
-  r.time_limit = limit;
-  r.common.deadline = limit + std::chrono::seconds(60);
-  auto f = GenerateAsync(engine_.get(), std::move(r));
-  Release(3);
-  WaitFor([](const FakeRunner::Shared& s) { return s.steps == 3; });
-  while (Clock::now() <= limit) std::this_thread::yield();
-  Ungate();
-  auto result = f.get();
-  ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_EQ(result->finish_reason, FinishReason::kTimeLimit);
-  EXPECT_GE(result->output_ids.size(), 3u);
-  EXPECT_LT(result->output_ids.size(), 100u);
-  WaitFor([](const FakeRunner::Shared& s) { return s.rows == 0; });
-  // Beam search: the best hypothesis so far, without an eos it never wrote.
-  Gate();
-  GenerationRequest beam = Req({2}, 100);
-  beam.params.mode = DecodingMode::kBeam;
-  beam.params.num_beams = 2;
-  const TimePoint beam_limit = Clock::now() + std::chrono::milliseconds(20);
-  beam.time_limit = beam_limit;
-  int64_t before = 0;
-  WaitFor([&](const FakeRunner::Shared& s) { return before = s.steps, true; });
-  auto b = GenerateAsync(engine_.get(), std::move(beam));
-  Release(2);
-  WaitFor([&](const FakeRunner::Shared& s) { return s.steps == before + 2; });
-  while (Clock::now() <= beam_limit) std::this_thread::yield();
-  Ungate();
-  auto br = b.get();
-  ASSERT_TRUE(br.ok()) << br.status().ToString();
-  EXPECT_EQ(br->finish_reason, FinishReason::kTimeLimit);
-  EXPECT_GE(br->output_ids.size(), 2u);
-  EXPECT_LT(br->output_ids.size(), 100u);
-  EXPECT_NE(br->output_ids.back(), 1);
+  ExpectEarlyEnd(this, engine_.get(), FinishReason::kTimeLimit, [](GenerationRequest* r) {
+    const TimePoint limit = Clock::now() + std::chrono::milliseconds(20);
+    r->time_limit = limit;
+    r->common.deadline = limit + std::chrono::seconds(60);
+    return [limit] {
+      while (Clock::now() <= limit) std::this_thread::yield();
+    };
+  });
 }
 
 TEST_F(EngineTest, ATimeLimitThatPassesInTheQueueReturnsNoTokens) {
@@ -250,6 +254,36 @@ TEST_F(EngineTest, ATimeLimitThatPassesInTheQueueReturnsNoTokens) {
   EXPECT_EQ(result->finish_reason, FinishReason::kTimeLimit);
   EXPECT_TRUE(result->output_ids.empty());
   EXPECT_GE(result->queue_seconds, 0.0);
+  EXPECT_TRUE(running.get().ok());
+}
+
+// end_early: the caller's "stop now, keep what you have" ends a running generation (greedy and
+// beam) with FinishReason::kCancelled and status OK; the rows are freed.
+TEST_F(EngineTest, EndEarlyReturnsWhatWasGeneratedWithCancelled) {
+  Start();
+  ExpectEarlyEnd(this, engine_.get(), FinishReason::kCancelled, [](GenerationRequest* r) {
+    r->end_early = NewCancelFlag();
+    return [flag = r->end_early] { flag->store(true); };
+  });
+}
+
+TEST_F(EngineTest, EndEarlyWhileQueuedReturnsNoTokens) {
+  EngineLimits limits;
+  limits.max_rows = 1;
+  Start(limits);
+  Gate();
+  auto running = GenerateAsync(engine_.get(), Req({2}, 3));
+  WaitFor([](const FakeRunner::Shared& s) { return s.rows == 1; });  // holds the only row
+  GenerationRequest queued = Req({2}, 3);
+  queued.end_early = NewCancelFlag();
+  queued.end_early->store(true);
+  auto q = GenerateAsync(engine_.get(), std::move(queued));
+  Release(1);  // one iteration plans the queue
+  auto result = q.get();
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  EXPECT_EQ(result->finish_reason, FinishReason::kCancelled);
+  EXPECT_TRUE(result->output_ids.empty());
+  Ungate();
   EXPECT_TRUE(running.get().ok());
 }
 

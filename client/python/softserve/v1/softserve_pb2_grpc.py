@@ -228,6 +228,11 @@ class InferenceServiceStub(object):
                 request_serializer=softserve_dot_v1_dot_softserve__pb2.TokenizeRequest.SerializeToString,
                 response_deserializer=softserve_dot_v1_dot_softserve__pb2.TokenizeResponse.FromString,
                 )
+        self.CancelGeneration = channel.unary_unary(
+                '/softserve.v1.InferenceService/CancelGeneration',
+                request_serializer=softserve_dot_v1_dot_softserve__pb2.CancelGenerationRequest.SerializeToString,
+                response_deserializer=softserve_dot_v1_dot_softserve__pb2.CancelGenerationResponse.FromString,
+                )
 
 
 class InferenceServiceServicer(object):
@@ -281,6 +286,16 @@ class InferenceServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelGeneration(self, request, context):
+        """Ends the caller's Generate / GenerateStream calls that carry `request_id` (their
+        x-request-id) early: each input completes with what it has generated so far and
+        FINISH_REASON_CANCELLED, and the call returns OK. NOT_FOUND when the caller's tenant has no
+        such call in progress (another tenant's calls are never reached).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -313,6 +328,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.Tokenize,
                     request_deserializer=softserve_dot_v1_dot_softserve__pb2.TokenizeRequest.FromString,
                     response_serializer=softserve_dot_v1_dot_softserve__pb2.TokenizeResponse.SerializeToString,
+            ),
+            'CancelGeneration': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelGeneration,
+                    request_deserializer=softserve_dot_v1_dot_softserve__pb2.CancelGenerationRequest.FromString,
+                    response_serializer=softserve_dot_v1_dot_softserve__pb2.CancelGenerationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -427,6 +447,23 @@ class InferenceService(object):
         return grpc.experimental.unary_unary(request, target, '/softserve.v1.InferenceService/Tokenize',
             softserve_dot_v1_dot_softserve__pb2.TokenizeRequest.SerializeToString,
             softserve_dot_v1_dot_softserve__pb2.TokenizeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelGeneration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/softserve.v1.InferenceService/CancelGeneration',
+            softserve_dot_v1_dot_softserve__pb2.CancelGenerationRequest.SerializeToString,
+            softserve_dot_v1_dot_softserve__pb2.CancelGenerationResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 
