@@ -4,6 +4,8 @@
 #include <memory>
 #include <vector>
 
+#include <torch/csrc/autograd/custom_function.h>
+
 #include "core/model/cpu_packed_kernel.h"
 #include "core/model/spin_pool.h"
 
@@ -112,6 +114,50 @@ at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w) {
     pool->Run(tiles, [](void* product, int64_t i) { static_cast<const Product*>(product)->RunTile(i); }, &p);
   }
   return out.view(shape);
+}
+
+namespace {
+
+// dX [m, k] = dY [m, n] w^T from the strips [S, k, 64] (zero past column n): for each chunk of
+// strips, bmm(dY's columns as [c, m, 64], strips^T [c, 64, k]) summed over the chunk. Chunks
+// keep the [c, m, k] temporary near 32 MB.
+at::Tensor PackedTransposedProduct(const at::Tensor& dy, const at::Tensor& strips, int64_t n) {
+  const int64_t m = dy.size(0), num_strips = strips.size(0), k = strips.size(1);
+  at::Tensor g = dy;
+  if (num_strips * kStripWidth != n) g = at::constant_pad_nd(dy, {0, num_strips * kStripWidth - n});
+  const at::Tensor by_strip = g.view({m, num_strips, kStripWidth}).permute({1, 0, 2});  // [S, m, 64]
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{8} << 20) / std::max<int64_t>(1, m * k));
+  at::Tensor dx = at::zeros({m, k}, dy.options());
+  for (int64_t s = 0; s < num_strips; s += chunk) {
+    const int64_t c = std::min(chunk, num_strips - s);
+    dx.add_(at::bmm(by_strip.narrow(0, s, c), strips.narrow(0, s, c).transpose(1, 2)).sum(0));
+  }
+  return dx;
+}
+
+class PackedMatmulFunction : public torch::autograd::Function<PackedMatmulFunction> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const PackedMatrix* w) {
+    ctx->saved_data["strips"] = w->strips();
+    ctx->saved_data["cols"] = w->cols();
+    ctx->saved_data["x_shape"] = x.sizes().vec();
+    return PackedMatmul(x, *w);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_outputs) {
+    const at::Tensor strips = ctx->saved_data["strips"].toTensor();
+    const int64_t n = ctx->saved_data["cols"].toInt();
+    const std::vector<int64_t> shape = ctx->saved_data["x_shape"].toIntVector();
+    const at::Tensor dy = grad_outputs[0].reshape({-1, n}).contiguous();
+    return {PackedTransposedProduct(dy, strips, n).view(shape), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor PackedMatmulWithGrad(const at::Tensor& x, const PackedMatrix& w) {
+  return PackedMatmulFunction::apply(x, &w);
 }
 
 }  // namespace softserve::core

@@ -54,4 +54,10 @@ class PackedMatrix {
 // w.rows() (a TORCH_CHECK, as libtorch's own matmul checks shapes).
 at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w);
 
+// PackedMatmul recorded by autograd (prompt training on the weights a server packed, without a
+// plain copy): the product is PackedMatmul's; the backward gives x the gradient dY w^T, computed
+// from the strips in chunks with libtorch's batched products, and gives w none (it is frozen).
+// Not twice differentiable.
+at::Tensor PackedMatmulWithGrad(const at::Tensor& x, const PackedMatrix& w);
+
 }  // namespace softserve::core

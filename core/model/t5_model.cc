@@ -41,10 +41,7 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 // x @ w: the packed kernel (cpu_packed_gemm.h), oneDNN or libtorch on the CPU (cpu_gemm.h),
 // libtorch elsewhere.
 at::Tensor Linear(const at::Tensor& x, const Projection& w) {
-  if (Recording(x)) {
-    TORCH_CHECK(w.wt.defined(), "training needs the plain weights: load the model with cpu_gemm torch or onednn");
-    return at::matmul(x, w.wt);
-  }
+  if (Recording(x)) return w.packed.defined() ? PackedMatmulWithGrad(x, w.packed) : at::matmul(x, w.wt);
   if (w.packed.defined()) return PackedMatmul(x, w.packed);
   if (x.device().is_cpu()) return CpuMatmul(x, w.wt);
   return at::matmul(x, w.wt);

@@ -58,8 +58,8 @@ class T5Model {
   // Soft-prompt training: when a row's prompt requires grad (and grad mode is on), EmbedRows,
   // Encode, ComputeCrossKv and DecodeTeacherForced[Hidden] record autograd with libtorch's own
   // differentiable ops instead of running in InferenceMode on the CPU kernels; the weights get
-  // no gradient. That needs the plain weights (a model loaded with cpu_gemm torch or onednn, or
-  // on a GPU): the packed CPU kernel has no backward pass (c10::Error otherwise).
+  // no gradient. Projections on packed CPU weights go through PackedMatmulWithGrad
+  // (cpu_packed_gemm.h), so a server's model trains without a plain copy of its weights.
 
   // Builds right-padded input embeddings: per row, cat(prompt, shared[ids]).
   // REQUIRES: every id in [0, vocab), every row non-empty, prompt width == d_model.

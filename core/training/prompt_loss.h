@@ -3,8 +3,8 @@
 // rows are prepended raw to every input's token embeddings and always attended; labels are
 // right-padded with -100; decoder_input_ids = [0] + labels[:-1] (-100 -> 0); the loss is the mean
 // of -log softmax(logits)[label] over every label token of the batch. Differentiable in the
-// prompt (and the residual MLP); the model's weights get no gradient (t5_model.h: load it with
-// plain weights).
+// prompt (and the residual MLP); the model's weights get no gradient (t5_model.h), plain or
+// packed.
 #ifndef SOFTSERVE_CORE_TRAINING_PROMPT_LOSS_H_
 #define SOFTSERVE_CORE_TRAINING_PROMPT_LOSS_H_
 

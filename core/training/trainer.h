@@ -1,7 +1,7 @@
 // A soft-prompt training loop on the frozen T5: prompt tuning (Lester et al. 2021) or Residual
 // Prompt Tuning (Razdaibiedina et al. 2023), mini-batches of (input ids, target ids) examples,
-// the loss of prompt_loss.h, and an optimizer of optimizers.h. The model is only read (it needs
-// plain weights: t5_model.h). Not thread-safe; one trainer per thread.
+// the loss of prompt_loss.h, and an optimizer of optimizers.h. The model is only read (plain or
+// packed weights: t5_model.h). Not thread-safe; one trainer per thread.
 #ifndef SOFTSERVE_CORE_TRAINING_TRAINER_H_
 #define SOFTSERVE_CORE_TRAINING_TRAINER_H_
 

@@ -3,14 +3,18 @@
 // reference model: 1 (loss and gradients at the initial state), 2 (at every stored state of every
 // trajectory), 3 (optimizer replay: the stored gradients fed to our AdamW / Adafactor reproduce
 // the stored parameters), 4 (our whole loop, three steps) and 5 (class-label initialisation).
+// Each on the model's plain weights (cpu_gemm torch) and, where the CPU runs it, on the weights
+// packed for our kernel (as a server loads them; the backward of PackedMatmulWithGrad).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "core/model/cpu_packed_gemm.h"
 #include "core/model/t5_model.h"
 #include "core/training/optimizers.h"
 #include "core/training/prompt_init.h"
@@ -28,11 +32,26 @@ const std::vector<std::string>& ResidualNames() {
   return names;
 }
 
-class TrainingReferenceTest : public ::testing::TestWithParam<std::string> {
+struct TrainingParam {
+  std::string model;
+  CpuGemm gemm;
+};
+
+std::vector<TrainingParam> TrainingParams() {
+  std::vector<TrainingParam> out;
+  for (const std::string& m : testing::ReferenceModelNames()) {
+    out.push_back({m, CpuGemm::kTorch});
+    if (PackedGemmSupported()) out.push_back({m, CpuGemm::kPacked});
+  }
+  return out;
+}
+
+class TrainingReferenceTest : public ::testing::TestWithParam<TrainingParam> {
  protected:
   void SetUp() override {
-    cases_ = std::make_unique<ReferenceCases>(ReferenceCases::InDir(testing::TestDataDir() + "/prompt-training/" + GetParam()));
+    cases_ = std::make_unique<ReferenceCases>(ReferenceCases::InDir(testing::TestDataDir() + "/prompt-training/" + Name()));
   }
+  const std::string& Name() const { return GetParam().model; }
 
   // Test 3: start from the case's initial tensors, feed the stored gradients, compare every
   // parameter after every step: |a - e| <= 4e-6 * max(1, |e|) elementwise.
@@ -57,12 +76,17 @@ class TrainingReferenceTest : public ::testing::TestWithParam<std::string> {
     EXPECT_EQ(optimizer->steps(), steps);
   }
 
-  // The model with plain weights (the packed CPU kernel has no backward pass).
+  // The model with plain weights, or packed for our kernel.
   std::unique_ptr<T5Model> Model() const {
     ModelOptions o;
-    o.cpu_gemm = CpuGemm::kTorch;
-    auto model = T5Model::Load(testing::ReferenceModelDir(GetParam()), o);
+    o.cpu_gemm = GetParam().gemm;
+    auto model = T5Model::Load(testing::ReferenceModelDir(Name()), o);
     EXPECT_TRUE(model.ok()) << model.status().ToString();
+    if (model.ok()) {  // the weights really are in the layout asked for
+      const Projection& head = (*model)->weights().lm_head;
+      EXPECT_EQ(head.packed.defined(), GetParam().gemm == CpuGemm::kPacked);
+      EXPECT_EQ(head.wt.defined(), GetParam().gemm != CpuGemm::kPacked);
+    }
     return model.ok() ? std::move(model).value() : nullptr;
   }
 
@@ -227,7 +251,7 @@ TEST_P(TrainingReferenceTest, AdafactorT5xReplaysLestersOwnTrajectory) {
 // Test 5: each class label's row is the mean of its ids' rows of shared.weight (repeated ids
 // count each time): |a - e| <= 1e-5. Rows past the labels come from the first 5000 rows.
 TEST_P(TrainingReferenceTest, ClassLabelRowsAreTheMeansOfTheLabelsEmbeddings) {
-  auto model = T5Model::Load(testing::ReferenceModelDir(GetParam()), ModelOptions());
+  auto model = T5Model::Load(testing::ReferenceModelDir(Name()), ModelOptions());
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   const at::Tensor embedding = (*model)->weights().embedding.to(at::kCPU, at::kFloat);
   const at::Tensor ids = cases_->Int("init.label_token_ids");
@@ -267,8 +291,12 @@ TEST(PromptInitTest, UniformAndSampledVocabularyAreSeededAndInRange) {
   EXPECT_EQ(SampledVocabInit(table, 21, 1).status().code(), StatusCode::kInvalidArgument);
 }
 
-INSTANTIATE_TEST_SUITE_P(References, TrainingReferenceTest,
-                         ::testing::ValuesIn(::softserve::testing::ReferenceModelNames()));
+INSTANTIATE_TEST_SUITE_P(References, TrainingReferenceTest, ::testing::ValuesIn(TrainingParams()),
+                         [](const ::testing::TestParamInfo<TrainingParam>& info) {
+                           std::string name = info.param.model + (info.param.gemm == CpuGemm::kPacked ? "_packed" : "_plain");
+                           for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace softserve::core
