@@ -100,27 +100,68 @@ std::vector<const TrainingExample*> PromptTrainer::NextBatch() {
   return batch;
 }
 
-double PromptTrainer::Step() {
-  const TrainingBatch batch = MakeTrainingBatch(NextBatch());
+std::vector<at::Tensor> PromptTrainer::NewLeaves() const {
   std::vector<at::Tensor> leaves;
   for (const at::Tensor& t : params_.Tensors()) leaves.push_back(t.detach().requires_grad_(true));
+  return leaves;
+}
+
+PromptParameters PromptTrainer::LiveOver(const std::vector<at::Tensor>& leaves) const {
   PromptParameters live;
   live.prompt = leaves[0];
   if (params_.mlp) live.mlp = ResidualMlp{leaves[1], leaves[2], leaves[3], leaves[4], leaves[5], leaves[6]};
-  at::Tensor loss;
-  {
-    at::AutoGradMode grad(true);
-    loss = PromptLoss(model_, live.Served(), batch).loss;
-    loss.backward();
-  }
+  return live;
+}
+
+void PromptTrainer::ApplyStep(const std::vector<at::Tensor>& leaves) {
   std::vector<at::Tensor> params, grads;
-  for (at::Tensor& l : leaves) {
+  for (const at::Tensor& l : leaves) {
     grads.push_back(l.grad().detach());
     params.push_back(l.detach());  // shares storage with params_: updated in place
   }
   optimizer_->Step(params, grads);
+  last_grads_ = std::move(grads);
   ++steps_;
+}
+
+double PromptTrainer::Step() {
+  const TrainingBatch batch = MakeTrainingBatch(NextBatch());
+  const std::vector<at::Tensor> leaves = NewLeaves();
+  at::Tensor loss;
+  {
+    at::AutoGradMode grad(true);
+    loss = PromptLoss(model_, LiveOver(leaves).Served(), batch).loss;
+    loss.backward();
+  }
+  ApplyStep(leaves);
   return loss.item<double>();
+}
+
+std::optional<double> PromptTrainer::StepSlice(int64_t max_examples) {
+  if (slice_batch_.empty()) {
+    slice_batch_ = NextBatch();
+    slice_next_ = 0;
+    slice_tokens_ = 0;
+    slice_loss_ = 0;
+    for (const TrainingExample* e : slice_batch_) slice_tokens_ += static_cast<double>(e->target_ids.size());
+    slice_leaves_ = NewLeaves();
+  }
+  const size_t end = std::min(slice_batch_.size(), slice_next_ + static_cast<size_t>(std::max<int64_t>(1, max_examples)));
+  const std::vector<const TrainingExample*> part(slice_batch_.begin() + slice_next_, slice_batch_.begin() + end);
+  double part_tokens = 0;
+  for (const TrainingExample* e : part) part_tokens += static_cast<double>(e->target_ids.size());
+  {
+    at::AutoGradMode grad(true);
+    const at::Tensor mean = PromptLoss(model_, LiveOver(slice_leaves_).Served(), MakeTrainingBatch(part)).loss;
+    (mean * (part_tokens / slice_tokens_)).backward();
+    slice_loss_ += mean.item<double>() * part_tokens / slice_tokens_;
+  }
+  slice_next_ = end;
+  if (slice_next_ < slice_batch_.size()) return std::nullopt;
+  ApplyStep(slice_leaves_);
+  slice_batch_.clear();
+  slice_leaves_.clear();
+  return slice_loss_;
 }
 
 double PromptTrainer::Loss(const std::vector<TrainingExample>& examples) const {

@@ -67,15 +67,30 @@ class PromptTrainer {
   // One optimizer step on the next batch (epochs wrap around); returns that batch's loss before
   // the step.
   double Step();
+  // The same step in slices, for interleaving with other work on one thread (a server's engine):
+  // each call runs the forward and backward of at most `max_examples` examples of the current
+  // batch, accumulating gradients so that they are the whole batch's mean (each slice's mean
+  // loss is weighted by its share of the batch's target tokens); the call that finishes the
+  // batch applies the optimizer and returns the batch's loss (nullopt before that). Do not call
+  // Step() while a sliced step is half done.
+  std::optional<double> StepSlice(int64_t max_examples);
+  bool InSlicedStep() const { return !slice_batch_.empty(); }
   // Mean token loss over `examples` at the current parameters, in batches, without gradients.
   double Loss(const std::vector<TrainingExample>& examples) const;
 
   const PromptParameters& parameters() const { return params_; }
+  // The gradients the last step applied, in Tensors() order (empty before the first step).
+  const std::vector<at::Tensor>& last_gradients() const { return last_grads_; }
   int64_t steps() const { return steps_; }
   int64_t epoch() const { return epoch_; }
 
  private:
   std::vector<const TrainingExample*> NextBatch();
+  // Leaves that share storage with params_ (requiring grad), and the live parameters over them.
+  std::vector<at::Tensor> NewLeaves() const;
+  PromptParameters LiveOver(const std::vector<at::Tensor>& leaves) const;
+  // Applies the optimizer with the leaves' gradients.
+  void ApplyStep(const std::vector<at::Tensor>& leaves);
 
   const T5Model& model_;
   std::vector<TrainingExample> train_;
@@ -86,6 +101,12 @@ class PromptTrainer {
   size_t cursor_ = 0;
   int64_t steps_ = 0, epoch_ = 0;
   std::mt19937_64 rng_;
+  // A sliced step in progress: its batch, the next example, its target tokens, its loss so far.
+  std::vector<const TrainingExample*> slice_batch_;
+  size_t slice_next_ = 0;
+  double slice_tokens_ = 0, slice_loss_ = 0;
+  std::vector<at::Tensor> slice_leaves_;
+  std::vector<at::Tensor> last_grads_;
 };
 
 // Writes what serves: a PEFT prompt-tuning adapter directory (adapter_config.json and

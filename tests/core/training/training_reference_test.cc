@@ -19,6 +19,7 @@
 #include "core/training/optimizers.h"
 #include "core/training/prompt_init.h"
 #include "core/training/prompt_loss.h"
+#include "core/training/trainer.h"
 #include "tests/testing/reference_data.h"
 
 namespace softserve::core {
@@ -36,6 +37,8 @@ struct TrainingParam {
   std::string model;
   CpuGemm gemm;
 };
+
+void PrintTo(const TrainingParam& p, std::ostream* os) { *os << p.model << " on " << CpuGemmName(p.gemm) << " weights"; }
 
 std::vector<TrainingParam> TrainingParams() {
   std::vector<TrainingParam> out;
@@ -218,6 +221,61 @@ TEST_P(TrainingReferenceTest, ThreeStepsOfOurLoopFollowTheStoredTrajectories) {
     }
     const double final_loss = Evaluate(*model, params).loss;
     EXPECT_LE(std::abs(final_loss - losses[steps].item<double>()), 0.0005) << t.name << " final loss";
+  }
+}
+
+// Test 4 again through PromptTrainer's sliced steps (as a server interleaves training with
+// serving): the reference batch in one step, run one example per slice (their target lengths
+// differ, so the slices' weights matter) with accumulated gradients, gives the stored gradient
+// and follows the stored trajectories (the t5x variant is not a trainer option).
+TEST_P(TrainingReferenceTest, SlicedTrainerStepsFollowTheStoredTrajectories) {
+  auto model = Model();
+  ASSERT_NE(model, nullptr);
+  const TrainingBatch batch = Batch();
+  std::vector<TrainingExample> examples;
+  for (int64_t b = 0; b < batch.input_ids.size(0); ++b) {
+    TrainingExample e;
+    for (int64_t t = 0; t < batch.input_ids.size(1); ++t) {
+      if (batch.attention_mask[b][t].item<int64_t>() != 0) e.input_ids.push_back(batch.input_ids[b][t].item<int64_t>());
+    }
+    for (int64_t t = 0; t < batch.labels.size(1); ++t) {
+      if (batch.labels[b][t].item<int64_t>() != -100) e.target_ids.push_back(batch.labels[b][t].item<int64_t>());
+    }
+    examples.push_back(std::move(e));
+  }
+  ASSERT_GE(examples.size(), 3u) << "the batch must span several slices";
+  for (const Trajectory& t : Trajectories(*cases_)) {
+    if (t.name.find("t5x") != std::string::npos) continue;
+    const std::vector<std::string> names = t.residual ? ResidualNames() : std::vector<std::string>{"prompt"};
+    const std::vector<at::Tensor> init = Initial(t.prefix, names);
+    PromptParameters start;
+    start.prompt = init[0];
+    if (t.residual) start.mlp = ResidualMlp{init[1], init[2], init[3], init[4], init[5], init[6]};
+    TrainerOptions options;
+    options.optimizer = t.name.find("adamw") != std::string::npos ? OptimizerKind::kAdamW : OptimizerKind::kAdafactor;
+    options.batch_size = static_cast<int64_t>(examples.size());
+    options.shuffle = false;
+    PromptTrainer trainer(*model, examples, start, options);
+    const at::Tensor losses = cases_->Float(t.name + ".loss");
+    for (int64_t k = 0; k + 1 < losses.numel(); ++k) {
+      std::optional<double> loss;
+      int slices = 0;
+      while (!loss) {
+        loss = trainer.StepSlice(1);
+        ++slices;
+      }
+      EXPECT_EQ(slices, static_cast<int>(examples.size()));
+      EXPECT_LE(std::abs(*loss - losses[k].item<double>()), 0.0005) << t.name << " loss at state " << k;
+      const std::vector<at::Tensor> now = trainer.parameters().Tensors();
+      for (size_t i = 0; i < names.size(); ++i) {
+        if (k == 0) {  // from the stored initial state: the accumulated gradient is the batch's
+          ExpectGrad(trainer.last_gradients()[i], cases_->Float(t.name + ".grad." + names[i])[0],
+                     t.name + " sliced gradient of " + names[i]);
+        }
+        const double err = (now[i] - cases_->Float(t.name + "." + names[i])[k]).abs().max().item<double>();
+        EXPECT_LE(err, 0.005) << t.name << " " << names[i] << " after step " << k + 1;
+      }
+    }
   }
 }
 
