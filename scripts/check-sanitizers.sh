@@ -72,5 +72,5 @@ if [[ "$which" == tsan || "$which" == all ]]; then
   export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1  # uninstrumented thread pools: keep them out
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/$supp"
   (cd build-tsan && ctest --output-on-failure --no-tests=error -j "$jobs" \
-    -R '^(EngineTest|EngineIsolationTest|SchedulerTest|DecodingTest|Faults/|References/EngineReferenceTest|PromptRegistryTest|ServerConcurrencyTest|PgChangeFollowerTest|PgPromptStoreTest|SpinPoolTest|ParallelForTest|PackedMatmulTest)')
+    -R '^(EngineTest|EngineBackgroundTest|EngineIsolationTest|SchedulerTest|DecodingTest|Faults/|References/EngineReferenceTest|PromptRegistryTest|ServerConcurrencyTest|PgChangeFollowerTest|PgPromptStoreTest|SpinPoolTest|ParallelForTest|PackedMatmulTest)')
 fi

@@ -394,7 +394,7 @@ bool Engine::TakeWork(std::vector<JobPtr>* admitted, std::vector<std::pair<JobPt
   const std::vector<RunningWork> running = RunningSnapshot();
   const bool idle = running_.empty() && scoring_.empty();
   MutexLock lock(&mu_);
-  while (queue_.empty() && idle && !stopping_) {
+  while (queue_.empty() && idle && !stopping_ && background_.empty()) {
     busy_since_ns_ = 0;
     cv_.Wait(&mu_);
   }
@@ -472,6 +472,7 @@ bool Engine::Iterate() {
   }
   if (!keep_going) {
     FailAll(UnavailableError("the server is shutting down"));
+    FinishBackground(UnavailableError("the server is shutting down"));
     return false;
   }
   const TimePoint start = Clock::now();
@@ -517,7 +518,9 @@ bool Engine::Iterate() {
   PublishRows();
   stats.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   AccountStep(priority_step, stats.seconds);
+  if (stats.rows > 0 || stats.scored_targets > 0 || stats.prefill_rows > 0) EarnBackgroundTime(stats.seconds);
   if (observer_ != nullptr && (stats.rows > 0 || stats.scored_targets > 0)) observer_->OnStep(stats);
+  MaybeRunBackground();
   return true;
 }
 

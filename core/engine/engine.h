@@ -33,6 +33,12 @@
 // alone are found; only those get the error, the others continue. The engine thread never exits
 // before Shutdown.
 //
+// Background work (background.h): low-priority tasks (prompt training) run in slices on the
+// engine thread, with the model being served, whenever no request is queued or running, and
+// while requests are served for at most max_background_time_fraction of the engine's time
+// (serving iterations earn it, banking at most one second; a slice spends it). A request that
+// arrives during a slice waits for that slice only.
+//
 // Early ends that are results, not errors: a generation's stop callback (kStopSequence, checked
 // after each token), its time_limit (kTimeLimit, checked at each iteration's plan, queued or
 // running; it acts like a deadline that completes with the tokens so far) and its end_early flag
@@ -63,6 +69,7 @@
 
 #include "core/common/mutex.h"
 #include "core/common/thread_annotations.h"
+#include "core/engine/background.h"
 #include "core/engine/model_runner.h"
 #include "core/engine/request.h"
 #include "core/engine/scheduler.h"
@@ -91,6 +98,7 @@ struct EngineLimits {
   bool priority_steps = true;               // step light tenants' rows alone (see above)
   double max_priority_time_fraction = 0.25;  // of the engine's time, while tenants are heavy
   int64_t tenant_idle_grace_ms = 1000;      // a tenant keeps its share this long after its work
+  double max_background_time_fraction = 0.1;  // background slices' share while requests are served
   // kMixed serves every task in the same batch; kSameKey restricts each batch to one prompt
   // (only to measure, in bench/, what a server that cannot mix tasks would achieve).
   BatchPolicy batch_policy = BatchPolicy::kMixed;
@@ -138,6 +146,10 @@ class Engine {
   void SubmitEnsemble(EnsembleRequest request, DoneCallback<EnsembleResult> done,
                       std::function<std::string(const std::vector<int64_t>&)> text_of = nullptr);
   void SubmitExplain(ExplainRequest request, DoneCallback<ExplainResult> done);
+  // Queues a background task (background.h). Unavailable while shutting down (the task's
+  // Finished is then not called).
+  Status SubmitBackground(std::shared_ptr<BackgroundTask> task);
+  int64_t background_tasks() const { return background_count_.load(); }
 
   // Stops accepting (later submissions get Unavailable), lets queued and running work finish
   // until `grace_deadline`, then fails what is left with Unavailable and joins the thread.
@@ -201,6 +213,13 @@ class Engine {
   void EndQueuedEarly(JobPtr job);
   void PublishRows();
 
+  // Background slices (engine_background.cc).
+  void EarnBackgroundTime(double serving_seconds);
+  // Runs one slice of the next task when the engine is idle or has earned the time.
+  void MaybeRunBackground();
+  // Ends every queued task with `status` (shutdown).
+  void FinishBackground(const Status& status);
+
   // Scoring passes and explain (engine_scoring.cc).
   void StartScoring(Job* job);
   void RunScoringPass(StepStats* stats);
@@ -229,6 +248,8 @@ class Engine {
   int64_t queue_tokens_ SOFTSERVE_GUARDED_BY(mu_) = 0;
   TimePoint grace_deadline_ SOFTSERVE_GUARDED_BY(mu_) = NoDeadline();
   uint64_t next_id_ SOFTSERVE_GUARDED_BY(mu_) = 1;
+  std::deque<std::shared_ptr<BackgroundTask>> background_ SOFTSERVE_GUARDED_BY(mu_);  // next first
+  std::atomic<int64_t> background_count_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<int64_t> queue_depth_{0};
   std::atomic<int64_t> running_rows_{0};
@@ -247,6 +268,7 @@ class Engine {
   std::set<std::string> priority_tenants_;        // from the last plan
   std::set<std::string> over_share_tenants_;      // from the last plan
   double priority_credit_ = 0;                    // seconds of priority steps earned
+  double background_credit_ = 0;                  // seconds of background slices earned (may be < 0)
 
   Mutex join_mu_;
   std::thread thread_;

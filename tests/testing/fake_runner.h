@@ -9,9 +9,11 @@
 #define SOFTSERVE_TESTS_TESTING_FAKE_RUNNER_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <thread>
 #include <stdexcept>
 #include <vector>
 
@@ -41,6 +43,7 @@ class FakeRunner : public core::ModelRunner {
     int fail_resets = 0;         // the next N Resets fail
     int64_t resets = 0;
     int64_t recomputed_rows = 0;  // rows prefilled from histories
+    std::chrono::microseconds step_time{0};  // each step takes at least this long
   };
 
   explicit FakeRunner(std::shared_ptr<Shared> shared, int64_t vocab = 50, int eos_after = 4)
@@ -94,6 +97,8 @@ class FakeRunner : public core::ModelRunner {
         return core::InternalError("injected step failure");
       }
     }
+    const std::chrono::microseconds step_time = Locked([&] { return shared_->step_time; });
+    if (step_time.count() > 0) std::this_thread::sleep_for(step_time);
     for (size_t r = 0; r < tokens.size(); ++r) {
       if (Poisoned(Op::kStep, rows_[r].first_id)) return Fault("step");
     }

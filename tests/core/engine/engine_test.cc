@@ -219,7 +219,9 @@ void ExpectEarlyEnd(EngineTest* t, Engine* engine, FinishReason reason,
     EXPECT_EQ(result->finish_reason, reason) << "beam " << beam;
     EXPECT_GE(result->output_ids.size(), beam ? 2u : 3u);
     EXPECT_LT(result->output_ids.size(), 100u);
-    if (beam) EXPECT_NE(result->output_ids.back(), 1);
+    if (beam) {
+      EXPECT_NE(result->output_ids.back(), 1);
+    }
     t->WaitFor([](const FakeRunner::Shared& s) { return s.rows == 0; });
   }
 }
