@@ -112,27 +112,6 @@ StatusOr<std::vector<core::TrainingExample>> LoadExamples(const std::string& pat
   return out;
 }
 
-StatusOr<at::Tensor> TextInit(const Options& o, const at::Tensor& embedding, const core::Tokenizer* tok) {
-  if (tok == nullptr) return core::FailedPreconditionError("--init text needs the model's spiece.model");
-  SOFTSERVE_ASSIGN_OR_RETURN(std::vector<int64_t> ids, tok->Encode(o.init_text, /*add_eos=*/false));
-  if (ids.empty()) return core::InvalidArgumentError("--init-text has no tokens");
-  std::vector<int64_t> rows;  // PEFT's TEXT init: the ids repeated, cut to N
-  while (static_cast<int64_t>(rows.size()) < o.prompt_length) rows.push_back(ids[rows.size() % ids.size()]);
-  return embedding.index_select(0, at::tensor(rows, at::kLong).to(embedding.device())).to(at::kFloat).clone();
-}
-
-StatusOr<at::Tensor> ClassLabels(const Options& o, const at::Tensor& embedding, const core::Tokenizer* tok) {
-  if (tok == nullptr) return core::FailedPreconditionError("--init class-labels needs the model's spiece.model");
-  std::vector<std::vector<int64_t>> labels;
-  std::istringstream in(o.class_labels);
-  for (std::string label; std::getline(in, label, ',');) {
-    SOFTSERVE_ASSIGN_OR_RETURN(std::vector<int64_t> ids, tok->Encode(label, /*add_eos=*/false));  // no eos
-    labels.push_back(std::move(ids));
-  }
-  if (labels.empty()) return core::InvalidArgumentError("--init class-labels needs --class-labels \"a,b,...\"");
-  return core::ClassLabelInit(embedding, labels, o.prompt_length, static_cast<uint64_t>(o.seed));
-}
-
 // --init FILE: `prompt` and, for the residual method, the MLP under FORMATS.md's names.
 StatusOr<core::PromptParameters> FromFile(const Options& o, int64_t d) {
   SOFTSERVE_ASSIGN_OR_RETURN(auto file, core::SafetensorsFile::Open(o.init));
@@ -160,23 +139,30 @@ StatusOr<core::PromptParameters> FromFile(const Options& o, int64_t d) {
 }
 
 StatusOr<core::PromptParameters> Initial(const Options& o, const core::T5Model& model, const core::Tokenizer* tok) {
-  const int64_t d = model.config().d_model;
-  if (o.init != "random" && o.init != "vocab" && o.init != "class-labels" && o.init != "text") return FromFile(o, d);
-  const at::Tensor embedding = model.weights().embedding;
-  core::PromptParameters p;
-  if (o.init == "random") p.prompt = core::UniformPromptInit(o.prompt_length, d, static_cast<uint64_t>(o.seed));
-  if (o.init == "vocab") {
-    SOFTSERVE_ASSIGN_OR_RETURN(p.prompt, core::SampledVocabInit(embedding, o.prompt_length, static_cast<uint64_t>(o.seed)));
+  if (o.init != "random" && o.init != "vocab" && o.init != "class-labels" && o.init != "text") {
+    return FromFile(o, model.config().d_model);
+  }
+  core::PromptInitSpec spec;
+  spec.kind = o.init;
+  spec.rows = o.prompt_length;
+  spec.seed = static_cast<uint64_t>(o.seed);
+  spec.residual = o.method == "residual";
+  spec.bottleneck = o.bottleneck;
+  if ((o.init == "class-labels" || o.init == "text") && tok == nullptr) {
+    return core::FailedPreconditionError("--init " + o.init + " needs the model's spiece.model");
   }
   if (o.init == "class-labels") {
-    SOFTSERVE_ASSIGN_OR_RETURN(p.prompt, ClassLabels(o, embedding, tok));
+    std::istringstream in(o.class_labels);
+    for (std::string label; std::getline(in, label, ',');) {
+      SOFTSERVE_ASSIGN_OR_RETURN(std::vector<int64_t> ids, tok->Encode(label, /*add_eos=*/false));
+      spec.class_label_ids.push_back(std::move(ids));
+    }
+    if (spec.class_label_ids.empty()) return core::InvalidArgumentError("--init class-labels needs --class-labels \"a,b,...\"");
   }
   if (o.init == "text") {
-    SOFTSERVE_ASSIGN_OR_RETURN(p.prompt, TextInit(o, embedding, tok));
+    SOFTSERVE_ASSIGN_OR_RETURN(spec.text_ids, tok->Encode(o.init_text, /*add_eos=*/false));
   }
-  p.prompt = p.prompt.to(at::kCPU, at::kFloat);
-  if (o.method == "residual") p.mlp = core::NewResidualMlp(d, o.bottleneck, static_cast<uint64_t>(o.seed) + 1);
-  return p;
+  return core::InitialParameters(model.weights().embedding, spec);
 }
 
 Status Check(const Options& o) {

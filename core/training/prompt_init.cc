@@ -60,4 +60,14 @@ StatusOr<at::Tensor> ClassLabelInit(const at::Tensor& embedding, const std::vect
   return at::cat({at::stack(out), rest}, 0);
 }
 
+StatusOr<at::Tensor> TextPromptInit(const at::Tensor& embedding, const std::vector<int64_t>& ids, int64_t rows) {
+  if (ids.empty()) return InvalidArgumentError("the initialisation text has no tokens");
+  for (int64_t id : ids) {
+    if (id < 0 || id >= embedding.size(0)) return InvalidArgumentError("an initialisation token id is outside the vocabulary");
+  }
+  std::vector<int64_t> picked;
+  while (static_cast<int64_t>(picked.size()) < rows) picked.push_back(ids[picked.size() % ids.size()]);
+  return embedding.index_select(0, at::tensor(picked, at::kLong).to(embedding.device())).to(at::kFloat).clone();
+}
+
 }  // namespace softserve::core

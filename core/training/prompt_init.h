@@ -32,6 +32,10 @@ StatusOr<at::Tensor> SampledVocabInit(const at::Tensor& embedding, int64_t rows,
 StatusOr<at::Tensor> ClassLabelInit(const at::Tensor& embedding, const std::vector<std::vector<int64_t>>& labels,
                                     int64_t rows, uint64_t seed);
 
+// PEFT's TEXT initialisation: the embeddings of `ids` (a text's tokens, no eos), repeated and cut
+// to `rows`. InvalidArgument for no ids or an id outside the table.
+StatusOr<at::Tensor> TextPromptInit(const at::Tensor& embedding, const std::vector<int64_t>& ids, int64_t rows);
+
 }  // namespace softserve::core
 
 #endif  // SOFTSERVE_CORE_TRAINING_PROMPT_INIT_H_

@@ -11,6 +11,7 @@
 
 #include "core/common/file_util.h"
 #include "core/common/json.h"
+#include "core/training/prompt_init.h"
 #include "core/model/safetensors.h"
 
 namespace softserve::core {
@@ -98,6 +99,30 @@ std::vector<const TrainingExample*> PromptTrainer::NextBatch() {
     batch.push_back(&train_[order_[cursor_++]]);
   }
   return batch;
+}
+
+StatusOr<PromptParameters> InitialParameters(const at::Tensor& embedding, const PromptInitSpec& spec) {
+  PromptParameters p;
+  const int64_t d = embedding.size(1);
+  if (spec.rows < 1) return InvalidArgumentError("the prompt needs at least one row");
+  if (spec.kind == "random") {
+    p.prompt = UniformPromptInit(spec.rows, d, spec.seed);
+  } else if (spec.kind == "vocab") {
+    SOFTSERVE_ASSIGN_OR_RETURN(p.prompt, SampledVocabInit(embedding, spec.rows, spec.seed));
+  } else if (spec.kind == "class-labels") {
+    if (spec.class_label_ids.empty()) return InvalidArgumentError("class-labels initialisation needs the class labels");
+    SOFTSERVE_ASSIGN_OR_RETURN(p.prompt, ClassLabelInit(embedding, spec.class_label_ids, spec.rows, spec.seed));
+  } else if (spec.kind == "text") {
+    SOFTSERVE_ASSIGN_OR_RETURN(p.prompt, TextPromptInit(embedding, spec.text_ids, spec.rows));
+  } else {
+    return InvalidArgumentError("unknown initialisation '" + spec.kind + "': random, vocab, class-labels or text");
+  }
+  p.prompt = p.prompt.to(at::kCPU, at::kFloat);
+  if (spec.residual) {
+    if (spec.bottleneck < 1) return InvalidArgumentError("the residual bottleneck must be >= 1");
+    p.mlp = NewResidualMlp(d, spec.bottleneck, spec.seed + 1);
+  }
+  return p;
 }
 
 std::vector<at::Tensor> PromptTrainer::NewLeaves() const {

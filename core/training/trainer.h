@@ -50,6 +50,22 @@ struct PromptParameters {
   PromptParameters Clone() const;
 };
 
+// How a prompt starts, for the CLI's --init and the training service: the kind (Lester et al.
+// section 2.1 / 3.2 and PEFT's TEXT), with the token ids it needs tokenized by the caller.
+struct PromptInitSpec {
+  std::string kind = "vocab";  // "random", "vocab", "class-labels" or "text"
+  int64_t rows = 20;
+  uint64_t seed = 0;
+  std::vector<std::vector<int64_t>> class_label_ids;  // class-labels: each label's ids, no eos
+  std::vector<int64_t> text_ids;                       // text: the text's ids, no eos
+  bool residual = false;                               // also a residual MLP (seeded seed + 1)
+  int64_t bottleneck = 800;
+};
+
+// The initial parameters, float32 on the CPU. InvalidArgument for an unknown kind, labels or
+// text that do not fit, or more rows than the vocabulary has for "vocab".
+StatusOr<PromptParameters> InitialParameters(const at::Tensor& embedding, const PromptInitSpec& spec);
+
 // A residual MLP as torch initialises nn.Linear (weights and biases uniform in +-1/sqrt(fan_in))
 // and nn.LayerNorm (weight 1, bias 0), reproducibly for a seed.
 ResidualMlp NewResidualMlp(int64_t d, int64_t bottleneck, uint64_t seed);
