@@ -17,35 +17,11 @@
 
 #include <openssl/rand.h>
 
+#include "client/cli_common.h"
 #include "client/softserve_client.h"
 
 namespace softserve::client {
 namespace {
-
-struct Globals {
-  ClientOptions options;
-  bool json = false;
-  double timeout_s = 60;
-};
-
-int PrintStatus(const grpc::Status& s) {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-                                 "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-                                 "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  const int code = static_cast<int>(s.error_code());
-  std::fprintf(stderr, "softserve: %s: %s\n", code >= 0 && code <= 16 ? kNames[code] : "UNKNOWN", s.error_message().c_str());
-  return 1;
-}
-
-void PrintJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions opts;
-  opts.add_whitespace = true;
-  opts.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
-  std::cout << out;
-}
 
 bool ParseIds(const std::string& text, v1::TokenIds* out) {
   std::string item;
@@ -59,14 +35,6 @@ bool ParseIds(const std::string& text, v1::TokenIds* out) {
   return out->ids_size() > 0;
 }
 
-// "name" or "name@version".
-v1::PromptRef ParsePromptRef(const std::string& s) {
-  v1::PromptRef ref;
-  const size_t at = s.find('@');
-  ref.set_name(s.substr(0, at));
-  if (at != std::string::npos) ref.set_version(std::atoll(s.c_str() + at + 1));
-  return ref;
-}
 
 struct InputFlags {
   std::vector<std::string> texts, ids;
@@ -201,13 +169,6 @@ int Bench(Client& client, const InputFlags& in, const DecodingFlags& dec, const 
   return failed ? 1 : 0;
 }
 
-// A subcommand: the CLI11 node that holds its flags, and what it does once parsed. Commands
-// that talk to a server get the connected client; keygen does not need one.
-struct Command {
-  CLI::App* app = nullptr;
-  std::function<int(Client&)> run;
-  std::function<int()> run_offline;
-};
 
 void AddPromptCommands(CLI::App* app, const Globals& g, std::vector<Command>* commands) {
   auto* prompt = app->add_subcommand("prompt", "manage soft prompts");
@@ -447,6 +408,7 @@ int Main(int argc, char** argv) {
   std::vector<Command> commands;
   AddPromptCommands(&app, g, &commands);
   AddInferenceCommands(&app, g, &commands);
+  AddTrainingCommands(&app, g, &commands);
   auto* model = app.add_subcommand("model", "model, device and limits");
   commands.push_back({model, [](Client& client) {
     auto r = client.GetModelInfo();

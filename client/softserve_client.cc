@@ -124,6 +124,7 @@ Client::Client(ClientOptions options, std::shared_ptr<grpc::Channel> channel)
       prompts_(v1::PromptService::NewStub(channel_)),
       inference_(v1::InferenceService::NewStub(channel_)),
       model_(v1::ModelService::NewStub(channel_)),
+      training_(v1::TrainingService::NewStub(channel_)),
       health_(::grpc::health::v1::Health::NewStub(channel_)) {}
 
 void Client::Prepare(grpc::ClientContext* context) const {
@@ -180,6 +181,10 @@ SOFTSERVE_CLIENT_UNARY(Ensemble, inference_, v1::EnsembleRequest, v1::EnsembleRe
 SOFTSERVE_CLIENT_UNARY(Explain, inference_, v1::ExplainRequest, v1::ExplainResponse)
 SOFTSERVE_CLIENT_UNARY(Tokenize, inference_, v1::TokenizeRequest, v1::TokenizeResponse)
 SOFTSERVE_CLIENT_UNARY(CancelGeneration, inference_, v1::CancelGenerationRequest, v1::CancelGenerationResponse)
+SOFTSERVE_CLIENT_UNARY(TrainPrompt, training_, v1::TrainPromptRequest, v1::TrainingJob)
+SOFTSERVE_CLIENT_UNARY(GetTrainingJob, training_, v1::TrainingJobRef, v1::TrainingJob)
+SOFTSERVE_CLIENT_UNARY(CancelTrainingJob, training_, v1::TrainingJobRef, v1::TrainingJob)
+SOFTSERVE_CLIENT_UNARY(ListTrainingJobs, training_, v1::ListTrainingJobsRequest, v1::ListTrainingJobsResponse)
 #undef SOFTSERVE_CLIENT_UNARY
 
 grpc::Status Client::GenerateStream(const v1::GenerateRequest& request,
@@ -191,6 +196,18 @@ grpc::Status Client::GenerateStream(const v1::GenerateRequest& request,
   auto reader = inference_->GenerateStream(c, request);
   v1::GenerateStreamResponse m;
   while (reader->Read(&m)) on_message(m);
+  return reader->Finish();
+}
+
+grpc::Status Client::WatchTrainingJob(const v1::TrainingJobRef& request,
+                                      const std::function<void(const v1::TrainingJob&)>& on_update,
+                                      std::chrono::milliseconds timeout) {
+  grpc::ClientContext context;
+  Prepare(&context);
+  context.set_deadline(std::chrono::system_clock::now() + timeout);
+  auto reader = training_->WatchTrainingJob(&context, request);
+  v1::TrainingJob job;
+  while (reader->Read(&job)) on_update(job);
   return reader->Finish();
 }
 

@@ -83,6 +83,16 @@ class Client {
   Result<v1::ExplainResponse> Explain(const v1::ExplainRequest& request);
   Result<v1::TokenizeResponse> Tokenize(const v1::TokenizeRequest& request);
   Result<v1::CancelGenerationResponse> CancelGeneration(const v1::CancelGenerationRequest& request);
+  // Prompt training (TrainingService).
+  Result<v1::TrainingJob> TrainPrompt(const v1::TrainPromptRequest& request);
+  Result<v1::TrainingJob> GetTrainingJob(const v1::TrainingJobRef& request);
+  Result<v1::TrainingJob> CancelTrainingJob(const v1::TrainingJobRef& request);
+  Result<v1::ListTrainingJobsResponse> ListTrainingJobs(const v1::ListTrainingJobsRequest& request);
+  // Calls on_update with each state the server sends until the job ends; returns the final
+  // status. `timeout` replaces the per-call one (a job may run for long).
+  grpc::Status WatchTrainingJob(const v1::TrainingJobRef& request,
+                                const std::function<void(const v1::TrainingJob&)>& on_update,
+                                std::chrono::milliseconds timeout);
   Result<v1::ModelInfo> GetModelInfo();
   // grpc.health.v1.Health/Check (no API key needed). service "" = overall readiness.
   Result<::grpc::health::v1::HealthCheckResponse> Health(const std::string& service = "");
@@ -100,6 +110,7 @@ class Client {
   std::unique_ptr<v1::PromptService::Stub> prompts_;
   std::unique_ptr<v1::InferenceService::Stub> inference_;
   std::unique_ptr<v1::ModelService::Stub> model_;
+  std::unique_ptr<v1::TrainingService::Stub> training_;
   std::unique_ptr<::grpc::health::v1::Health::Stub> health_;
 };
 

@@ -98,6 +98,14 @@ std::vector<Option> Options(ServerConfig* c, std::string* config_file) {
       {"max-message-bytes", "limits", &c->max_message_bytes, "gRPC message size limit"},
       {"max-stream-buffer-messages", "limits", &c->max_stream_buffer_messages,
        "messages a lagging stream reader may leave unread"},
+      {"max-background-time-fraction", "limits", &e.max_background_time_fraction,
+       "engine time training may take while requests are served (it also runs whenever the engine is idle)"},
+      {"max-training-jobs", "limits", &c->training.max_jobs, "training jobs queued or running, all tenants"},
+      {"max-training-examples", "limits", &c->training.max_examples, "train + dev examples per training job"},
+      {"max-training-steps", "limits", &c->training.max_steps, "optimizer steps per training job"},
+      {"max-training-batch-size", "limits", &c->training.max_batch_size, "examples per training step"},
+      {"training-examples-per-slice", "limits", &c->training.examples_per_slice,
+       "training examples per engine slice: a request arriving meanwhile waits for one slice"},
   };
 }
 
@@ -191,7 +199,8 @@ core::StatusOr<TenantConfig> ParseTenant(const JsonValue& t) {
   if (!t.is_object()) return InvalidArgumentError("each tenant must be an object");
   TenantConfig tc;
   SOFTSERVE_RETURN_IF_ERROR(CheckKnownKeys(t, {"name", "api_key_sha256", "admin", "max_prompts", "max_prompt_bytes",
-                                               "max_inflight", "max_inflight_tokens", "max_uploads"},
+                                               "max_inflight", "max_inflight_tokens", "max_uploads",
+                                               "max_training_jobs"},
                                            "a tenant"));
   const JsonValue* name = t.Find("name");
   if (name == nullptr || !name->is_string()) return InvalidArgumentError("each tenant needs a string 'name'");
@@ -217,6 +226,7 @@ core::StatusOr<TenantConfig> ParseTenant(const JsonValue& t) {
   SOFTSERVE_RETURN_IF_ERROR(ReadTenantInt(t, "max_inflight", &tc.max_inflight));
   SOFTSERVE_RETURN_IF_ERROR(ReadTenantInt(t, "max_inflight_tokens", &tc.max_inflight_tokens));
   SOFTSERVE_RETURN_IF_ERROR(ReadTenantInt(t, "max_uploads", &tc.max_uploads));
+  SOFTSERVE_RETURN_IF_ERROR(ReadTenantInt(t, "max_training_jobs", &tc.max_training_jobs));
   return tc;
 }
 
@@ -226,8 +236,12 @@ Status CheckConfig(const ServerConfig& c) {
   }
   const core::EngineLimits& e = c.engine;
   if (c.max_inputs_per_request < 1 || e.max_rows < 1 || e.max_queue < 1 || c.max_concurrent_uploads < 1 ||
-      c.max_stream_buffer_messages < 1) {
+      c.max_stream_buffer_messages < 1 || c.training.max_examples < 1 || c.training.max_steps < 1 ||
+      c.training.max_batch_size < 1 || c.training.examples_per_slice < 1) {
     return InvalidArgumentError("limits must be at least 1");
+  }
+  if (!(e.max_background_time_fraction >= 0 && e.max_background_time_fraction <= 0.9)) {
+    return InvalidArgumentError("--max-background-time-fraction must be in [0, 0.9]");
   }
   if (c.metrics_tenant_label != "name" && c.metrics_tenant_label != "none") {
     return InvalidArgumentError("--metrics-tenant-label must be 'name' or 'none'");

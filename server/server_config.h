@@ -31,6 +31,17 @@ struct TenantConfig {
   int64_t max_inflight = 64;                  // concurrent inference calls
   int64_t max_inflight_tokens = 1 << 20;      // cost (core/engine/cost.h) of those calls
   int64_t max_uploads = 2;                    // concurrent prompt uploads
+  int64_t max_training_jobs = 1;              // queued or running training jobs
+};
+
+// TrainingService limits (training_jobs.h).
+struct TrainingLimits {
+  int64_t max_jobs = 4;                 // queued or running, all tenants
+  int64_t max_examples = 10000;         // train + dev examples per job
+  int64_t max_steps = 100000;           // optimizer steps per job
+  int64_t max_batch_size = 64;
+  int64_t examples_per_slice = 1;       // examples per engine slice (bounds a request's wait)
+  int64_t max_ended_jobs_kept = 100;    // per tenant, for GetTrainingJob / ListTrainingJobs
 };
 
 struct ServerConfig {
@@ -64,6 +75,7 @@ struct ServerConfig {
   int64_t max_concurrent_uploads = 8;       // uploads being received or parsed, all tenants
   int64_t max_message_bytes = 16 << 20;
   int64_t max_stream_buffer_messages = 4096;  // a stream whose reader lags further is cancelled
+  TrainingLimits training;
   double max_prompt_abs_value = 1e4;
   double drain_seconds = 30;
   // SIGTERM: readiness reports NOT_SERVING (and new work is refused) this long before the engine

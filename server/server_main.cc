@@ -27,6 +27,7 @@
 #include "server/prompt_service.h"
 #include "server/raw_message.h"
 #include "server/server_config.h"
+#include "server/training_service.h"
 #include "server/upload_workers.h"
 #include "store/pg_change_follower.h"
 #include "store/pg_prompt_store.h"
@@ -354,6 +355,8 @@ int Run(int argc, char** argv) {
   PromptServiceImpl prompt_service(&rt.sc);
   InferenceServiceImpl inference_service(&rt.sc);
   ModelServiceImpl model_service(&rt.sc);
+  TrainingJobs training_jobs(&rt.sc, rt.model);
+  TrainingServiceImpl training_service(&rt.sc, &training_jobs);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::string cred_error;
@@ -367,6 +370,7 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&prompt_service);
   builder.RegisterService(&inference_service);
   builder.RegisterService(&model_service);
+  builder.RegisterService(&training_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) return fail(1, "cannot listen on " + rt.config.listen);
   HealthMonitor health(server.get(), rt.engine.get(), rt.registry.get(), rt.metrics.get(), rt.config.watchdog_seconds,

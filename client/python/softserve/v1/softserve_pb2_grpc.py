@@ -539,3 +539,232 @@ class ModelService(object):
             softserve_dot_v1_dot_softserve__pb2.ModelInfo.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+
+class TrainingServiceStub(object):
+    """---------------------------------------------------------------------------------------------
+    Prompt training (docs/TRAINING.md, "Training as a service")
+    ---------------------------------------------------------------------------------------------
+
+    Trains a soft prompt on the served model, as low-priority work of the engine thread: whenever
+    no request is queued or running, and under load for at most the engine's background time
+    fraction. When a job succeeds its prompt is registered as the next version of the tenant's
+    `prompt_name` and serves at once. Jobs live in memory: a restart forgets them (a prompt
+    already registered stays; a crash never leaves a half-registered one).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.TrainPrompt = channel.unary_unary(
+                '/softserve.v1.TrainingService/TrainPrompt',
+                request_serializer=softserve_dot_v1_dot_softserve__pb2.TrainPromptRequest.SerializeToString,
+                response_deserializer=softserve_dot_v1_dot_softserve__pb2.TrainingJob.FromString,
+                )
+        self.GetTrainingJob = channel.unary_unary(
+                '/softserve.v1.TrainingService/GetTrainingJob',
+                request_serializer=softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.SerializeToString,
+                response_deserializer=softserve_dot_v1_dot_softserve__pb2.TrainingJob.FromString,
+                )
+        self.WatchTrainingJob = channel.unary_stream(
+                '/softserve.v1.TrainingService/WatchTrainingJob',
+                request_serializer=softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.SerializeToString,
+                response_deserializer=softserve_dot_v1_dot_softserve__pb2.TrainingJob.FromString,
+                )
+        self.CancelTrainingJob = channel.unary_unary(
+                '/softserve.v1.TrainingService/CancelTrainingJob',
+                request_serializer=softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.SerializeToString,
+                response_deserializer=softserve_dot_v1_dot_softserve__pb2.TrainingJob.FromString,
+                )
+        self.ListTrainingJobs = channel.unary_unary(
+                '/softserve.v1.TrainingService/ListTrainingJobs',
+                request_serializer=softserve_dot_v1_dot_softserve__pb2.ListTrainingJobsRequest.SerializeToString,
+                response_deserializer=softserve_dot_v1_dot_softserve__pb2.ListTrainingJobsResponse.FromString,
+                )
+
+
+class TrainingServiceServicer(object):
+    """---------------------------------------------------------------------------------------------
+    Prompt training (docs/TRAINING.md, "Training as a service")
+    ---------------------------------------------------------------------------------------------
+
+    Trains a soft prompt on the served model, as low-priority work of the engine thread: whenever
+    no request is queued or running, and under load for at most the engine's background time
+    fraction. When a job succeeds its prompt is registered as the next version of the tenant's
+    `prompt_name` and serves at once. Jobs live in memory: a restart forgets them (a prompt
+    already registered stays; a crash never leaves a half-registered one).
+    """
+
+    def TrainPrompt(self, request, context):
+        """Starts a job (state QUEUED or RUNNING). INVALID_ARGUMENT for bad examples or options (the
+        message names them), RESOURCE_EXHAUSTED when the tenant or the server runs its most jobs,
+        FAILED_PRECONDITION for text without a tokenizer, UNAVAILABLE while draining.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTrainingJob(self, request, context):
+        """NOT_FOUND for an id the caller's tenant has no job under.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTrainingJob(self, request, context):
+        """The job now, then after each step and evaluation until it ends (the last message has a final
+        state). A slow reader gets the latest state, not every one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelTrainingJob(self, request, context):
+        """Stops a queued or running job (state CANCELLED; nothing is registered). Returns the job; an
+        ended job is returned unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTrainingJobs(self, request, context):
+        """The caller's tenant's jobs, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_TrainingServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'TrainPrompt': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrainPrompt,
+                    request_deserializer=softserve_dot_v1_dot_softserve__pb2.TrainPromptRequest.FromString,
+                    response_serializer=softserve_dot_v1_dot_softserve__pb2.TrainingJob.SerializeToString,
+            ),
+            'GetTrainingJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTrainingJob,
+                    request_deserializer=softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.FromString,
+                    response_serializer=softserve_dot_v1_dot_softserve__pb2.TrainingJob.SerializeToString,
+            ),
+            'WatchTrainingJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTrainingJob,
+                    request_deserializer=softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.FromString,
+                    response_serializer=softserve_dot_v1_dot_softserve__pb2.TrainingJob.SerializeToString,
+            ),
+            'CancelTrainingJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelTrainingJob,
+                    request_deserializer=softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.FromString,
+                    response_serializer=softserve_dot_v1_dot_softserve__pb2.TrainingJob.SerializeToString,
+            ),
+            'ListTrainingJobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTrainingJobs,
+                    request_deserializer=softserve_dot_v1_dot_softserve__pb2.ListTrainingJobsRequest.FromString,
+                    response_serializer=softserve_dot_v1_dot_softserve__pb2.ListTrainingJobsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'softserve.v1.TrainingService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+
+
+ # This class is part of an EXPERIMENTAL API.
+class TrainingService(object):
+    """---------------------------------------------------------------------------------------------
+    Prompt training (docs/TRAINING.md, "Training as a service")
+    ---------------------------------------------------------------------------------------------
+
+    Trains a soft prompt on the served model, as low-priority work of the engine thread: whenever
+    no request is queued or running, and under load for at most the engine's background time
+    fraction. When a job succeeds its prompt is registered as the next version of the tenant's
+    `prompt_name` and serves at once. Jobs live in memory: a restart forgets them (a prompt
+    already registered stays; a crash never leaves a half-registered one).
+    """
+
+    @staticmethod
+    def TrainPrompt(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/softserve.v1.TrainingService/TrainPrompt',
+            softserve_dot_v1_dot_softserve__pb2.TrainPromptRequest.SerializeToString,
+            softserve_dot_v1_dot_softserve__pb2.TrainingJob.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/softserve.v1.TrainingService/GetTrainingJob',
+            softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.SerializeToString,
+            softserve_dot_v1_dot_softserve__pb2.TrainingJob.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/softserve.v1.TrainingService/WatchTrainingJob',
+            softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.SerializeToString,
+            softserve_dot_v1_dot_softserve__pb2.TrainingJob.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CancelTrainingJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/softserve.v1.TrainingService/CancelTrainingJob',
+            softserve_dot_v1_dot_softserve__pb2.TrainingJobRef.SerializeToString,
+            softserve_dot_v1_dot_softserve__pb2.TrainingJob.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListTrainingJobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/softserve.v1.TrainingService/ListTrainingJobs',
+            softserve_dot_v1_dot_softserve__pb2.ListTrainingJobsRequest.SerializeToString,
+            softserve_dot_v1_dot_softserve__pb2.ListTrainingJobsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
