@@ -6,6 +6,7 @@
 #include <thread>
 #include <utility>
 
+#include <google/protobuf/util/json_util.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
@@ -80,12 +81,33 @@ struct StreamState {
 
 std::string Event(const std::string& json) { return "data: " + json + "\n\n"; }
 
+// A TrainingService message in protobuf's JSON mapping, with snake_case names.
+std::string ProtoJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+// The route label of metrics: the path with ids taken out.
+std::string RouteOf(const std::string& path) {
+  if (path == "/v1/completions" || path == "/v1/models" || path == "/v1/training/jobs") return path;
+  auto ends_with = [&](const std::string& tail) {
+    return path.size() > tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  if (path.rfind("/v1/completions/", 0) == 0 && ends_with("/cancel")) return "/v1/completions/{id}/cancel";
+  if (path.rfind("/v1/training/jobs/", 0) == 0) return ends_with("/cancel") ? "/v1/training/jobs/{id}/cancel" : "/v1/training/jobs/{id}";
+  return "other";
+}
+
 }  // namespace
 
 struct HttpGateway::Impl {
   HttpGatewayOptions options;
   std::unique_ptr<v1::InferenceService::Stub> inference;
   std::unique_ptr<v1::PromptService::Stub> prompts;
+  std::unique_ptr<v1::TrainingService::Stub> training;
   httplib::Server http;
   std::thread listener;
   int port = 0;
@@ -178,6 +200,40 @@ struct HttpGateway::Impl {
         [state](bool) { state->Abandon(); });
   }
 
+  // One unary gRPC call whose response goes back as ProtoJson; `call(context, response)`.
+  template <typename Resp, typename Call>
+  void ProtoCall(const httplib::Request& req, httplib::Response& res, const Call& call) {
+    grpc::ClientContext context;
+    if (!PrepareContext(req, &context, res)) return;
+    Resp response;
+    const grpc::Status s = call(&context, &response);
+    res.set_header("x-request-id", RequestIdOf(context, true));
+    if (!s.ok()) return SendError(res, s.error_code(), s.error_message());
+    res.set_content(ProtoJson(response), kJson);
+  }
+
+  // POST /v1/training/jobs: TrainingService.TrainPrompt with a TrainPromptRequest in JSON.
+  void StartTraining(const httplib::Request& req, httplib::Response& res) {
+    v1::TrainPromptRequest request;
+    const auto parsed = google::protobuf::util::JsonStringToMessage(req.body, &request);
+    if (!parsed.ok()) {
+      return SendError(res, grpc::StatusCode::INVALID_ARGUMENT,
+                       "the body is not a TrainPromptRequest in JSON (docs/API.md): " + std::string(parsed.message()));
+    }
+    ProtoCall<v1::TrainingJob>(req, res, [&](grpc::ClientContext* c, v1::TrainingJob* out) {
+      return training->TrainPrompt(c, request, out);
+    });
+  }
+
+  // GET /v1/training/jobs/{id} and POST /v1/training/jobs/{id}/cancel.
+  void TrainingJob(const httplib::Request& req, httplib::Response& res, bool cancel) {
+    v1::TrainingJobRef ref;
+    ref.set_id(req.matches[1].str());
+    ProtoCall<v1::TrainingJob>(req, res, [&](grpc::ClientContext* c, v1::TrainingJob* out) {
+      return cancel ? training->CancelTrainingJob(c, ref, out) : training->GetTrainingJob(c, ref, out);
+    });
+  }
+
   // POST /v1/completions/{request_id}/cancel: InferenceService.CancelGeneration for the caller.
   void Cancel(const httplib::Request& req, httplib::Response& res) {
     grpc::ClientContext context;
@@ -237,6 +293,7 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
   impl->options = options;
   impl->inference = v1::InferenceService::NewStub(channel);
   impl->prompts = v1::PromptService::NewStub(channel);
+  impl->training = v1::TrainingService::NewStub(channel);
   Impl* self = impl.get();
   httplib::Server& http = impl->http;
   const int threads = std::max(1, options.threads);
@@ -253,6 +310,21 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
               }
               self->Cancel(q, r);
             });
+  http.Post("/v1/training/jobs", [self](const httplib::Request& q, httplib::Response& r) { self->StartTraining(q, r); });
+  http.Get("/v1/training/jobs", [self](const httplib::Request& q, httplib::Response& r) {
+    self->ProtoCall<v1::ListTrainingJobsResponse>(q, r, [self](grpc::ClientContext* c, v1::ListTrainingJobsResponse* out) {
+      return self->training->ListTrainingJobs(c, v1::ListTrainingJobsRequest(), out);
+    });
+  });
+  http.Get(R"(/v1/training/jobs/([^/]+))",
+           [self](const httplib::Request& q, httplib::Response& r) { self->TrainingJob(q, r, /*cancel=*/false); });
+  http.Post(R"(/v1/training/jobs/([^/]+)/cancel)",
+            [self](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& read) {
+              if (q.has_header("Content-Length") || q.get_header_value("Transfer-Encoding") == "chunked") {
+                read([](const char*, size_t) { return true; });
+              }
+              self->TrainingJob(q, r, /*cancel=*/true);
+            });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     const grpc::StatusCode code =
@@ -260,7 +332,9 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
         : res.status == 413 ? grpc::StatusCode::RESOURCE_EXHAUSTED : grpc::StatusCode::INVALID_ARGUMENT;
     const int status = res.status;
     res.set_content(ErrorBody(code, status == 404 ? "no endpoint " + req.method + " " + req.path +
-                                                        " (POST /v1/completions, POST /v1/completions/{request_id}/cancel, GET /v1/models)"
+                                                        " (POST /v1/completions, POST /v1/completions/{request_id}/cancel, GET /v1/models, "
+                                                        "POST and GET /v1/training/jobs, GET /v1/training/jobs/{id}, "
+                                                        "POST /v1/training/jobs/{id}/cancel)"
                                     : status == 413 ? "the request body is too large"
                                                     : "the HTTP request is malformed (status " + std::to_string(status) + ")"),
                     kJson);
@@ -285,10 +359,7 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
       return httplib::Server::HandlerResponse::Unhandled;
     });
     http.set_logger([on_request = options.on_request](const httplib::Request& req, const httplib::Response& res) {
-      const bool cancel = req.path.rfind("/v1/completions/", 0) == 0 && req.path.size() > 7 &&
-                          req.path.compare(req.path.size() - 7, 7, "/cancel") == 0;
-      const std::string route = req.path == "/v1/completions" || req.path == "/v1/models" ? req.path
-                                : cancel ? "/v1/completions/{id}/cancel" : "other";
+      const std::string route = RouteOf(req.path);
       // A request refused before routing (malformed) was never stamped: it took no time of ours.
       const auto now = std::chrono::steady_clock::now();
       const double seconds = started == std::chrono::steady_clock::time_point() ? 0.0

@@ -563,6 +563,50 @@ TEST_F(E2eHttpIdsTest, ACompletionCanBeCancelledByItsRequestId) {
               "in progress for this tenant");
 }
 
+// The TrainingService over HTTP (protobuf's JSON mapping): start a job, follow it, see its
+// prompt among the models and complete with it; cancel a long one; bad bodies and other
+// tenants' ids are refused.
+TEST_F(E2eHttpIdsTest, TrainingJobsOverHttp) {
+  testing::ReferenceCases cases("t5-tiny-v1_0");
+  json example = {{"input", {{"ids", {{"ids", cases.Ids("generate.row0.input_ids")}}}}},
+                  {"target", {{"ids", {{"ids", {37, 62, 1}}}}}}};
+  json body = {{"prompt_name", "http-trained"}, {"train", {example, example}}, {"options", {{"steps", 2}, {"prompt_length", 4}}}};
+  HttpReply r = Curl(server_->http_port(), "POST", "/v1/training/jobs", body.dump(), {Bearer("alice-key")});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string id = Parse(r.body)["id"];
+  ExpectError(Curl(server_->http_port(), "GET", "/v1/training/jobs/" + id, "", {Bearer("bob-key")}), 404, "no training job");
+  json job;
+  for (int i = 0; i < 500; ++i) {
+    job = Parse(Curl(server_->http_port(), "GET", "/v1/training/jobs/" + id, "", {Bearer("alice-key")}).body);
+    if (job["state"] != "TRAINING_STATE_QUEUED" && job["state"] != "TRAINING_STATE_RUNNING") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(job["state"], "TRAINING_STATE_SUCCEEDED") << job.dump();
+  EXPECT_EQ(job["prompt"]["name"], "http-trained");
+  const json models = Parse(Curl(server_->http_port(), "GET", "/v1/models", "", {Bearer("alice-key")}).body);
+  EXPECT_NE(models.dump().find("http-trained@1"), std::string::npos) << models.dump();
+  const json completion = {{"model", "http-trained"}, {"prompt", cases.Ids("generate.row0.input_ids")}, {"max_tokens", 3},
+                           {"temperature", 0}};
+  EXPECT_EQ(Curl(server_->http_port(), "POST", "/v1/completions", completion.dump(), {Bearer("alice-key")}).status, 200);
+  // A long job, cancelled.
+  body["prompt_name"] = "http-long";
+  body["options"]["steps"] = 90000;
+  r = Curl(server_->http_port(), "POST", "/v1/training/jobs", body.dump(), {Bearer("alice-key")});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string long_id = Parse(r.body)["id"];
+  EXPECT_EQ(Curl(server_->http_port(), "POST", "/v1/training/jobs/" + long_id + "/cancel", "", {Bearer("alice-key")}).status, 200);
+  for (int i = 0; i < 500; ++i) {
+    job = Parse(Curl(server_->http_port(), "GET", "/v1/training/jobs/" + long_id, "", {Bearer("alice-key")}).body);
+    if (job["state"] == "TRAINING_STATE_CANCELLED") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(job["state"], "TRAINING_STATE_CANCELLED") << job.dump();
+  const json list = Parse(Curl(server_->http_port(), "GET", "/v1/training/jobs", "", {Bearer("alice-key")}).body);
+  EXPECT_EQ(list["jobs"].size(), 2u) << list.dump();
+  ExpectError(Curl(server_->http_port(), "POST", "/v1/training/jobs", R"({"prompt_name": "x", "nope": 1})", {Bearer("alice-key")}),
+              400, "not a TrainPromptRequest");
+}
+
 // SIGTERM: during the drain notice the server refuses new work; over HTTP that is a 503.
 TEST(E2eHttpDrainTest, ADrainingServerAnswers503) {
   testing::ServerOptions o;

@@ -68,6 +68,15 @@ def main():
                     check(other.cancel(rid) == 1, "cancel found no call")
             check(final is not None and final.finish_reason == "cancelled", f"cancelled stream ended {final}")
             check(final.output_ids == got and 0 < len(got) < 500, f"cancelled stream kept {len(got)} tokens")
+            # train: a job on two examples, followed to its end; its prompt serves.
+            job = c.train("py-trained", [(cases["input_ids"], [37, 62, 1])] * 2, steps=2, prompt_length=4)
+            states = [j.state for j in c.watch_training_job(job.id, timeout=60)]
+            final = c.training_job(job.id)
+            check(states[-1] == final.state == softserve_client.pb.TRAINING_STATE_SUCCEEDED,
+                  f"training ended {final.state}: {final.error_message}")
+            check(final.prompt.name == "py-trained" and final.prompt.version >= 1 and final.step == 2, f"trained {final}")
+            check(len(c.generate(cases["input_ids"], prompt="py-trained", max_new_tokens=3)) == 1, "trained prompt serves")
+            check([j.id for j in c.list_training_jobs()] == [job.id], "list_training_jobs")
             try:
                 other.cancel(rid)
                 check(False, "a finished call was cancelled")

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import struct
-from typing import Iterator, List, Optional, Sequence, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -161,6 +161,7 @@ class Client:
         self._prompts = rpc.PromptServiceStub(channel)
         self._inference = rpc.InferenceServiceStub(channel)
         self._models = rpc.ModelServiceStub(channel)
+        self._training = rpc.TrainingServiceStub(channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -266,6 +267,41 @@ class Client:
         reply = self._inference.Score(request, metadata=self._metadata, timeout=self._timeout)
         return ScoreResult([TargetScore(list(s.target_ids), s.total_logprob, list(s.token_logprobs))
                             for s in reply.scores], reply.best)
+
+    # Training -----------------------------------------------------------------------------
+
+    def train(self, prompt_name: str, examples: Sequence[Tuple[Input, Input]],
+              dev: Sequence[Tuple[Input, Input]] = (), *, init_prompt: Optional[str] = None,
+              init_version: int = 0, **options) -> pb.TrainingJob:
+        """Starts a training job on the server: (input, target) pairs of text or token ids;
+        `options` are TrainingOptions fields (method, prompt_length, init, class_labels,
+        optimizer, lr, steps, epochs, batch_size, no_shuffle, seed, eval_every, patience, ...).
+        The trained prompt becomes the next version of `prompt_name` when the job succeeds."""
+        request = pb.TrainPromptRequest(
+            prompt_name=prompt_name,
+            train=[pb.TrainingExample(input=_input(i), target=_input(t)) for i, t in examples],
+            dev=[pb.TrainingExample(input=_input(i), target=_input(t)) for i, t in dev],
+            options=pb.TrainingOptions(**options))
+        if init_prompt:
+            request.init_prompt.CopyFrom(pb.PromptRef(name=init_prompt, version=init_version))
+        return self._training.TrainPrompt(request, metadata=self._metadata, timeout=self._timeout)
+
+    def training_job(self, job_id: str) -> pb.TrainingJob:
+        return self._training.GetTrainingJob(pb.TrainingJobRef(id=job_id), metadata=self._metadata,
+                                             timeout=self._timeout)
+
+    def watch_training_job(self, job_id: str, timeout: float = 7 * 24 * 3600.0) -> Iterator[pb.TrainingJob]:
+        """Yields the job's state as it changes, until it ends (the last one is final)."""
+        yield from self._training.WatchTrainingJob(pb.TrainingJobRef(id=job_id), metadata=self._metadata,
+                                                   timeout=timeout)
+
+    def cancel_training_job(self, job_id: str) -> pb.TrainingJob:
+        return self._training.CancelTrainingJob(pb.TrainingJobRef(id=job_id), metadata=self._metadata,
+                                                timeout=self._timeout)
+
+    def list_training_jobs(self) -> List[pb.TrainingJob]:
+        return list(self._training.ListTrainingJobs(pb.ListTrainingJobsRequest(), metadata=self._metadata,
+                                                    timeout=self._timeout).jobs)
 
     def model_info(self) -> pb.ModelInfo:
         return self._models.GetModelInfo(pb.GetModelInfoRequest(), metadata=self._metadata, timeout=self._timeout)
