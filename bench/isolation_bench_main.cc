@@ -10,6 +10,10 @@
 //   calls    200 concurrent short requests (queue flood)
 //   fanout   4 calls of 64 inputs each (one Generate with many inputs)
 //   mixed    all of the above at once
+//   train    a prompt-training job of the flooding tenant (engine background task: 24-token
+//            inputs, 3-token targets, a 20-row prompt, batch 8, one example per slice, as the
+//            TrainingService runs it); its "longest step" is the longest slice, its throughput
+//            column is training examples/s
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -23,6 +27,7 @@
 #include "bench/bench_util.h"
 #include "core/engine/engine.h"
 #include "core/engine/t5_runner.h"
+#include "core/training/trainer.h"
 #include "tools/flags.h"
 
 namespace softserve::bench {
@@ -151,6 +156,65 @@ class Flood {
   std::vector<double> latencies_;
 };
 
+// The flooding tenant's training job: PromptTrainer slices as an engine background task, until
+// Stop; records each slice's duration.
+class TrainingFlood : public BackgroundTask {
+ public:
+  TrainingFlood(const T5Model& model, std::vector<TrainingExample> examples, PromptParameters initial)
+      : trainer_(model, std::move(examples), std::move(initial), Options()) {}
+  static TrainerOptions Options() {
+    TrainerOptions o;
+    o.batch_size = 8;
+    return o;
+  }
+  bool RunSlice() override {
+    const auto t0 = Clock::now();
+    if (trainer_.StepSlice(1)) steps_++;
+    std::lock_guard<std::mutex> l(mu_);
+    if (recording_) slices_.push_back(Seconds(t0, Clock::now()));
+    return true;
+  }
+  void Finished(const Status&) override { finished_.set_value(); }
+  bool cancelled() const override { return stop_.load(); }
+  void Record(bool on) {
+    std::lock_guard<std::mutex> l(mu_);
+    recording_ = on;
+    if (on) slices_.clear();
+  }
+  std::vector<double> slices() {
+    std::lock_guard<std::mutex> l(mu_);
+    return slices_;
+  }
+  int64_t steps() const { return steps_.load(); }
+  void Stop() {
+    stop_ = true;
+    finished_.get_future().wait();
+  }
+
+ private:
+  PromptTrainer trainer_;  // engine thread only
+  std::atomic<int64_t> steps_{0};
+  std::atomic<bool> stop_{false};
+  std::promise<void> finished_;
+  std::mutex mu_;
+  bool recording_ = false;
+  std::vector<double> slices_;
+};
+
+std::shared_ptr<TrainingFlood> StartTraining(Engine* engine, const T5Model& model) {
+  std::mt19937_64 rng(17);
+  std::vector<TrainingExample> examples;
+  for (int i = 0; i < 64; ++i) {
+    examples.push_back({RandomInput(24, model.config().vocab_size, &rng), RandomInput(3, model.config().vocab_size, &rng)});
+  }
+  PromptInitSpec spec;
+  spec.rows = 20;
+  auto task = std::make_shared<TrainingFlood>(model, std::move(examples),
+                                              InitialParameters(model.weights().embedding, spec).value());
+  (void)engine->SubmitBackground(task);
+  return task;
+}
+
 struct QuietRun {
   std::vector<double> latency, queue;
 };
@@ -187,21 +251,32 @@ void RunScenario(std::shared_ptr<const T5Model> model, const std::string& name, 
   const T5Config& config = model->config();
   Quiet(&engine, config, 3);  // warm-up
   const QuietRun idle = Quiet(&engine, config, requests);
-  Flood flood(&engine, config, Scenario(name));
+  const bool training = name == "train";
+  std::unique_ptr<Flood> flood = training ? nullptr : std::make_unique<Flood>(&engine, config, Scenario(name));
+  std::shared_ptr<TrainingFlood> trainer = training ? StartTraining(&engine, *model) : nullptr;
   std::this_thread::sleep_for(std::chrono::seconds(2));  // the flood reaches its level
   const auto t0 = Clock::now();
+  const int64_t steps0 = training ? trainer->steps() : 0;
   steps.Record(true);
+  if (training) trainer->Record(true);
   const QuietRun flooded = Quiet(&engine, config, requests);
   steps.Record(false);
+  std::vector<double> step = steps.seconds();
   // Rows' new tokens while the quiet tenant ran, less the quiet tenant's own: the flood's
-  // decoding throughput (beams count each).
-  const double flood_tps = static_cast<double>(steps.tokens() - 4 * requests) / Seconds(t0, Clock::now());
-  flood.Stop();
-  const std::vector<double> step = steps.seconds();
+  // decoding throughput (beams count each); for training, its examples/s.
+  double flood_tps = static_cast<double>(steps.tokens() - 4 * requests) / Seconds(t0, Clock::now());
+  if (training) {
+    flood_tps = static_cast<double>(8 * (trainer->steps() - steps0)) / Seconds(t0, Clock::now());
+    const std::vector<double> slices = trainer->slices();
+    step.insert(step.end(), slices.begin(), slices.end());
+    trainer->Stop();
+  } else {
+    flood->Stop();
+  }
   const double max_step = step.empty() ? 0 : *std::max_element(step.begin(), step.end());
   const double idle99 = Percentile(idle.latency, 0.99), flood99 = Percentile(flooded.latency, 0.99);
   const double bound = 2 * idle99 + max_step;
-  const std::vector<double> flood_lat = flood.latencies();
+  const std::vector<double> flood_lat = training ? std::vector<double>() : flood->latencies();
   std::printf("| %s | %s | %.1f / %.1f | %.1f / %.1f | %.1fx | %.1f | %.1f | %.1f | %s | %.1f / %.1f | %.0f |\n", name.c_str(),
               preemption ? "on" : "off", 1e3 * Percentile(idle.latency, 0.5), 1e3 * idle99,
               1e3 * Percentile(flooded.latency, 0.5), 1e3 * flood99, flood99 / idle99, 1e3 * Percentile(flooded.queue, 0.99),
@@ -218,7 +293,7 @@ int Main(int argc, char** argv) {
   flags.AddString("model-dir", &model_dir, "checkpoint directory (else --config)");
   flags.AddString("config", &config_path, "config.json of a random-weight model (cached in --cache)");
   flags.AddString("cache", &cache, "where random-weight models are kept");
-  flags.AddString("scenarios", &scenarios, "comma-separated: beam, long, calls, fanout, mixed");
+  flags.AddString("scenarios", &scenarios, "comma-separated: beam, long, calls, fanout, mixed, train");
   flags.AddInt("threads", &threads, "CPU threads");
   flags.AddInt("requests", &requests, "quiet requests per measurement");
   flags.AddBool("compare-no-preemption", &compare, "also run each scenario with preemption off");

@@ -36,8 +36,11 @@
 // Background work (background.h): low-priority tasks (prompt training) run in slices on the
 // engine thread, with the model being served, whenever no request is queued or running, and
 // while requests are served for at most max_background_time_fraction of the engine's time
-// (serving iterations earn it, banking at most one second; a slice spends it). A request that
-// arrives during a slice waits for that slice only.
+// (serving iterations earn it; a slice starts under load only once a whole slice's duration, a
+// moving average, is earned, and spends what it takes). A request that arrives during a slice
+// waits for that slice only; one that is being served is interrupted by a slice only under
+// sustained load: credit is earned only while tasks wait, and an idle slice drops it, so it
+// takes slice / fraction seconds of serving without an idle moment to start one.
 //
 // Early ends that are results, not errors: a generation's stop callback (kStopSequence, checked
 // after each token), its time_limit (kTimeLimit, checked at each iteration's plan, queued or
@@ -269,6 +272,7 @@ class Engine {
   std::set<std::string> over_share_tenants_;      // from the last plan
   double priority_credit_ = 0;                    // seconds of priority steps earned
   double background_credit_ = 0;                  // seconds of background slices earned (may be < 0)
+  double background_slice_seconds_ = 0;           // a slice's duration, moving average
 
   Mutex join_mu_;
   std::thread thread_;

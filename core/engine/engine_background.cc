@@ -22,8 +22,11 @@ Status Engine::SubmitBackground(std::shared_ptr<BackgroundTask> task) {
 }
 
 void Engine::EarnBackgroundTime(double serving_seconds) {
+  if (background_count_.load() == 0) return;  // nothing waits for it
   const double f = std::clamp(limits_.max_background_time_fraction, 0.0, 0.9);
-  background_credit_ = std::min(background_credit_ + serving_seconds * f / (1 - f), 1.0);
+  // The bank holds at least two slices, so that a slice can always be earned.
+  const double cap = std::max(1.0, 2 * background_slice_seconds_);
+  background_credit_ = std::min(background_credit_ + serving_seconds * f / (1 - f), cap);
 }
 
 void Engine::MaybeRunBackground() {
@@ -33,7 +36,9 @@ void Engine::MaybeRunBackground() {
     MutexLock lock(&mu_);
     if (background_.empty() || stopping_) return;
     idle = queue_.empty() && running_.empty() && scoring_.empty();
-    if (!idle && background_credit_ <= 0) return;
+    // Under load only a whole slice's worth of earned time starts one: a slice started on a
+    // sliver of credit would delay requests by a full slice each time the credit turns positive.
+    if (!idle && (background_credit_ <= 0 || background_credit_ < background_slice_seconds_)) return;
     task = std::move(background_.front());
     background_.pop_front();
   }
@@ -50,7 +55,11 @@ void Engine::MaybeRunBackground() {
     } catch (...) {
       status = InternalError("a background slice threw a non-standard exception");
     }
-    if (!idle) background_credit_ -= std::chrono::duration<double>(Clock::now() - start).count();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    // An idle engine gives background work all the time it has: the fraction is owed only for
+    // stretches without idle time, so what was earned before is dropped.
+    background_credit_ = idle ? 0 : background_credit_ - seconds;
+    background_slice_seconds_ = background_slice_seconds_ == 0 ? seconds : 0.8 * background_slice_seconds_ + 0.2 * seconds;
   }
   if (status.ok() && more) {
     MutexLock lock(&mu_);
