@@ -78,7 +78,10 @@ void PrintJob(const v1::TrainingJob& j, bool as_json) {
   }
   std::printf("%s %s: %s, step %lld/%lld, loss %.4f", j.id().c_str(), j.prompt_name().c_str(), StateName(j.state()),
               (long long)j.step(), (long long)j.total_steps(), j.loss());
-  if (j.dev_examples() > 0) std::printf(", dev loss %.4f (best %.4f at step %lld)", j.dev_loss(), j.best_dev_loss(), (long long)j.best_step());
+  if (j.dev_examples() > 0) std::printf(", dev loss %.4f (kept: %.4f, step %lld)", j.dev_loss(), j.best_dev_loss(), (long long)j.best_step());
+  if (j.options().dev_metric() != "loss" && j.dev_examples() > 0) {
+    std::printf(", dev %s %.3f (kept: %.3f)", j.options().dev_metric().c_str(), j.dev_accuracy(), j.best_dev_accuracy());
+  }
   if (j.examples_per_second() > 0) std::printf(", %.1f examples/s", j.examples_per_second());
   if (j.state() == v1::TRAINING_STATE_SUCCEEDED) std::printf("; registered %s@%lld", j.prompt().name().c_str(), (long long)j.prompt().version());
   if (j.state() == v1::TRAINING_STATE_FAILED) std::printf("; %s", j.error_message().c_str());
@@ -129,7 +132,9 @@ void AddStart(CLI::App* train, const Globals& g, std::vector<Command>* commands)
   start->add_flag_function("--no-shuffle", [f](int64_t) { f->o.set_no_shuffle(true); }, "file order every epoch");
   start->add_option_function<uint64_t>("--seed", [f](uint64_t v) { f->o.set_seed(v); }, "seed");
   start->add_option_function<int>("--eval-every", [f](int v) { f->o.set_eval_every(v); }, "dev evaluation every K steps (default: each epoch)");
-  start->add_option_function<int>("--patience", [f](int v) { f->o.set_patience(v); }, "stop after P evaluations without a better dev loss");
+  start->add_option_function<int>("--patience", [f](int v) { f->o.set_patience(v); }, "stop after P evaluations without a better dev metric");
+  start->add_option_function<std::string>("--dev-metric", [f](const std::string& v) { f->o.set_dev_metric(v); },
+                                          "loss (default), exact-match or rank (over --class-labels, else the distinct targets)");
   start->add_flag("--watch", f->watch, "follow the job until it ends");
   commands->push_back({start, [f, &g](Client& client) {
     v1::TrainPromptRequest req;

@@ -71,6 +71,10 @@ core::StatusOr<v1::TrainingOptions> ResolveOptions(const v1::TrainingOptions& in
                                 " (max_training_steps)");
   }
   if (o.eval_every() == 0) o.set_eval_every(static_cast<int32_t>(per_epoch));
+  if (o.dev_metric().empty()) o.set_dev_metric("loss");
+  if (o.dev_metric() != "loss" && o.dev_metric() != "exact-match" && o.dev_metric() != "rank") {
+    return InvalidArgumentError("options.dev_metric must be 'loss', 'exact-match' or 'rank'");
+  }
   return o;
 }
 
@@ -134,6 +138,31 @@ core::StatusOr<core::PromptParameters> InitialFor(const v1::TrainingOptions& o, 
   return core::InitialParameters(model.weights().embedding, spec);
 }
 
+// dev_metric "rank": the candidates, as targets are scored (text with eos): the class labels
+// when given, else every distinct target of train and dev (at most 64).
+core::StatusOr<std::vector<std::vector<int64_t>>> RankCandidates(const v1::TrainingOptions& o,
+                                                                 const std::vector<core::TrainingExample>& train,
+                                                                 const std::vector<core::TrainingExample>& dev,
+                                                                 const ServiceContext& sc) {
+  std::vector<std::vector<int64_t>> out;
+  if (o.dev_metric() != "rank") return out;
+  if (dev.empty()) return InvalidArgumentError("options.dev_metric 'rank' needs dev examples");
+  if (!o.class_labels().empty()) {
+    if (sc.tokenizer == nullptr) return core::FailedPreconditionError("options.class_labels are text, and this server has no tokenizer");
+    for (const std::string& label : o.class_labels()) {
+      SOFTSERVE_ASSIGN_OR_RETURN(std::vector<int64_t> ids, sc.tokenizer->Encode(label));
+      out.push_back(std::move(ids));
+    }
+    return out;
+  }
+  out = core::DistinctTargets({&train, &dev});
+  if (out.size() > 64) {
+    return InvalidArgumentError("options.dev_metric 'rank' over the distinct targets: there are " + Str(static_cast<int64_t>(out.size())) +
+                                ", more than 64 classes; give options.class_labels or use 'exact-match'");
+  }
+  return out;
+}
+
 int64_t TargetTokens(const std::vector<core::TrainingExample>& examples, size_t begin, size_t end) {
   int64_t n = 0;
   for (size_t i = begin; i < end; ++i) n += static_cast<int64_t>(examples[i].target_ids.size());
@@ -151,11 +180,13 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
     std::vector<core::TrainingExample> train, dev;
     core::PromptParameters initial;
     int64_t examples_per_slice = 1;
+    std::vector<std::vector<int64_t>> candidates;  // dev_metric "rank"
   };
 
   TrainingJob(const ServiceContext* sc, const core::T5Model& model, Setup setup)
       : sc_(sc), model_(model), tenant_(std::move(setup.tenant)), options_(setup.view.options()),
-        dev_(std::move(setup.dev)), examples_per_slice_(setup.examples_per_slice), view_(std::move(setup.view)) {
+        dev_(std::move(setup.dev)), candidates_(std::move(setup.candidates)),
+        examples_per_slice_(setup.examples_per_slice), view_(std::move(setup.view)) {
     const v1::TrainingOptions& o = options_;
     core::TrainerOptions t;
     t.optimizer = o.optimizer() == "adamw" ? core::OptimizerKind::kAdamW : core::OptimizerKind::kAdafactor;
@@ -259,15 +290,21 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
     const size_t end = std::min(dev_.size(), eval_next_ + static_cast<size_t>(4 * examples_per_slice_));
     const std::vector<core::TrainingExample> part(dev_.begin() + eval_next_, dev_.begin() + end);
     eval_nll_ += trainer_->Loss(part) * static_cast<double>(TargetTokens(dev_, eval_next_, end));
+    if (options_.dev_metric() == "exact-match") eval_right_ += trainer_->ExactMatches(part);
+    if (options_.dev_metric() == "rank") eval_right_ += trainer_->RankCorrect(part, candidates_);
     eval_next_ = end;
     if (eval_next_ < dev_.size()) return true;
     evaluating_ = false;
     const double dev_loss = eval_nll_ / static_cast<double>(TargetTokens(dev_, 0, dev_.size()));
+    const double accuracy = static_cast<double>(eval_right_) / static_cast<double>(dev_.size());
+    eval_right_ = 0;
     const int64_t step = trainer_->steps();
-    const bool better = !best_.prompt.defined() || dev_loss < best_dev_loss_;
+    const bool by_loss = options_.dev_metric() == "loss";
+    const bool better = !best_.prompt.defined() || (by_loss ? dev_loss < best_dev_loss_ : accuracy > best_accuracy_);
     if (better) {
       best_ = trainer_->parameters().Clone();
       best_dev_loss_ = dev_loss;
+      best_accuracy_ = accuracy;
       bad_evals_ = 0;
     } else {
       ++bad_evals_;
@@ -275,6 +312,10 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
     Publish([&](v1::TrainingJob* v) {
       v->set_dev_loss(dev_loss);
       v->set_best_dev_loss(best_dev_loss_);
+      if (!by_loss) {
+        v->set_dev_accuracy(accuracy);
+        v->set_best_dev_accuracy(best_accuracy_);
+      }
       if (better) v->set_best_step(step);
     });
     const bool patience_out = options_.patience() > 0 && bad_evals_ >= options_.patience();
@@ -294,9 +335,14 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
       }
     }
     prompt.format = v.options().method() == "residual" ? core::PromptFormat::kResidual : core::PromptFormat::kRaw;
+    std::string kept;
+    if (!dev_.empty()) {
+      kept = ", kept step " + Str(v.best_step()) + " (dev loss " + std::to_string(v.best_dev_loss());
+      if (v.options().dev_metric() != "loss") kept += ", dev " + v.options().dev_metric() + " " + std::to_string(v.best_dev_accuracy());
+      kept += ")";
+    }
     prompt.note = "trained by softserve (job " + v.id() + "): " + v.options().method() + " tuning, " + Str(v.step()) +
-                  " steps, " + v.options().optimizer() + " lr " + std::to_string(v.options().lr()) +
-                  (dev_.empty() ? "" : ", kept step " + Str(v.best_step()) + " of dev loss " + std::to_string(v.best_dev_loss()));
+                  " steps, " + v.options().optimizer() + " lr " + std::to_string(v.options().lr()) + kept;
     const TenantConfig* t = sc_->auth->Find(tenant_);
     core::PromptQuota quota;
     if (t != nullptr) {
@@ -344,6 +390,7 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
   const std::string tenant_;
   const v1::TrainingOptions options_;  // resolved; also in view_
   const std::vector<core::TrainingExample> dev_;
+  const std::vector<std::vector<int64_t>> candidates_;
   const int64_t examples_per_slice_;
   std::atomic<bool> cancel_{false};
 
@@ -354,8 +401,9 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
   bool evaluating_ = false;
   size_t eval_next_ = 0;
   double eval_nll_ = 0;
+  int64_t eval_right_ = 0;
   core::PromptParameters best_;
-  double best_dev_loss_ = 0;
+  double best_dev_loss_ = 0, best_accuracy_ = 0;
   int64_t bad_evals_ = 0;
 
   mutable std::mutex mu_;
@@ -397,6 +445,7 @@ core::StatusOr<v1::TrainingJob> TrainingJobs::Start(const Caller& caller, const 
   SOFTSERVE_ASSIGN_OR_RETURN(auto train, ToExamples(request.train(), "train", *sc_));
   SOFTSERVE_ASSIGN_OR_RETURN(auto dev, ToExamples(request.dev(), "dev", *sc_));
   SOFTSERVE_ASSIGN_OR_RETURN(core::PromptParameters initial, InitialFor(options, *model_, sc_->tokenizer));
+  SOFTSERVE_ASSIGN_OR_RETURN(std::vector<std::vector<int64_t>> candidates, RankCandidates(options, train, dev, *sc_));
   if (start) {
     options.set_init(init_kind);
     initial.prompt = at::from_blob(const_cast<float*>(start->values().data()), {start->rows(), start->dim()}, at::kFloat).clone();
@@ -415,6 +464,7 @@ core::StatusOr<v1::TrainingJob> TrainingJobs::Start(const Caller& caller, const 
   setup.dev = std::move(dev);
   setup.initial = std::move(initial);
   setup.examples_per_slice = limits.examples_per_slice;
+  setup.candidates = std::move(candidates);
   const std::string id = setup.view.id();
   auto job = std::make_shared<TrainingJob>(sc_, *model_, std::move(setup));
   {

@@ -31,7 +31,7 @@ std::atomic<bool> g_interrupted{false};
 
 struct Options {
   std::string model, data, dev, out, method = "prompt", init = "random", class_labels, init_text;
-  std::string optimizer = "adafactor", device = "cpu", dtype = "float32", cpu_gemm = "torch";
+  std::string optimizer = "adafactor", device = "cpu", dtype = "float32", cpu_gemm = "torch", dev_metric = "loss";
   int64_t prompt_length = 100, bottleneck = 800, steps = 0, epochs = 0, batch_size = 8, seed = 0;
   int64_t eval_every = 0, patience = 0;
   double lr = 0.3, weight_decay = 1e-5, dropout = 0;
@@ -47,7 +47,7 @@ void AddFlags(tools::FlagParser* f, Options* o) {
   f->AddInt("prompt-length", &o->prompt_length, "prompt rows N");
   f->AddString("init", &o->init, "random, vocab, class-labels, text, or a safetensors FILE (prompt [N, d] and, "
                                  "for residual, the MLP tensors)");
-  f->AddString("class-labels", &o->class_labels, "comma-separated class labels for --init class-labels");
+  f->AddString("class-labels", &o->class_labels, "comma-separated class labels for --init class-labels and --dev-metric rank");
   f->AddString("init-text", &o->init_text, "text for --init text (its token embeddings, repeated to N rows)");
   f->AddInt("bottleneck", &o->bottleneck, "residual MLP bottleneck size");
   f->AddString("optimizer", &o->optimizer, "adafactor (Hugging Face semantics) or adamw (PyTorch semantics)");
@@ -60,7 +60,10 @@ void AddFlags(tools::FlagParser* f, Options* o) {
   f->AddDouble("dropout", &o->dropout, "dropout of the frozen model (only 0 is supported)");
   f->AddInt("seed", &o->seed, "random seed (initialisation, MLP, shuffling)");
   f->AddInt("eval-every", &o->eval_every, "evaluate the dev loss every K steps (0: at the end)");
-  f->AddInt("patience", &o->patience, "stop after this many evaluations without a better dev loss (0: never)");
+  f->AddInt("patience", &o->patience, "stop after this many evaluations without a better dev metric (0: never)");
+  f->AddString("dev-metric", &o->dev_metric,
+               "what picks the kept prompt: loss (lowest), exact-match (greedy output = target) or rank "
+               "(rank classification over --class-labels, else the distinct targets)");
   f->AddString("device", &o->device, "cpu, cuda or cuda:N");
   f->AddString("dtype", &o->dtype, "float32 or bfloat16 (the model's; the prompt trains in float32)");
   f->AddString("cpu-gemm", &o->cpu_gemm,
@@ -170,13 +173,17 @@ Status Check(const Options& o) {
   if (o.method != "prompt" && o.method != "residual") return core::InvalidArgumentError("--method must be prompt or residual");
   if (o.optimizer != "adafactor" && o.optimizer != "adamw") return core::InvalidArgumentError("--optimizer must be adafactor or adamw");
   if (o.dropout != 0) return core::InvalidArgumentError("--dropout: only 0 is supported (the frozen model runs in eval mode)");
+  if (o.dev_metric != "loss" && o.dev_metric != "exact-match" && o.dev_metric != "rank") {
+    return core::InvalidArgumentError("--dev-metric must be loss, exact-match or rank");
+  }
   if (o.prompt_length < 1 || o.bottleneck < 1 || o.batch_size < 1 || o.steps < 0 || o.epochs < 0) {
     return core::InvalidArgumentError("--prompt-length, --bottleneck and --batch-size must be >= 1, --steps and --epochs >= 0");
   }
   return core::OkStatus();
 }
 
-void Report(const Options& o, int64_t step, int64_t total, double loss, double examples_per_s, double dev) {
+void Report(const Options& o, int64_t step, int64_t total, double loss, double examples_per_s, double dev,
+            double accuracy) {
   if (o.json) {
     core::JsonValue line = core::JsonValue::MakeObject();
     line.Add("step", core::JsonValue::Int(step));
@@ -184,12 +191,16 @@ void Report(const Options& o, int64_t step, int64_t total, double loss, double e
     line.Add("lr", core::JsonValue::Number(o.lr));
     line.Add("examples_per_second", core::JsonValue::Number(examples_per_s));
     if (dev >= 0) line.Add("dev_loss", core::JsonValue::Number(dev));
+    if (accuracy >= 0) line.Add("dev_" + o.dev_metric, core::JsonValue::Number(accuracy));
     std::printf("%s\n", line.Serialize().c_str());
     std::fflush(stdout);
     return;
   }
+  std::string dev_text;
+  if (dev >= 0) dev_text = "  dev loss " + std::to_string(dev);
+  if (accuracy >= 0) dev_text += "  dev " + o.dev_metric + " " + std::to_string(accuracy);
   std::fprintf(stderr, "\rstep %lld/%lld  loss %.4f  %.1f examples/s%s", static_cast<long long>(step),
-               static_cast<long long>(total), loss, examples_per_s, dev >= 0 ? ("  dev " + std::to_string(dev)).c_str() : "");
+               static_cast<long long>(total), loss, examples_per_s, dev_text.c_str());
 }
 
 struct Loaded {
@@ -217,8 +228,23 @@ StatusOr<Loaded> Load(const Options& o) {
   return l;
 }
 
-// The loop: steps, periodic dev evaluation with early stopping, Ctrl-C; the best prompt (by dev
-// loss when there is a dev set, else the last) goes to --out.
+// Rank classification's candidates: --class-labels (tokenized as targets are, eos appended),
+// else the distinct targets of the data.
+StatusOr<std::vector<std::vector<int64_t>>> RankCandidates(const Options& o, const Loaded& l) {
+  if (o.dev_metric != "rank") return std::vector<std::vector<int64_t>>();
+  if (o.class_labels.empty()) return core::DistinctTargets({&l.train, &l.dev});
+  if (l.tokenizer == nullptr) return core::FailedPreconditionError("--class-labels need the model's spiece.model");
+  std::vector<std::vector<int64_t>> out;
+  std::istringstream in(o.class_labels);
+  for (std::string label; std::getline(in, label, ',');) {
+    SOFTSERVE_ASSIGN_OR_RETURN(std::vector<int64_t> ids, l.tokenizer->Encode(label));
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+// The loop: steps, periodic dev evaluation with early stopping, Ctrl-C; the best prompt (by the
+// dev metric when there is a dev set, else the last) goes to --out.
 int Train(const Options& o, Loaded& l, core::PromptParameters initial) {
   core::TrainerOptions to;
   to.optimizer = o.optimizer == "adamw" ? core::OptimizerKind::kAdamW : core::OptimizerKind::kAdafactor;
@@ -229,22 +255,32 @@ int Train(const Options& o, Loaded& l, core::PromptParameters initial) {
   to.seed = static_cast<uint64_t>(o.seed);
   const int64_t per_epoch = (static_cast<int64_t>(l.train.size()) + o.batch_size - 1) / o.batch_size;
   const int64_t total = o.steps > 0 ? o.steps : std::max<int64_t>(1, o.epochs) * per_epoch;
+  auto candidates = RankCandidates(o, l);
+  if (!candidates.ok()) return std::fprintf(stderr, "softserve-train: %s\n", candidates.status().ToString().c_str()), 2;
   core::PromptTrainer trainer(*l.model, l.train, std::move(initial), to);
   core::PromptParameters best = trainer.parameters().Clone();
-  double best_dev = -1;
+  double best_score = 0;  // higher is better: -loss, or an accuracy
+  bool have_best = false;
   int64_t since_best = 0;
   const auto start = std::chrono::steady_clock::now();
   while (trainer.steps() < total && !g_interrupted.load()) {
     const double loss = trainer.Step();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    double dev = -1;
+    double dev = -1, accuracy = -1;
     const bool evaluate = !l.dev.empty() && ((o.eval_every > 0 && trainer.steps() % o.eval_every == 0) || trainer.steps() == total);
     if (evaluate) {
       dev = trainer.Loss(l.dev);
-      if (best_dev < 0 || dev < best_dev) best_dev = dev, best = trainer.parameters().Clone(), since_best = 0;
-      else ++since_best;
+      const double n = static_cast<double>(l.dev.size());
+      if (o.dev_metric == "exact-match") accuracy = static_cast<double>(trainer.ExactMatches(l.dev)) / n;
+      if (o.dev_metric == "rank") accuracy = static_cast<double>(trainer.RankCorrect(l.dev, *candidates)) / n;
+      const double score = o.dev_metric == "loss" ? -dev : accuracy;
+      if (!have_best || score > best_score) {
+        best_score = score, best = trainer.parameters().Clone(), since_best = 0, have_best = true;
+      } else {
+        ++since_best;
+      }
     }
-    Report(o, trainer.steps(), total, loss, static_cast<double>(trainer.steps() * std::min<int64_t>(o.batch_size, l.train.size())) / seconds, dev);
+    Report(o, trainer.steps(), total, loss, static_cast<double>(trainer.steps() * std::min<int64_t>(o.batch_size, l.train.size())) / seconds, dev, accuracy);
     if (o.patience > 0 && since_best >= o.patience) break;
   }
   if (!o.json) std::fprintf(stderr, "\n");

@@ -28,6 +28,7 @@ PromptLossResult PromptLoss(const T5Model& model, const at::Tensor& prompt, cons
   PromptLossResult out;
   out.loss = nll.sum() / valid.sum().to(at::kFloat);
   out.token_nll = nll.detach();
+  out.argmax_is_label = (logits.detach().argmax(-1) == labels) | valid.logical_not();
   return out;
 }
 

@@ -23,6 +23,10 @@ struct TrainingBatch {
 struct PromptLossResult {
   at::Tensor loss;       // scalar float32
   at::Tensor token_nll;  // [B, T] float32, 0 at -100 (detached)
+  // [B, T] bool (detached): the logits' argmax at each position is the label (true at -100).
+  // A row is all true exactly when greedy decoding reproduces its label sequence: each greedy
+  // choice, given the label tokens before it, is the next label token.
+  at::Tensor argmax_is_label;
 };
 
 // Loss of `batch` with `prompt` [N, d] (float32) as every row's soft prompt.

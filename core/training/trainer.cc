@@ -204,6 +204,51 @@ double PromptTrainer::Loss(const std::vector<TrainingExample>& examples) const {
   return tokens > 0 ? total / tokens : 0;
 }
 
+std::vector<std::vector<int64_t>> DistinctTargets(const std::vector<const std::vector<TrainingExample>*>& sets) {
+  std::vector<std::vector<int64_t>> out;
+  for (const auto* set : sets) {
+    for (const TrainingExample& e : *set) {
+      if (std::find(out.begin(), out.end(), e.target_ids) == out.end()) out.push_back(e.target_ids);
+    }
+  }
+  return out;
+}
+
+int64_t PromptTrainer::ExactMatches(const std::vector<TrainingExample>& examples) const {
+  at::NoGradGuard no_grad;
+  const at::Tensor served = params_.Served();
+  int64_t matches = 0;
+  const size_t step = static_cast<size_t>(std::max<int64_t>(1, options_.batch_size));
+  for (size_t begin = 0; begin < examples.size(); begin += step) {
+    std::vector<const TrainingExample*> part;
+    for (size_t i = begin; i < std::min(examples.size(), begin + step); ++i) part.push_back(&examples[i]);
+    const PromptLossResult r = PromptLoss(model_, served, MakeTrainingBatch(part));
+    matches += r.argmax_is_label.all(1).sum().item<int64_t>();
+  }
+  return matches;
+}
+
+int64_t PromptTrainer::RankCorrect(const std::vector<TrainingExample>& examples,
+                                   const std::vector<std::vector<int64_t>>& candidates) const {
+  if (candidates.empty()) return 0;
+  at::NoGradGuard no_grad;
+  const at::Tensor served = params_.Served();
+  int64_t correct = 0;
+  for (const TrainingExample& e : examples) {
+    std::vector<TrainingExample> pairs;
+    for (const std::vector<int64_t>& c : candidates) pairs.push_back({e.input_ids, c});
+    std::vector<const TrainingExample*> part;
+    for (const TrainingExample& p : pairs) part.push_back(&p);
+    const at::Tensor totals = PromptLoss(model_, served, MakeTrainingBatch(part)).token_nll.sum(1).to(at::kCPU);
+    int64_t best = 0;
+    for (int64_t i = 1; i < totals.size(0); ++i) {
+      if (totals[i].item<double>() < totals[best].item<double>()) best = i;
+    }
+    correct += candidates[static_cast<size_t>(best)] == e.target_ids ? 1 : 0;
+  }
+  return correct;
+}
+
 namespace {
 
 TensorToWrite F32(const std::string& name, const at::Tensor& t) {

@@ -66,6 +66,10 @@ struct PromptInitSpec {
 // text that do not fit, or more rows than the vocabulary has for "vocab".
 StatusOr<PromptParameters> InitialParameters(const at::Tensor& embedding, const PromptInitSpec& spec);
 
+// Every distinct target of `sets`, in first-seen order: rank classification's candidates when
+// no class labels are given.
+std::vector<std::vector<int64_t>> DistinctTargets(const std::vector<const std::vector<TrainingExample>*>& sets);
+
 // A residual MLP as torch initialises nn.Linear (weights and biases uniform in +-1/sqrt(fan_in))
 // and nn.LayerNorm (weight 1, bias 0), reproducibly for a seed.
 ResidualMlp NewResidualMlp(int64_t d, int64_t bottleneck, uint64_t seed);
@@ -93,6 +97,13 @@ class PromptTrainer {
   bool InSlicedStep() const { return !slice_batch_.empty(); }
   // Mean token loss over `examples` at the current parameters, in batches, without gradients.
   double Loss(const std::vector<TrainingExample>& examples) const;
+  // Dev metrics at the current parameters, without gradients (the papers' evaluations):
+  // how many `examples` greedy decoding answers with exactly their target ids (eos included;
+  // one teacher-forced pass: see PromptLossResult::argmax_is_label), and how many rank
+  // classification gets right: of `candidates` (each as scored, eos included), the one with the
+  // highest total log-likelihood given the input (the first on ties) equals the target.
+  int64_t ExactMatches(const std::vector<TrainingExample>& examples) const;
+  int64_t RankCorrect(const std::vector<TrainingExample>& examples, const std::vector<std::vector<int64_t>>& candidates) const;
 
   const PromptParameters& parameters() const { return params_; }
   // The gradients the last step applied, in Tensors() order (empty before the first step).

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -183,6 +184,61 @@ TEST_F(E2eTrainingTest, JobsAreTheTenantsOwnLimitedCancellableAndServingGoesOn) 
   ASSERT_TRUE(list.ok());
   ASSERT_GE(list.value.jobs_size(), 1);
   EXPECT_EQ(list.value.jobs(0).id(), ref.id());  // newest first
+}
+
+// The dev metrics the job reports for the prompt it keeps equal what the served prompt does:
+// exact match against Generate's greedy outputs, rank classification against Score (both checked
+// against Hugging Face elsewhere).
+TEST_F(E2eTrainingTest, DevMetricsAgreeWithTheServedPrompt) {
+  const testing::ReferenceCases cases = TrainingCases();
+  auto alice = server_->ClientFor("alice");
+  for (const std::string metric : {"exact-match", "rank"}) {
+    v1::TrainPromptRequest req;
+    req.set_prompt_name("metric-" + metric);
+    AddBatch(cases, req.mutable_train());
+    const int64_t labels[3] = {37, 62, 99};  // one-token classes, so that memorising them is quick
+    for (int i = 0; i < req.train_size(); ++i) {
+      v1::TokenIds* t = req.mutable_train(i)->mutable_target()->mutable_ids();
+      t->clear_ids();
+      t->add_ids(labels[i % 3]);
+      t->add_ids(1);
+    }
+    *req.mutable_dev() = req.train();
+    req.mutable_options()->set_prompt_length(4);
+    req.mutable_options()->set_steps(60);
+    req.mutable_options()->set_eval_every(5);
+    req.mutable_options()->set_dev_metric(metric);
+    auto started = alice->TrainPrompt(req);
+    ASSERT_TRUE(started.ok()) << started.status.error_message();
+    const v1::TrainingJob done = WaitEnded(alice.get(), started.value.id());
+    ASSERT_EQ(done.state(), v1::TRAINING_STATE_SUCCEEDED) << done.error_message();
+    std::vector<v1::Input> targets;
+    for (const v1::TrainingExample& e : req.dev()) targets.push_back(e.target());
+    int right = 0;
+    for (const v1::TrainingExample& e : req.dev()) {
+      const std::vector<int64_t> want(e.target().ids().ids().begin(), e.target().ids().ids().end());
+      if (metric == "exact-match") {
+        v1::GenerateRequest gen;
+        *gen.add_inputs() = e.input();
+        gen.mutable_prompt()->set_name(req.prompt_name());
+        gen.mutable_parameters()->set_max_new_tokens(static_cast<int32_t>(want.size()));
+        auto g = alice->Generate(gen);
+        ASSERT_TRUE(g.ok()) << g.status.error_message();
+        right += std::vector<int64_t>(g.value.results(0).output_ids().begin(), g.value.results(0).output_ids().end()) == want;
+      } else {
+        v1::ScoreRequest score;
+        *score.mutable_input() = e.input();
+        for (const v1::Input& t : targets) *score.add_targets() = t;
+        score.mutable_prompt()->set_name(req.prompt_name());
+        auto r = alice->Score(score);
+        ASSERT_TRUE(r.ok()) << r.status.error_message();
+        const auto& best = r.value.scores(r.value.best()).target_ids();
+        right += std::vector<int64_t>(best.begin(), best.end()) == want;
+      }
+    }
+    EXPECT_NEAR(done.best_dev_accuracy(), right / 3.0, 1e-9) << metric;
+    std::printf("dev %s: %d of 3 (kept step %lld)\n", metric.c_str(), right, static_cast<long long>(done.best_step()));
+  }
 }
 
 TEST_F(E2eTrainingTest, BadRequestsAreRefusedWithTheReason) {
