@@ -70,6 +70,7 @@ void HealthMonitor::Loop() {
       Apply();
     }
     metrics_->SetQueueDepth(engine_->queue_depth());
+    metrics_->SetTrainingJobsActive(engine_->background_tasks());
     metrics_->SetRunningRows(engine_->running_rows(), engine_->limits().max_rows);
     metrics_->SetRegistry(registry_->total_prompts(), registry_->total_bytes());
     if (store_connected_) {

