@@ -57,7 +57,7 @@ void AddFlags(tools::FlagParser* f, Options* o) {
   f->AddInt("epochs", &o->epochs, "passes over the data (when --steps is 0)");
   f->AddInt("batch-size", &o->batch_size, "examples per step (larger than the data: all of it every step)");
   f->AddBool("no-shuffle", &o->no_shuffle, "keep the file order");
-  f->AddDouble("dropout", &o->dropout, "dropout of the frozen model (only 0 is supported)");
+  f->AddDouble("dropout", &o->dropout, "train-mode dropout of the frozen model in [0, 1) (the papers' 0.1; 0 for exact runs)");
   f->AddInt("seed", &o->seed, "random seed (initialisation, MLP, shuffling)");
   f->AddInt("eval-every", &o->eval_every, "evaluate the dev loss every K steps (0: at the end)");
   f->AddInt("patience", &o->patience, "stop after this many evaluations without a better dev metric (0: never)");
@@ -172,7 +172,7 @@ Status Check(const Options& o) {
   if (o.model.empty() || o.data.empty() || o.out.empty()) return core::InvalidArgumentError("--model, --data and --out are required");
   if (o.method != "prompt" && o.method != "residual") return core::InvalidArgumentError("--method must be prompt or residual");
   if (o.optimizer != "adafactor" && o.optimizer != "adamw") return core::InvalidArgumentError("--optimizer must be adafactor or adamw");
-  if (o.dropout != 0) return core::InvalidArgumentError("--dropout: only 0 is supported (the frozen model runs in eval mode)");
+  if (!(o.dropout >= 0 && o.dropout < 1)) return core::InvalidArgumentError("--dropout must be in [0, 1)");
   if (o.dev_metric != "loss" && o.dev_metric != "exact-match" && o.dev_metric != "rank") {
     return core::InvalidArgumentError("--dev-metric must be loss, exact-match or rank");
   }
@@ -253,6 +253,7 @@ int Train(const Options& o, Loaded& l, core::PromptParameters initial) {
   to.batch_size = o.batch_size;
   to.shuffle = !o.no_shuffle;
   to.seed = static_cast<uint64_t>(o.seed);
+  to.dropout = o.dropout;
   const int64_t per_epoch = (static_cast<int64_t>(l.train.size()) + o.batch_size - 1) / o.batch_size;
   const int64_t total = o.steps > 0 ? o.steps : std::max<int64_t>(1, o.epochs) * per_epoch;
   auto candidates = RankCandidates(o, l);

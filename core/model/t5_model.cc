@@ -30,6 +30,20 @@ using at::indexing::Slice;
 // Training (a soft prompt that requires grad): only libtorch's differentiable ops.
 bool Recording(const at::Tensor& x) { return x.requires_grad() && at::GradMode::is_enabled(); }
 
+// Dropout (t5_model.h) of x; x itself for no dropout. Callers pass `d` only for a pass that
+// records (the decoder's first sublayers do not depend on the prompt, yet HF drops there too).
+at::Tensor Drop(const at::Tensor& x, const Dropout* d) {
+  if (d == nullptr || d->p <= 0) return x;
+  if (d->p >= 1) return x * 0;
+  at::Tensor keep = at::empty(x.sizes(), x.options().requires_grad(false).device(at::kCPU));
+  if (x.device().is_cpu() && d->generator.defined()) {
+    keep.bernoulli_(1 - d->p, d->generator);
+  } else {
+    keep = at::empty_like(x, x.options().requires_grad(false)).bernoulli_(1 - d->p);
+  }
+  return x * keep.to(x.device()) / (1 - d->p);
+}
+
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   if (!Recording(x) && CanUseCpuRmsNorm(x, weight)) return CpuRmsNorm(x, weight, eps);
   // Variance in float32 even for bf16 activations, as HF's T5LayerNorm.
@@ -69,8 +83,9 @@ at::Tensor AttendOnDevice(const at::Tensor& q, const at::Tensor& k, const at::Te
 }
 
 at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                  const at::Tensor& bias, const at::Tensor& mask = at::Tensor()) {
-  if (!q.device().is_cpu() || g_force_device_attention.load(std::memory_order_relaxed)) {
+                  const at::Tensor& bias, const at::Tensor& mask = at::Tensor(), const Dropout* dropout = nullptr) {
+  const bool drop = dropout != nullptr && dropout->p > 0;
+  if (!drop && (!q.device().is_cpu() || g_force_device_attention.load(std::memory_order_relaxed))) {
     return AttendOnDevice(q, k, v, bias, mask);
   }
   if (!Recording(q) && CanUseDecodeAttention(q, k, v)) return DecodeAttention(q, k, v, bias, mask);
@@ -81,7 +96,7 @@ at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    : at::matmul(q, k.transpose(-1, -2));
   scores.add_(bias);
   if (mask.defined()) scores.add_(mask);
-  at::Tensor probs = at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type());
+  at::Tensor probs = Drop(at::softmax(scores.to(at::kFloat), -1).to(q.scalar_type()), drop ? dropout : nullptr);
   at::Tensor out = single_query ? (probs.squeeze(2).unsqueeze(-1) * v).sum(2).unsqueeze(2)
                                 : at::matmul(probs, v);
   return out.transpose(1, 2).reshape({q.size(0), q.size(2), q.size(1) * q.size(3)});
@@ -192,7 +207,7 @@ at::Tensor T5Model::RelativePositionBias(const at::Tensor& relative, bool bidire
   return at::embedding(table, buckets);
 }
 
-at::Tensor T5Model::FeedForward(const at::Tensor& x, const FeedForwardWeights& w) const {
+at::Tensor T5Model::FeedForward(const at::Tensor& x, const FeedForwardWeights& w, const Dropout* dropout) const {
   at::Tensor h = Linear(x, w.wi);
   at::Tensor a = config_.gated ? h.narrow(-1, 0, config_.d_ff) : h;
   switch (config_.activation) {
@@ -201,7 +216,7 @@ at::Tensor T5Model::FeedForward(const at::Tensor& x, const FeedForwardWeights& w
     case Activation::kGelu: a = at::gelu(a); break;
   }
   if (config_.gated) a = a * h.narrow(-1, config_.d_ff, config_.d_ff);
-  return Linear(a, w.wo);
+  return Linear(Drop(a, dropout), w.wo);
 }
 
 at::Tensor T5Model::LmHead(const at::Tensor& h) const {
@@ -211,7 +226,7 @@ at::Tensor T5Model::LmHead(const at::Tensor& h) const {
   return Linear(h, weights_.lm_head);
 }
 
-at::Tensor T5Model::Encode(const EncoderBatch& batch) const {
+at::Tensor T5Model::Encode(const EncoderBatch& batch, const Dropout* dropout) const {
   c10::InferenceMode guard(!Recording(batch.embeds));
   const auto opt = tensor_options();
   const int64_t s = batch.embeds.size(1), heads = config_.num_heads, dk = config_.d_kv;
@@ -224,15 +239,16 @@ at::Tensor T5Model::Encode(const EncoderBatch& batch) const {
   at::Tensor key_mask = at::where(batch.mask.view({batch.mask.size(0), 1, 1, s}),
                                   at::zeros({}, opt), at::full({}, MaskValue(opt), opt));
 
-  at::Tensor x = batch.embeds;
+  const Dropout* d = Recording(batch.embeds) ? dropout : nullptr;
+  at::Tensor x = Drop(batch.embeds, d);
   for (const EncoderLayerWeights& layer : weights_.encoder) {
     at::Tensor h = RmsNorm(x, layer.attention_norm, config_.layer_norm_epsilon);
     auto [q, k, v] = SplitHeads3(Linear(h, layer.attention.qkv), heads, dk);
-    x = x + Linear(Attend(q, k, v, bias, key_mask), layer.attention.o);
+    x = x + Drop(Linear(Attend(q, k, v, bias, key_mask, d), layer.attention.o), d);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
-    x = x + FeedForward(h, layer.feed_forward);
+    x = x + Drop(FeedForward(h, layer.feed_forward, d), d);
   }
-  return RmsNorm(x, weights_.encoder_final_norm, config_.layer_norm_epsilon);
+  return Drop(RmsNorm(x, weights_.encoder_final_norm, config_.layer_norm_epsilon), d);
 }
 
 at::Tensor T5Model::ComputeCrossKv(const at::Tensor& encoder_states) const {
@@ -249,9 +265,9 @@ at::Tensor T5Model::ComputeCrossKv(const at::Tensor& encoder_states) const {
 at::Tensor T5Model::DecodeTeacherForced(const at::Tensor& encoder_states,
                                         const at::Tensor& encoder_mask,
                                         const at::Tensor& decoder_input_ids,
-                                        const at::Tensor& decoder_mask) const {
+                                        const at::Tensor& decoder_mask, const Dropout* dropout) const {
   c10::InferenceMode guard(!Recording(encoder_states));
-  return LmHead(DecodeTeacherForcedHidden(encoder_states, encoder_mask, decoder_input_ids, decoder_mask));
+  return LmHead(DecodeTeacherForcedHidden(encoder_states, encoder_mask, decoder_input_ids, decoder_mask, dropout));
 }
 
 at::Tensor T5Model::LabelLogProbs(const at::Tensor& hidden, const at::Tensor& labels, int64_t chunk_rows) const {
@@ -271,7 +287,7 @@ at::Tensor T5Model::LabelLogProbs(const at::Tensor& hidden, const at::Tensor& la
 at::Tensor T5Model::DecodeTeacherForcedHidden(const at::Tensor& encoder_states,
                                               const at::Tensor& encoder_mask,
                                               const at::Tensor& decoder_input_ids,
-                                              const at::Tensor& decoder_mask) const {
+                                              const at::Tensor& decoder_mask, const Dropout* dropout) const {
   c10::InferenceMode guard(!Recording(encoder_states));
   const auto opt = tensor_options();
   const int64_t b = decoder_input_ids.size(0), t = decoder_input_ids.size(1);
@@ -292,20 +308,22 @@ at::Tensor T5Model::DecodeTeacherForcedHidden(const at::Tensor& encoder_states,
   at::Tensor cross_kv = ComputeCrossKv(encoder_states);
 
   at::Tensor x = weights_.embedding.index_select(0, ids.reshape({-1})).view({b, t, config_.d_model});
+  const Dropout* d = Recording(encoder_states) ? dropout : nullptr;
+  x = Drop(x, d);
   for (size_t j = 0; j < weights_.decoder.size(); ++j) {
     const DecoderLayerWeights& layer = weights_.decoder[j];
     at::Tensor h = RmsNorm(x, layer.self_attention_norm, config_.layer_norm_epsilon);
     auto [q, k, v] = SplitHeads3(Linear(h, layer.self_attention.qkv), heads, dk);
-    x = x + Linear(Attend(q, k, v, self_bias), layer.self_attention.o);
+    x = x + Drop(Linear(Attend(q, k, v, self_bias, at::Tensor(), d), layer.self_attention.o), d);
     h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
     at::Tensor cq = SplitHeads(Linear(h, layer.cross_attention.q), heads, dk);
     const int64_t li = static_cast<int64_t>(j);
-    x = x + Linear(Attend(cq, cross_kv[li][0], cross_kv[li][1], cross_bias),
-                       layer.cross_attention.o);
+    x = x + Drop(Linear(Attend(cq, cross_kv[li][0], cross_kv[li][1], cross_bias, at::Tensor(), d),
+                        layer.cross_attention.o), d);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
-    x = x + FeedForward(h, layer.feed_forward);
+    x = x + Drop(FeedForward(h, layer.feed_forward, d), d);
   }
-  return RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon);
+  return Drop(RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon), d);
 }
 
 void T5Model::RecomputeHistory(int64_t first, const std::vector<std::vector<int64_t>>& histories,

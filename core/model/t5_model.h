@@ -35,6 +35,17 @@ struct EncoderRow {
   int64_t length() const { return (prompt.defined() ? prompt.size(0) : 0) + static_cast<int64_t>(ids.size()); }
 };
 
+// Train-mode dropout while recording (prompt training, as the papers train: T5's dropout 0.1),
+// at Hugging Face's T5 positions: the embeddings, the attention weights, each attention and
+// feed-forward sublayer's output before its residual add, the feed-forward activation and each
+// stack's final norm output; inverted scaling (kept values / (1 - p)); p >= 1 drops everything.
+// Masks are drawn from `generator` on the CPU (the device's default generator elsewhere), so
+// a run is reproducible per seed but not bit-equal to a PyTorch run.
+struct Dropout {
+  double p = 0;
+  at::Generator generator;
+};
+
 // A right-padded encoder batch.
 struct EncoderBatch {
   at::Tensor embeds;             // [B, S, d]
@@ -67,7 +78,8 @@ class T5Model {
 
   // Encoder last hidden states [B, S, d] (after the final norm). Padded positions hold
   // meaningless values.
-  at::Tensor Encode(const EncoderBatch& batch) const;
+  // `dropout` (may be null) applies only while recording.
+  at::Tensor Encode(const EncoderBatch& batch, const Dropout* dropout = nullptr) const;
 
   // Cross-attention keys/values of every decoder layer: [L, 2, B, H, S, d_kv].
   at::Tensor ComputeCrossKv(const at::Tensor& encoder_states) const;
@@ -76,13 +88,13 @@ class T5Model {
   // decoder_mask [B, T] (true on real positions), encoder_mask [B, S]. Returns logits [B, T, V]
   // in the model dtype.
   at::Tensor DecodeTeacherForced(const at::Tensor& encoder_states, const at::Tensor& encoder_mask,
-                                 const at::Tensor& decoder_input_ids,
-                                 const at::Tensor& decoder_mask) const;
+                                 const at::Tensor& decoder_input_ids, const at::Tensor& decoder_mask,
+                                 const Dropout* dropout = nullptr) const;
   // As DecodeTeacherForced, stopping before the output layer: the decoder's final hidden
   // states [B, T, d_model] (after the final norm).
   at::Tensor DecodeTeacherForcedHidden(const at::Tensor& encoder_states, const at::Tensor& encoder_mask,
-                                       const at::Tensor& decoder_input_ids,
-                                       const at::Tensor& decoder_mask) const;
+                                       const at::Tensor& decoder_input_ids, const at::Tensor& decoder_mask,
+                                       const Dropout* dropout = nullptr) const;
   // log-softmax(output layer(hidden[i]))[labels[i]] for hidden [N, d_model], labels [N] (int64),
   // as float32 [N]; the output layer runs over at most `chunk_rows` rows at a time, so no more
   // than chunk_rows x vocab logits exist at once.
@@ -108,7 +120,7 @@ class T5Model {
  private:
   at::Tensor RelativePositionBias(const at::Tensor& relative, bool bidirectional,
                                   const at::Tensor& table) const;
-  at::Tensor FeedForward(const at::Tensor& x, const FeedForwardWeights& w) const;
+  at::Tensor FeedForward(const at::Tensor& x, const FeedForwardWeights& w, const Dropout* dropout = nullptr) const;
   at::Tensor LmHead(const at::Tensor& h) const;
 
   T5Config config_;

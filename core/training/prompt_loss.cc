@@ -4,7 +4,8 @@
 
 namespace softserve::core {
 
-PromptLossResult PromptLoss(const T5Model& model, const at::Tensor& prompt, const TrainingBatch& batch) {
+PromptLossResult PromptLoss(const T5Model& model, const at::Tensor& prompt, const TrainingBatch& batch,
+                            const Dropout* dropout) {
   const at::Device device = model.tensor_options().device();
   const at::Tensor ids = batch.input_ids.to(at::kCPU, at::kLong);
   const at::Tensor mask = batch.attention_mask.to(at::kCPU, at::kLong);
@@ -16,13 +17,13 @@ PromptLossResult PromptLoss(const T5Model& model, const at::Tensor& prompt, cons
     rows.push_back({p, std::vector<int64_t>(row.data_ptr<int64_t>(), row.data_ptr<int64_t>() + len)});
   }
   const EncoderBatch encoder = model.EmbedRows(rows);
-  const at::Tensor states = model.Encode(encoder);
+  const at::Tensor states = model.Encode(encoder, dropout);
   // Hugging Face's _shift_right: decoder start 0, then the labels without the last, -100 -> 0.
   const at::Tensor labels = batch.labels.to(device, at::kLong);
   const at::Tensor valid = labels != -100;
   at::Tensor decoder_ids = at::zeros_like(labels);
   decoder_ids.slice(1, 1).copy_(labels.slice(1, 0, labels.size(1) - 1).clamp_min(0));
-  const at::Tensor logits = model.DecodeTeacherForced(states, encoder.mask, decoder_ids, valid).to(at::kFloat);
+  const at::Tensor logits = model.DecodeTeacherForced(states, encoder.mask, decoder_ids, valid, dropout).to(at::kFloat);
   const at::Tensor logp = at::log_softmax(logits, -1);
   const at::Tensor nll = -logp.gather(2, labels.clamp_min(0).unsqueeze(2)).squeeze(2) * valid.to(at::kFloat);
   PromptLossResult out;

@@ -29,8 +29,10 @@ struct PromptLossResult {
   at::Tensor argmax_is_label;
 };
 
-// Loss of `batch` with `prompt` [N, d] (float32) as every row's soft prompt.
-PromptLossResult PromptLoss(const T5Model& model, const at::Tensor& prompt, const TrainingBatch& batch);
+// Loss of `batch` with `prompt` [N, d] (float32) as every row's soft prompt; with `dropout`
+// (t5_model.h; may be null) the frozen model runs in train mode while the prompt records.
+PromptLossResult PromptLoss(const T5Model& model, const at::Tensor& prompt, const TrainingBatch& batch,
+                            const Dropout* dropout = nullptr);
 
 // The residual reparameterization (Razdaibiedina et al. 2023; FORMATS.md section 2), one MLP
 // shared by all rows: P' = P + LayerNorm(ReLU(P W_down^T + b_down) W_up^T + b_up), LayerNorm

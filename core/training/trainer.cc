@@ -70,6 +70,8 @@ TrainingBatch MakeTrainingBatch(const std::vector<const TrainingExample*>& examp
 PromptTrainer::PromptTrainer(const T5Model& model, std::vector<TrainingExample> train, PromptParameters initial,
                              const TrainerOptions& options)
     : model_(model), train_(std::move(train)), params_(initial.Clone()), options_(options), rng_(options.seed) {
+  dropout_.p = options.dropout;
+  if (options.dropout > 0) dropout_.generator = at::make_generator<at::CPUGeneratorImpl>(options.seed + 2);
   if (options.optimizer == OptimizerKind::kAdamW) {
     AdamWOptions o;
     o.lr = options.lr;
@@ -155,7 +157,7 @@ double PromptTrainer::Step() {
   at::Tensor loss;
   {
     at::AutoGradMode grad(true);
-    loss = PromptLoss(model_, LiveOver(leaves).Served(), batch).loss;
+    loss = PromptLoss(model_, LiveOver(leaves).Served(), batch, &dropout_).loss;
     loss.backward();
   }
   ApplyStep(leaves);
@@ -177,7 +179,7 @@ std::optional<double> PromptTrainer::StepSlice(int64_t max_examples) {
   for (const TrainingExample* e : part) part_tokens += static_cast<double>(e->target_ids.size());
   {
     at::AutoGradMode grad(true);
-    const at::Tensor mean = PromptLoss(model_, LiveOver(slice_leaves_).Served(), MakeTrainingBatch(part)).loss;
+    const at::Tensor mean = PromptLoss(model_, LiveOver(slice_leaves_).Served(), MakeTrainingBatch(part), &dropout_).loss;
     (mean * (part_tokens / slice_tokens_)).backward();
     slice_loss_ += mean.item<double>() * part_tokens / slice_tokens_;
   }

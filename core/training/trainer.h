@@ -36,6 +36,9 @@ struct TrainerOptions {
   int64_t batch_size = 8;
   bool shuffle = true;  // each epoch in a new order (seeded); false: file order
   uint64_t seed = 0;
+  // Train-mode dropout of the frozen model in training steps (t5_model.h; the papers' 0.1; 0 for
+  // exact runs), masks seeded from `seed`; evaluations run without it.
+  double dropout = 0;
 };
 
 // What training changes: the prompt P [N, d] and, for the residual method, its MLP.
@@ -134,6 +137,7 @@ class PromptTrainer {
   double slice_tokens_ = 0, slice_loss_ = 0;
   std::vector<at::Tensor> slice_leaves_;
   std::vector<at::Tensor> last_grads_;
+  Dropout dropout_;
 };
 
 // Writes what serves: a PEFT prompt-tuning adapter directory (adapter_config.json and

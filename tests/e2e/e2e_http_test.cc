@@ -570,7 +570,7 @@ TEST_F(E2eHttpIdsTest, TrainingJobsOverHttp) {
   testing::ReferenceCases cases("t5-tiny-v1_0");
   json example = {{"input", {{"ids", {{"ids", cases.Ids("generate.row0.input_ids")}}}}},
                   {"target", {{"ids", {{"ids", {37, 62, 1}}}}}}};
-  json body = {{"prompt_name", "http-trained"}, {"train", {example, example}}, {"options", {{"steps", 2}, {"prompt_length", 4}}}};
+  json body = {{"prompt_name", "http-trained"}, {"train", {example, example}}, {"options", {{"steps", 2}, {"prompt_length", 4}, {"dropout", 0.1}}}};
   HttpReply r = Curl(server_->http_port(), "POST", "/v1/training/jobs", body.dump(), {Bearer("alice-key")});
   ASSERT_EQ(r.status, 200) << r.body;
   const std::string id = Parse(r.body)["id"];

@@ -279,6 +279,12 @@ TEST_F(E2eTrainingTest, BadRequestsAreRefusedWithTheReason) {
   r.mutable_options()->set_steps(1 << 30);
   expect(r, grpc::StatusCode::INVALID_ARGUMENT, "max_training_steps");
   r = good;
+  r.mutable_options()->set_dropout(1.0);
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "options.dropout");
+  r = good;
+  r.mutable_options()->set_dev_metric("bleu");
+  expect(r, grpc::StatusCode::INVALID_ARGUMENT, "options.dev_metric");
+  r = good;
   r.mutable_init_prompt()->set_name("nobody");
   expect(r, grpc::StatusCode::NOT_FOUND, "init_prompt");
   v1::TrainingJobRef missing;

@@ -173,9 +173,12 @@ TEST(TrainCliErrorsTest, BadCommandLinesAndDataAreRefusedWithAReason) {
   out = Shell(bin + " --model " + model + " --data x --out y --method lora", &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(out.find("--method"), std::string::npos) << out;
-  out = Shell(bin + " --model " + model + " --data x --out y --dropout 0.1", &code);
+  out = Shell(bin + " --model " + model + " --data x --out y --dropout 1", &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(out.find("--dropout"), std::string::npos) << out;
+  out = Shell(bin + " --model " + model + " --data x --out y --dev-metric bleu", &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(out.find("--dev-metric"), std::string::npos) << out;
 }
 
 INSTANTIATE_TEST_SUITE_P(References, TrainCliTest, ::testing::ValuesIn(::softserve::testing::ReferenceModelNames()));

@@ -6,6 +6,7 @@
 // Each on the model's plain weights (cpu_gemm torch) and, where the CPU runs it, on the weights
 // packed for our kernel (as a server loads them; the backward of PackedMatmulWithGrad).
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -277,6 +278,53 @@ TEST_P(TrainingReferenceTest, SlicedTrainerStepsFollowTheStoredTrajectories) {
       }
     }
   }
+}
+
+// Dropout (t5_model.h). No reference run can share our masks, so: p = 1 drops every sublayer,
+// the embeddings and both final norms' outputs, which leaves logits of 0 everywhere: the loss is
+// exactly log(V) and the prompt's gradient 0 (analytic); p = 0.1 is reproducible per seed,
+// differs between seeds and from no dropout; evaluations run without it.
+TEST_P(TrainingReferenceTest, DropoutDropsEverythingAtOneAndIsSeededBelow) {
+  auto model = Model();
+  ASSERT_NE(model, nullptr);
+  const TrainingBatch batch = Batch();
+  auto loss = [&](double p, uint64_t seed, at::Tensor* grad = nullptr) {
+    at::Tensor prompt = cases_->Float("pt.prompt").clone().requires_grad_(true);
+    Dropout d;
+    d.p = p;
+    d.generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    PromptLossResult r = PromptLoss(*model, prompt, batch, p > 0 ? &d : nullptr);
+    r.loss.backward();
+    if (grad != nullptr) *grad = prompt.grad();
+    return r.loss.item<double>();
+  };
+  at::Tensor grad;
+  EXPECT_NEAR(loss(1.0, 1, &grad), std::log(static_cast<double>(model->config().vocab_size)), 1e-5);
+  EXPECT_EQ(grad.abs().max().item<double>(), 0.0);
+  const double none = loss(0, 0), a = loss(0.1, 7), again = loss(0.1, 7), b = loss(0.1, 8);
+  EXPECT_EQ(a, again);
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, none);
+  ExpectLoss(none, cases_->Float("pt.adamw.loss")[0].item<double>(), "no dropout");
+  // A trainer with dropout evaluates without it.
+  std::vector<TrainingExample> examples;
+  for (int64_t i = 0; i < batch.input_ids.size(0); ++i) {
+    TrainingExample e;
+    for (int64_t t = 0; t < batch.input_ids.size(1); ++t) {
+      if (batch.attention_mask[i][t].item<int64_t>() != 0) e.input_ids.push_back(batch.input_ids[i][t].item<int64_t>());
+    }
+    for (int64_t t = 0; t < batch.labels.size(1); ++t) {
+      if (batch.labels[i][t].item<int64_t>() != -100) e.target_ids.push_back(batch.labels[i][t].item<int64_t>());
+    }
+    examples.push_back(e);
+  }
+  PromptParameters start;
+  start.prompt = cases_->Float("pt.prompt");
+  TrainerOptions options;
+  options.dropout = 0.1;
+  options.batch_size = static_cast<int64_t>(examples.size());
+  PromptTrainer trainer(*model, examples, start, options);
+  ExpectLoss(trainer.Loss(examples), none, "evaluation of a trainer with dropout");
 }
 
 TEST_P(TrainingReferenceTest, AdamWReplaysThePromptTuningTrajectory) {
