@@ -97,6 +97,22 @@ class TrainingReferenceTest : public ::testing::TestWithParam<TrainingParam> {
   TrainingBatch Batch() const {
     return {cases_->Int("batch.input_ids"), cases_->Int("batch.attention_mask"), cases_->Int("batch.labels")};
   }
+  // The batch as examples: inputs without padding, labels without -100.
+  std::vector<TrainingExample> Examples() const {
+    const TrainingBatch batch = Batch();
+    std::vector<TrainingExample> examples;
+    for (int64_t b = 0; b < batch.input_ids.size(0); ++b) {
+      TrainingExample e;
+      for (int64_t t = 0; t < batch.input_ids.size(1); ++t) {
+        if (batch.attention_mask[b][t].item<int64_t>() != 0) e.input_ids.push_back(batch.input_ids[b][t].item<int64_t>());
+      }
+      for (int64_t t = 0; t < batch.labels.size(1); ++t) {
+        if (batch.labels[b][t].item<int64_t>() != -100) e.target_ids.push_back(batch.labels[b][t].item<int64_t>());
+      }
+      examples.push_back(std::move(e));
+    }
+    return examples;
+  }
 
   struct Evaluation {
     double loss = 0;
@@ -232,18 +248,7 @@ TEST_P(TrainingReferenceTest, ThreeStepsOfOurLoopFollowTheStoredTrajectories) {
 TEST_P(TrainingReferenceTest, SlicedTrainerStepsFollowTheStoredTrajectories) {
   auto model = Model();
   ASSERT_NE(model, nullptr);
-  const TrainingBatch batch = Batch();
-  std::vector<TrainingExample> examples;
-  for (int64_t b = 0; b < batch.input_ids.size(0); ++b) {
-    TrainingExample e;
-    for (int64_t t = 0; t < batch.input_ids.size(1); ++t) {
-      if (batch.attention_mask[b][t].item<int64_t>() != 0) e.input_ids.push_back(batch.input_ids[b][t].item<int64_t>());
-    }
-    for (int64_t t = 0; t < batch.labels.size(1); ++t) {
-      if (batch.labels[b][t].item<int64_t>() != -100) e.target_ids.push_back(batch.labels[b][t].item<int64_t>());
-    }
-    examples.push_back(std::move(e));
-  }
+  const std::vector<TrainingExample> examples = Examples();
   ASSERT_GE(examples.size(), 3u) << "the batch must span several slices";
   for (const Trajectory& t : Trajectories(*cases_)) {
     if (t.name.find("t5x") != std::string::npos) continue;
@@ -307,17 +312,7 @@ TEST_P(TrainingReferenceTest, DropoutDropsEverythingAtOneAndIsSeededBelow) {
   EXPECT_NE(a, none);
   ExpectLoss(none, cases_->Float("pt.adamw.loss")[0].item<double>(), "no dropout");
   // A trainer with dropout evaluates without it.
-  std::vector<TrainingExample> examples;
-  for (int64_t i = 0; i < batch.input_ids.size(0); ++i) {
-    TrainingExample e;
-    for (int64_t t = 0; t < batch.input_ids.size(1); ++t) {
-      if (batch.attention_mask[i][t].item<int64_t>() != 0) e.input_ids.push_back(batch.input_ids[i][t].item<int64_t>());
-    }
-    for (int64_t t = 0; t < batch.labels.size(1); ++t) {
-      if (batch.labels[i][t].item<int64_t>() != -100) e.target_ids.push_back(batch.labels[i][t].item<int64_t>());
-    }
-    examples.push_back(e);
-  }
+  const std::vector<TrainingExample> examples = Examples();
   PromptParameters start;
   start.prompt = cases_->Float("pt.prompt");
   TrainerOptions options;
