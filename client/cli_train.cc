@@ -133,6 +133,8 @@ void AddStart(CLI::App* train, const Globals& g, std::vector<Command>* commands)
   start->add_option_function<uint64_t>("--seed", [f](uint64_t v) { f->o.set_seed(v); }, "seed");
   start->add_option_function<double>("--dropout", [f](double v) { f->o.set_dropout(v); },
                                      "train-mode dropout of the frozen model (the papers' 0.1; default 0)");
+  start->add_option_function<double>("--max-grad-norm", [f](double v) { f->o.set_max_grad_norm(v); },
+                                     "clip gradients to this global norm (default 0: off)");
   start->add_option_function<int>("--eval-every", [f](int v) { f->o.set_eval_every(v); }, "dev evaluation every K steps (default: each epoch)");
   start->add_option_function<int>("--patience", [f](int v) { f->o.set_patience(v); }, "stop after P evaluations without a better dev metric");
   start->add_option_function<std::string>("--dev-metric", [f](const std::string& v) { f->o.set_dev_metric(v); },

@@ -72,6 +72,7 @@ core::StatusOr<v1::TrainingOptions> ResolveOptions(const v1::TrainingOptions& in
   }
   if (o.eval_every() == 0) o.set_eval_every(static_cast<int32_t>(per_epoch));
   if (!(o.dropout() >= 0 && o.dropout() < 1)) return InvalidArgumentError("options.dropout must be in [0, 1)");
+  if (!(o.max_grad_norm() >= 0)) return InvalidArgumentError("options.max_grad_norm must be >= 0 (0 = no clipping)");
   if (o.dev_metric().empty()) o.set_dev_metric("loss");
   if (o.dev_metric() != "loss" && o.dev_metric() != "exact-match" && o.dev_metric() != "rank") {
     return InvalidArgumentError("options.dev_metric must be 'loss', 'exact-match' or 'rank'");
@@ -197,6 +198,7 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
     t.shuffle = !o.no_shuffle();
     t.seed = o.seed();
     t.dropout = o.dropout();
+    t.max_grad_norm = o.max_grad_norm();
     view_.set_state(v1::TRAINING_STATE_QUEUED);
     view_.set_total_steps(o.steps());
     trainer_ = std::make_unique<core::PromptTrainer>(model_, std::move(setup.train), std::move(setup.initial), t);

@@ -34,7 +34,7 @@ struct Options {
   std::string optimizer = "adafactor", device = "cpu", dtype = "float32", cpu_gemm = "torch", dev_metric = "loss";
   int64_t prompt_length = 100, bottleneck = 800, steps = 0, epochs = 0, batch_size = 8, seed = 0;
   int64_t eval_every = 0, patience = 0;
-  double lr = 0.3, weight_decay = 1e-5, dropout = 0;
+  double lr = 0.3, weight_decay = 1e-5, dropout = 0, max_grad_norm = 0;
   bool no_shuffle = false, json = false;
 };
 
@@ -57,6 +57,7 @@ void AddFlags(tools::FlagParser* f, Options* o) {
   f->AddInt("epochs", &o->epochs, "passes over the data (when --steps is 0)");
   f->AddInt("batch-size", &o->batch_size, "examples per step (larger than the data: all of it every step)");
   f->AddBool("no-shuffle", &o->no_shuffle, "keep the file order");
+  f->AddDouble("max-grad-norm", &o->max_grad_norm, "clip gradients to this global norm (torch's clip_grad_norm_; 0: off)");
   f->AddDouble("dropout", &o->dropout, "train-mode dropout of the frozen model in [0, 1) (the papers' 0.1; 0 for exact runs)");
   f->AddInt("seed", &o->seed, "random seed (initialisation, MLP, shuffling)");
   f->AddInt("eval-every", &o->eval_every, "evaluate the dev loss every K steps (0: at the end)");
@@ -173,6 +174,7 @@ Status Check(const Options& o) {
   if (o.method != "prompt" && o.method != "residual") return core::InvalidArgumentError("--method must be prompt or residual");
   if (o.optimizer != "adafactor" && o.optimizer != "adamw") return core::InvalidArgumentError("--optimizer must be adafactor or adamw");
   if (!(o.dropout >= 0 && o.dropout < 1)) return core::InvalidArgumentError("--dropout must be in [0, 1)");
+  if (!(o.max_grad_norm >= 0)) return core::InvalidArgumentError("--max-grad-norm must be >= 0 (0: off)");
   if (o.dev_metric != "loss" && o.dev_metric != "exact-match" && o.dev_metric != "rank") {
     return core::InvalidArgumentError("--dev-metric must be loss, exact-match or rank");
   }
@@ -254,6 +256,7 @@ int Train(const Options& o, Loaded& l, core::PromptParameters initial) {
   to.shuffle = !o.no_shuffle;
   to.seed = static_cast<uint64_t>(o.seed);
   to.dropout = o.dropout;
+  to.max_grad_norm = o.max_grad_norm;
   const int64_t per_epoch = (static_cast<int64_t>(l.train.size()) + o.batch_size - 1) / o.batch_size;
   const int64_t total = o.steps > 0 ? o.steps : std::max<int64_t>(1, o.epochs) * per_epoch;
   auto candidates = RankCandidates(o, l);

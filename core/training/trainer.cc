@@ -146,6 +146,14 @@ void PromptTrainer::ApplyStep(const std::vector<at::Tensor>& leaves) {
     grads.push_back(l.grad().detach());
     params.push_back(l.detach());  // shares storage with params_: updated in place
   }
+  if (options_.max_grad_norm > 0) {
+    double squares = 0;
+    for (const at::Tensor& g : grads) squares += g.to(at::kDouble).pow(2).sum().item<double>();
+    const double coef = options_.max_grad_norm / (std::sqrt(squares) + 1e-6);
+    if (coef < 1) {
+      for (at::Tensor& g : grads) g = g * coef;
+    }
+  }
   optimizer_->Step(params, grads);
   last_grads_ = std::move(grads);
   ++steps_;

@@ -39,6 +39,11 @@ struct TrainerOptions {
   // Train-mode dropout of the frozen model in training steps (t5_model.h; the papers' 0.1; 0 for
   // exact runs), masks seeded from `seed`; evaluations run without it.
   double dropout = 0;
+  // Gradient clipping by the global norm over every trainable tensor, as
+  // torch.nn.utils.clip_grad_norm_ (and Hugging Face's Trainer, max_grad_norm 1.0): when the norm
+  // exceeds this, every gradient is scaled by max_grad_norm / (norm + 1e-6). 0 = off (the
+  // papers' setting; Adafactor clips its updates itself).
+  double max_grad_norm = 0;
 };
 
 // What training changes: the prompt P [N, d] and, for the residual method, its MLP.
@@ -109,7 +114,8 @@ class PromptTrainer {
   int64_t RankCorrect(const std::vector<TrainingExample>& examples, const std::vector<std::vector<int64_t>>& candidates) const;
 
   const PromptParameters& parameters() const { return params_; }
-  // The gradients the last step applied, in Tensors() order (empty before the first step).
+  // The gradients the last step applied (after clipping), in Tensors() order (empty before the
+  // first step).
   const std::vector<at::Tensor>& last_gradients() const { return last_grads_; }
   int64_t steps() const { return steps_; }
   int64_t epoch() const { return epoch_; }

@@ -322,6 +322,34 @@ TEST_P(TrainingReferenceTest, DropoutDropsEverythingAtOneAndIsSeededBelow) {
   ExpectLoss(trainer.Loss(examples), none, "evaluation of a trainer with dropout");
 }
 
+// Gradient clipping, against torch.nn.utils.clip_grad_norm_'s definition applied to the stored
+// gradient of the residual method's first step (7 tensors: the norm is over all of them).
+TEST_P(TrainingReferenceTest, GradientClippingScalesTheStoredGradientsByTheGlobalNorm) {
+  auto model = Model();
+  ASSERT_NE(model, nullptr);
+  const std::vector<at::Tensor> init = Initial("rpt.", ResidualNames());
+  double squares = 0;
+  for (const std::string& n : ResidualNames()) squares += cases_->Float("rpt.adamw.grad." + n)[0].to(at::kDouble).pow(2).sum().item<double>();
+  const double norm = std::sqrt(squares);
+  for (const double max_norm : {norm / 10, norm * 10}) {
+    PromptParameters start;
+    start.prompt = init[0];
+    start.mlp = ResidualMlp{init[1], init[2], init[3], init[4], init[5], init[6]};
+    TrainerOptions options;
+    options.optimizer = OptimizerKind::kAdamW;
+    options.batch_size = 64;
+    options.shuffle = false;
+    options.max_grad_norm = max_norm;
+    PromptTrainer trainer(*model, Examples(), start, options);
+    trainer.Step();
+    const double coef = std::min(1.0, max_norm / (norm + 1e-6));
+    for (size_t i = 0; i < ResidualNames().size(); ++i) {
+      ExpectGrad(trainer.last_gradients()[i], cases_->Float("rpt.adamw.grad." + ResidualNames()[i])[0] * coef,
+                 "clipped " + ResidualNames()[i] + " at max norm " + std::to_string(max_norm));
+    }
+  }
+}
+
 TEST_P(TrainingReferenceTest, AdamWReplaysThePromptTuningTrajectory) {
   auto adamw = NewAdamW(AdamWOptions());
   Replay("pt.adamw", "pt.", {"prompt"}, adamw.get());
