@@ -90,6 +90,15 @@ std::string ProtoJson(const google::protobuf::Message& m) {
   return out;
 }
 
+// For POST routes whose body carries nothing: reads and drops a body only when the client
+// announced one, so that a bodiless POST (curl -X POST, no Content-Length) is answered at once
+// instead of being read until the connection's read timeout.
+void DropBody(const httplib::Request& req, const httplib::ContentReader& read) {
+  if (req.has_header("Content-Length") || req.get_header_value("Transfer-Encoding") == "chunked") {
+    read([](const char*, size_t) { return true; });
+  }
+}
+
 // The route label of metrics: the path with ids taken out.
 std::string RouteOf(const std::string& path) {
   if (path == "/v1/completions" || path == "/v1/models" || path == "/v1/training/jobs") return path;
@@ -301,13 +310,10 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
   http.set_payload_max_length(options.max_body_bytes);
   http.Post("/v1/completions", [self](const httplib::Request& q, httplib::Response& r) { self->Completions(q, r); });
   http.Get("/v1/models", [self](const httplib::Request& q, httplib::Response& r) { self->Models(q, r); });
-  // With a content reader, so that a bodiless POST (curl -X POST, no Content-Length) is answered
-  // at once rather than read until the connection's read timeout; a body sent is read and dropped.
+  // The cancel routes take a content reader (DropBody).
   http.Post(R"(/v1/completions/([^/]+)/cancel)",
             [self](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& read) {
-              if (q.has_header("Content-Length") || q.get_header_value("Transfer-Encoding") == "chunked") {
-                read([](const char*, size_t) { return true; });
-              }
+              DropBody(q, read);
               self->Cancel(q, r);
             });
   http.Post("/v1/training/jobs", [self](const httplib::Request& q, httplib::Response& r) { self->StartTraining(q, r); });
@@ -320,9 +326,7 @@ core::StatusOr<std::unique_ptr<HttpGateway>> HttpGateway::Start(const HttpGatewa
            [self](const httplib::Request& q, httplib::Response& r) { self->TrainingJob(q, r, /*cancel=*/false); });
   http.Post(R"(/v1/training/jobs/([^/]+)/cancel)",
             [self](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& read) {
-              if (q.has_header("Content-Length") || q.get_header_value("Transfer-Encoding") == "chunked") {
-                read([](const char*, size_t) { return true; });
-              }
+              DropBody(q, read);
               self->TrainingJob(q, r, /*cancel=*/true);
             });
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {

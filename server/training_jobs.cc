@@ -165,12 +165,6 @@ core::StatusOr<std::vector<std::vector<int64_t>>> RankCandidates(const v1::Train
   return out;
 }
 
-int64_t TargetTokens(const std::vector<core::TrainingExample>& examples, size_t begin, size_t end) {
-  int64_t n = 0;
-  for (size_t i = begin; i < end; ++i) n += static_cast<int64_t>(examples[i].target_ids.size());
-  return n;
-}
-
 }  // namespace
 
 // One job: a background task of the engine (see the header).
@@ -232,7 +226,7 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
     if (!dev_.empty() && (last || step % options_.eval_every() == 0)) {
       evaluating_ = true;
       eval_next_ = 0;
-      eval_nll_ = 0;
+      eval_nll_ = eval_tokens_ = 0;
       return true;
     }
     return !last;
@@ -266,8 +260,8 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
     return view_;
   }
   bool Ended() const {
-    const v1::TrainingState s = Snapshot().state();
-    return s == v1::TRAINING_STATE_SUCCEEDED || s == v1::TRAINING_STATE_FAILED || s == v1::TRAINING_STATE_CANCELLED;
+    std::lock_guard<std::mutex> lock(mu_);
+    return TrainingJobEnded(view_);
   }
 
   uint64_t AddWatcher(std::function<void(const v1::TrainingJob&)> f) {
@@ -294,13 +288,15 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
   bool EvaluateSlice() {
     const size_t end = std::min(dev_.size(), eval_next_ + static_cast<size_t>(4 * examples_per_slice_));
     const std::vector<core::TrainingExample> part(dev_.begin() + eval_next_, dev_.begin() + end);
-    eval_nll_ += trainer_->Loss(part) * static_cast<double>(TargetTokens(dev_, eval_next_, end));
-    if (options_.dev_metric() == "exact-match") eval_right_ += trainer_->ExactMatches(part);
+    const core::PromptTrainer::Evaluation e = trainer_->Evaluate(part);  // loss and exact matches, one pass
+    eval_nll_ += e.nll;
+    eval_tokens_ += e.tokens;
+    if (options_.dev_metric() == "exact-match") eval_right_ += e.exact_matches;
     if (options_.dev_metric() == "rank") eval_right_ += trainer_->RankCorrect(part, candidates_);
     eval_next_ = end;
     if (eval_next_ < dev_.size()) return true;
     evaluating_ = false;
-    const double dev_loss = eval_nll_ / static_cast<double>(TargetTokens(dev_, 0, dev_.size()));
+    const double dev_loss = eval_nll_ / eval_tokens_;
     const double accuracy = static_cast<double>(eval_right_) / static_cast<double>(dev_.size());
     eval_right_ = 0;
     const int64_t step = trainer_->steps();
@@ -412,7 +408,7 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
   std::chrono::steady_clock::time_point start_;
   bool evaluating_ = false;
   size_t eval_next_ = 0;
-  double eval_nll_ = 0;
+  double eval_nll_ = 0, eval_tokens_ = 0;
   int64_t eval_right_ = 0;
   core::PromptParameters best_;
   double best_dev_loss_ = 0, best_accuracy_ = 0;
@@ -423,6 +419,11 @@ class TrainingJob : public core::BackgroundTask, public std::enable_shared_from_
   std::map<uint64_t, std::function<void(const v1::TrainingJob&)>> watchers_;
   uint64_t next_watcher_ = 1;
 };
+
+bool TrainingJobEnded(const v1::TrainingJob& j) {
+  return j.state() == v1::TRAINING_STATE_SUCCEEDED || j.state() == v1::TRAINING_STATE_FAILED ||
+         j.state() == v1::TRAINING_STATE_CANCELLED;
+}
 
 TrainingJobs::TrainingJobs(const ServiceContext* sc, std::shared_ptr<const core::T5Model> model)
     : sc_(sc), model_(std::move(model)) {}

@@ -42,6 +42,9 @@ namespace v1 = ::softserve::v1;
 
 class TrainingJob;
 
+// SUCCEEDED, FAILED or CANCELLED: the job will not change again.
+bool TrainingJobEnded(const v1::TrainingJob& j);
+
 class TrainingJobs {
  public:
   // `sc` and `model` (the one the engine serves) must outlive this.

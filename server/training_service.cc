@@ -11,11 +11,6 @@
 namespace softserve::server {
 namespace {
 
-bool Ended(const v1::TrainingJob& j) {
-  return j.state() == v1::TRAINING_STATE_SUCCEEDED || j.state() == v1::TRAINING_STATE_FAILED ||
-         j.state() == v1::TRAINING_STATE_CANCELLED;
-}
-
 // WatchTrainingJob: writes the job's state as it changes, one write at a time; a state that
 // arrives while a write is in flight replaces any older unsent one (a slow reader gets the
 // latest, and the server buffers one message at most). Finishes OK after an ended state.
@@ -72,7 +67,7 @@ class WatchCall : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
       std::unique_lock<std::mutex> lock(mu);
       if (finished || reactor == nullptr) return;
       pending = SerializeMessage(j);
-      pending_final = Ended(j);
+      pending_final = TrainingJobEnded(j);
       if (!in_flight) StartNext(&lock);
     }
     void WriteDone(bool ok) {

@@ -273,9 +273,10 @@ int Train(const Options& o, Loaded& l, core::PromptParameters initial) {
     double dev = -1, accuracy = -1;
     const bool evaluate = !l.dev.empty() && ((o.eval_every > 0 && trainer.steps() % o.eval_every == 0) || trainer.steps() == total);
     if (evaluate) {
-      dev = trainer.Loss(l.dev);
+      const core::PromptTrainer::Evaluation e = trainer.Evaluate(l.dev);  // loss and exact matches, one pass
+      dev = e.loss();
       const double n = static_cast<double>(l.dev.size());
-      if (o.dev_metric == "exact-match") accuracy = static_cast<double>(trainer.ExactMatches(l.dev)) / n;
+      if (o.dev_metric == "exact-match") accuracy = static_cast<double>(e.exact_matches) / n;
       if (o.dev_metric == "rank") accuracy = static_cast<double>(trainer.RankCorrect(l.dev, *candidates)) / n;
       const double score = o.dev_metric == "loss" ? -dev : accuracy;
       if (!have_best || score > best_score) {

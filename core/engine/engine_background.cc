@@ -30,6 +30,7 @@ void Engine::EarnBackgroundTime(double serving_seconds) {
 }
 
 void Engine::MaybeRunBackground() {
+  if (background_count_.load() == 0) return;  // the common case: no lock taken per iteration
   std::shared_ptr<BackgroundTask> task;
   bool idle = false;
   {

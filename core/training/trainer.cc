@@ -199,20 +199,31 @@ std::optional<double> PromptTrainer::StepSlice(int64_t max_examples) {
   return slice_loss_;
 }
 
-double PromptTrainer::Loss(const std::vector<TrainingExample>& examples) const {
+void PromptTrainer::ForEachBatch(
+    const std::vector<TrainingExample>& examples,
+    const std::function<void(const at::Tensor& served, const std::vector<const TrainingExample*>&)>& f) const {
   at::NoGradGuard no_grad;
-  double total = 0, tokens = 0;
   const at::Tensor served = params_.Served();
   const size_t step = static_cast<size_t>(std::max<int64_t>(1, options_.batch_size));
   for (size_t begin = 0; begin < examples.size(); begin += step) {
     std::vector<const TrainingExample*> part;
     for (size_t i = begin; i < std::min(examples.size(), begin + step); ++i) part.push_back(&examples[i]);
-    const PromptLossResult r = PromptLoss(model_, served, MakeTrainingBatch(part));
-    total += r.token_nll.sum().item<double>();
-    for (const TrainingExample* e : part) tokens += static_cast<double>(e->target_ids.size());
+    f(served, part);
   }
-  return tokens > 0 ? total / tokens : 0;
 }
+
+PromptTrainer::Evaluation PromptTrainer::Evaluate(const std::vector<TrainingExample>& examples) const {
+  Evaluation e;
+  ForEachBatch(examples, [&](const at::Tensor& served, const std::vector<const TrainingExample*>& part) {
+    const PromptLossResult r = PromptLoss(model_, served, MakeTrainingBatch(part));
+    e.nll += r.token_nll.sum().item<double>();
+    e.exact_matches += r.argmax_is_label.all(1).sum().item<int64_t>();
+    for (const TrainingExample* x : part) e.tokens += static_cast<double>(x->target_ids.size());
+  });
+  return e;
+}
+
+double PromptTrainer::Loss(const std::vector<TrainingExample>& examples) const { return Evaluate(examples).loss(); }
 
 std::vector<std::vector<int64_t>> DistinctTargets(const std::vector<const std::vector<TrainingExample>*>& sets) {
   std::vector<std::vector<int64_t>> out;
@@ -225,17 +236,7 @@ std::vector<std::vector<int64_t>> DistinctTargets(const std::vector<const std::v
 }
 
 int64_t PromptTrainer::ExactMatches(const std::vector<TrainingExample>& examples) const {
-  at::NoGradGuard no_grad;
-  const at::Tensor served = params_.Served();
-  int64_t matches = 0;
-  const size_t step = static_cast<size_t>(std::max<int64_t>(1, options_.batch_size));
-  for (size_t begin = 0; begin < examples.size(); begin += step) {
-    std::vector<const TrainingExample*> part;
-    for (size_t i = begin; i < std::min(examples.size(), begin + step); ++i) part.push_back(&examples[i]);
-    const PromptLossResult r = PromptLoss(model_, served, MakeTrainingBatch(part));
-    matches += r.argmax_is_label.all(1).sum().item<int64_t>();
-  }
-  return matches;
+  return Evaluate(examples).exact_matches;
 }
 
 int64_t PromptTrainer::RankCorrect(const std::vector<TrainingExample>& examples,

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -111,6 +112,14 @@ class PromptTrainer {
   // classification gets right: of `candidates` (each as scored, eos included), the one with the
   // highest total log-likelihood given the input (the first on ties) equals the target.
   int64_t ExactMatches(const std::vector<TrainingExample>& examples) const;
+  // Loss and ExactMatches from one forward pass: the summed token NLL, the target tokens and the
+  // exact matches of `examples`.
+  struct Evaluation {
+    double nll = 0, tokens = 0;
+    int64_t exact_matches = 0;
+    double loss() const { return tokens > 0 ? nll / tokens : 0; }
+  };
+  Evaluation Evaluate(const std::vector<TrainingExample>& examples) const;
   int64_t RankCorrect(const std::vector<TrainingExample>& examples, const std::vector<std::vector<int64_t>>& candidates) const;
 
   const PromptParameters& parameters() const { return params_; }
@@ -122,6 +131,10 @@ class PromptTrainer {
 
  private:
   std::vector<const TrainingExample*> NextBatch();
+  // Runs `f` on `examples` in batches of options_.batch_size, without gradients, with the served
+  // prompt of the current parameters.
+  void ForEachBatch(const std::vector<TrainingExample>& examples,
+                    const std::function<void(const at::Tensor& served, const std::vector<const TrainingExample*>&)>& f) const;
   // Leaves that share storage with params_ (requiring grad), and the live parameters over them.
   std::vector<at::Tensor> NewLeaves() const;
   PromptParameters LiveOver(const std::vector<at::Tensor>& leaves) const;

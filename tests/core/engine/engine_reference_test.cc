@@ -591,6 +591,16 @@ TEST_P(EngineReferenceTest, TopLogprobsOfTheFirstStepAreHuggingFacesLargest) {
   EXPECT_EQ(testing::GenerateSync(engine_.get(), many).status().code(), StatusCode::kInvalidArgument);
 }
 
+// The logits after `fed` (decoder start token first) for one encoded row, recomputed by the
+// model's teacher-forced pass (no KV cache), as float64 on the CPU.
+at::Tensor LastLogits(const T5Model& model, const at::Tensor& states, const at::Tensor& encoder_mask,
+                      const std::vector<int64_t>& fed) {
+  const at::Device device = encoder_mask.device();
+  const at::Tensor dec = at::tensor(fed).unsqueeze(0).to(device);
+  const at::Tensor mask = at::ones({1, static_cast<int64_t>(fed.size())}, at::kBool).to(device);
+  return model.DecodeTeacherForced(states, encoder_mask, dec, mask)[0][-1].to(at::kCPU, at::kDouble).clone();
+}
+
 // Repetition penalty, against an independent greedy loop: no KV cache, the whole decoder input
 // recomputed each step by the model's teacher-forced pass (checked against HF's logits
 // elsewhere), and HF's RepetitionPenaltyLogitsProcessor written out here from its definition:
@@ -608,11 +618,7 @@ TEST_P(EngineReferenceTest, RepetitionPenaltyFollowsHuggingFacesDefinition) {
     std::vector<int64_t> fed = {0};
     std::vector<int64_t> expected;
     for (int step = 0; step < 12; ++step) {
-      const at::Device device = batch.mask.device();
-      const at::Tensor dec = at::tensor(fed).unsqueeze(0).to(device);
-      const at::Tensor mask = at::ones({1, static_cast<int64_t>(fed.size())}, at::kBool).to(device);
-      at::Tensor scores =
-          model.DecodeTeacherForced(states, batch.mask, dec, mask)[0][-1].to(at::kCPU, at::kDouble).clone();
+      at::Tensor scores = LastLogits(model, states, batch.mask, fed);
       for (int64_t t : std::set<int64_t>(fed.begin(), fed.end())) {
         const double v = scores[t].item<double>();
         scores[t] = v < 0 ? v * penalty : v / penalty;
@@ -668,11 +674,7 @@ std::pair<std::vector<int64_t>, double> ReferenceBeam4(const T5Model& model, con
   while (!done && beams[0].size() < kMaxLen) {
     std::vector<Candidate> cands;
     for (int b = 0; b < kBeams; ++b) {
-      const at::Device device = mask.device();
-      const at::Tensor dec = at::tensor(beams[b]).unsqueeze(0).to(device);
-      const at::Tensor dmask = at::ones({1, static_cast<int64_t>(beams[b].size())}, at::kBool).to(device);
-      at::Tensor lp = at::log_softmax(model.DecodeTeacherForced(states, mask, dec, dmask)[0][-1].to(at::kCPU, at::kDouble), -1)
-                          .clone();
+      at::Tensor lp = at::log_softmax(LastLogits(model, states, mask, beams[b]), -1);
       for (int64_t t : std::set<int64_t>(beams[b].begin(), beams[b].end())) {
         const double v = lp[t].item<double>();
         lp[t] = v < 0 ? v * penalty : v / penalty;

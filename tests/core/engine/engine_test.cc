@@ -238,25 +238,38 @@ TEST_F(EngineTest, ATimeLimitReturnsWhatWasGeneratedSoFar) {
   });
 }
 
-TEST_F(EngineTest, ATimeLimitThatPassesInTheQueueReturnsNoTokens) {
+// A generation queued behind the only row, ended early by what `arm` sets up on it; `arm`
+// returns what makes the end due (called while the engine is gated). It completes OK with
+// `reason` and no tokens; the running one is unaffected.
+void ExpectQueuedEarlyEnd(EngineTest* t, FinishReason reason,
+                          const std::function<std::function<void()>(GenerationRequest*)>& arm) {
   EngineLimits limits;
   limits.max_rows = 1;
-  Start(limits);
-  Gate();
-  auto running = GenerateAsync(engine_.get(), Req({2}, 3));
-  WaitFor([](const FakeRunner::Shared& s) { return s.rows == 1; });  // holds the only row
-  GenerationRequest queued = Req({2}, 3);
-  const TimePoint limit = Clock::now() + std::chrono::milliseconds(10);
-  queued.time_limit = limit;
-  auto q = GenerateAsync(engine_.get(), std::move(queued));
-  while (Clock::now() <= limit) std::this_thread::yield();
-  Ungate();
+  t->Start(limits);
+  t->Gate();
+  auto running = GenerateAsync(t->engine_.get(), t->Req({2}, 3));
+  t->WaitFor([](const FakeRunner::Shared& s) { return s.rows == 1; });  // holds the only row
+  GenerationRequest queued = t->Req({2}, 3);
+  const std::function<void()> fire = arm(&queued);
+  auto q = GenerateAsync(t->engine_.get(), std::move(queued));
+  fire();
+  t->Ungate();
   auto result = q.get();
   ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_EQ(result->finish_reason, FinishReason::kTimeLimit);
+  EXPECT_EQ(result->finish_reason, reason);
   EXPECT_TRUE(result->output_ids.empty());
   EXPECT_GE(result->queue_seconds, 0.0);
   EXPECT_TRUE(running.get().ok());
+}
+
+TEST_F(EngineTest, ATimeLimitThatPassesInTheQueueReturnsNoTokens) {
+  ExpectQueuedEarlyEnd(this, FinishReason::kTimeLimit, [](GenerationRequest* r) {
+    const TimePoint limit = Clock::now() + std::chrono::milliseconds(10);
+    r->time_limit = limit;
+    return [limit] {
+      while (Clock::now() <= limit) std::this_thread::yield();
+    };
+  });
 }
 
 // end_early: the caller's "stop now, keep what you have" ends a running generation (greedy and
@@ -270,23 +283,11 @@ TEST_F(EngineTest, EndEarlyReturnsWhatWasGeneratedWithCancelled) {
 }
 
 TEST_F(EngineTest, EndEarlyWhileQueuedReturnsNoTokens) {
-  EngineLimits limits;
-  limits.max_rows = 1;
-  Start(limits);
-  Gate();
-  auto running = GenerateAsync(engine_.get(), Req({2}, 3));
-  WaitFor([](const FakeRunner::Shared& s) { return s.rows == 1; });  // holds the only row
-  GenerationRequest queued = Req({2}, 3);
-  queued.end_early = NewCancelFlag();
-  queued.end_early->store(true);
-  auto q = GenerateAsync(engine_.get(), std::move(queued));
-  Release(1);  // one iteration plans the queue
-  auto result = q.get();
-  ASSERT_TRUE(result.ok()) << result.status().ToString();
-  EXPECT_EQ(result->finish_reason, FinishReason::kCancelled);
-  EXPECT_TRUE(result->output_ids.empty());
-  Ungate();
-  EXPECT_TRUE(running.get().ok());
+  ExpectQueuedEarlyEnd(this, FinishReason::kCancelled, [](GenerationRequest* r) {
+    r->end_early = NewCancelFlag();
+    r->end_early->store(true);
+    return [] {};
+  });
 }
 
 TEST_F(EngineTest, AFailedStepIsRetriedAndNoRequestIsLost) {
