@@ -52,9 +52,12 @@ std::string RetryServiceConfig(const ClientOptions& options) {
   char policy[256];
   std::snprintf(policy, sizeof(policy),
                 R"("retryPolicy": {"maxAttempts": %d, "initialBackoff": "%.3fs", "maxBackoff": "%.3fs", )"
-                R"("backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]})",
+                R"("backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE", "CANCELLED"]})",
                 std::min(options.max_attempts, 5), backoff, backoff * 8);
-  // Uploads and deletes are not retried: an attempt the server acted on must not run twice.
+  // CANCELLED too: gRPC's server answers it for a call that reached it as Shutdown began and no
+  // handler had taken yet (grpc/grpc#41785), e.g. a replica leaving a load balancer; a call this
+  // client cancels itself is never retried. Uploads and deletes are not retried: an attempt the
+  // server acted on must not run twice.
   return std::string(R"({"methodConfig": [{"name": [)"
                      R"({"service": "softserve.v1.InferenceService"}, {"service": "softserve.v1.ModelService"}, )"
                      R"({"service": "softserve.v1.PromptService", "method": "GetPrompt"}, )"

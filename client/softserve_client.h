@@ -1,5 +1,6 @@
 // softserve's C++ client library: typed calls to every RPC, with a deadline per call, the API
-// key attached, and retries of UNAVAILABLE (the server restarting or draining) with backoff.
+// key attached, and retries of UNAVAILABLE (the server restarting or draining) and of a
+// server's CANCELLED (a call caught by a replica's shutdown) with backoff.
 // Depends only on the generated protos and gRPC. Thread-safe: one Client may be shared.
 #ifndef SOFTSERVE_CLIENT_SOFTSERVE_CLIENT_H_
 #define SOFTSERVE_CLIENT_SOFTSERVE_CLIENT_H_
@@ -34,7 +35,8 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{60000};  // per call
   std::string request_id;  // non-empty: sent as x-request-id on every call (CancelGeneration names it)
   // gRPC's retry policy (the channel's service config): reads and inference are attempted up
-  // to max_attempts times (at most 5) on UNAVAILABLE with exponential backoff; uploads and
+  // to max_attempts times (at most 5) on UNAVAILABLE, and on CANCELLED from the server (gRPC's
+  // answer to a call that arrives as the server shuts down), with exponential backoff; uploads and
   // deletes never are (an attempt the server acted on must not run twice).
   int max_attempts = 3;
   std::chrono::milliseconds initial_backoff{200};

@@ -1,9 +1,10 @@
 // The client library's retries are gRPC's retry policy: reads and inference are retried on
-// UNAVAILABLE, uploads and deletes never (an attempt the server acted on must not run twice).
+// UNAVAILABLE and on a server's CANCELLED, uploads and deletes never (an attempt the server acted on must not run twice).
 // A real gRPC server on 127.0.0.1 whose handlers answer UNAVAILABLE counts the attempts.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -74,6 +75,53 @@ TEST(ClientRetryTest, ReadsAreRetriedOnUnavailableUploadsAndDeletesNever) {
   EXPECT_EQ(client->ListPrompts(v1::ListPromptsRequest()).status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(prompts.lists.load(), 3);  // a read: attempted max_attempts times
   server->Shutdown();
+}
+
+// A call that reaches a server as it shuts down, before any handler took it, is answered
+// CANCELLED by gRPC itself (grpc/grpc#41785): what a replica leaving a load balancer does to the
+// call that raced its shutdown. Here the first server registers the service asynchronously and
+// never takes a call, so the call is still pending when it shuts down; a replacement listens on
+// the same port (gRPC sets SO_REUSEPORT), and the client's retry must reach it.
+TEST(ClientRetryTest, ACallCaughtByAServerShutdownIsRetriedElsewhere) {
+  v1::ModelService::AsyncService never_answers;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&never_answers);
+  auto cq = builder.AddCompletionQueue();
+  auto leaving = builder.BuildAndStart();
+  ASSERT_NE(port, 0);
+
+  ClientOptions options;
+  options.target = "127.0.0.1:" + std::to_string(port);
+  options.max_attempts = 5;
+  options.initial_backoff = std::chrono::milliseconds(100);
+  options.timeout = std::chrono::seconds(20);
+  auto client = Client::Connect(options).value;
+  Result<v1::ModelInfo> result;
+  std::thread call([&] { result = client->GetModelInfo(); });
+  // The call is pending on `leaving` once its connection is up and the request has been sent.
+  auto channel = grpc::CreateChannel(options.target, grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  FlakyModelService replacement;
+  replacement.calls = 2;  // answers at once
+  grpc::ServerBuilder next;
+  next.AddListeningPort("127.0.0.1:" + std::to_string(port), grpc::InsecureServerCredentials());
+  next.RegisterService(&replacement);
+  auto arriving = next.BuildAndStart();
+  ASSERT_NE(arriving, nullptr);
+  leaving->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  cq->Shutdown();
+  void* tag;
+  bool ok;
+  while (cq->Next(&tag, &ok)) {
+  }
+  call.join();
+  EXPECT_TRUE(result.ok()) << result.status.error_code() << " " << result.status.error_message();
+  EXPECT_EQ(replacement.calls.load(), 3);
+  arriving->Shutdown();
 }
 
 }  // namespace
