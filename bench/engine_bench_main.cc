@@ -36,6 +36,7 @@ struct Options {
   std::string batches = "1,8,32,64";
   std::string device = "cpu", dtype = "float32", json_out, cpu_gemm = "auto";
   int64_t threads = 2, prompt_rows = 20, input_tokens = 64, new_tokens = 32, repeats = 2;
+  int64_t prefill_chunk_tokens = -1;
 };
 
 // Wall time of every full decode step (no rows joining) with `rows` rows, for the median.
@@ -86,8 +87,13 @@ double RunJob(Engine* engine, int64_t batch, bool mixed, const Options& o, const
   return Seconds(t0, std::chrono::steady_clock::now());
 }
 
-// Encoder + cross-KV for `batch` prompted rows, timed directly on the model.
+// Encoder + cross-KV for `batch` prompted rows, timed directly on the model, in passes of as
+// many rows as the runner's prefill chunks hold.
 double EncoderSeconds(const T5Model& model, int64_t batch, const Options& o, const PromptPtr& prompt) {
+  int64_t chunk_tokens = o.prefill_chunk_tokens;
+  if (chunk_tokens < 0) chunk_tokens = model.options().device.kind == DeviceKind::kCpu ? kCpuPrefillChunkTokens : 0;
+  const int64_t row_tokens = o.prompt_rows + o.input_tokens;
+  const int64_t chunk_rows = chunk_tokens == 0 ? batch : std::max<int64_t>(1, chunk_tokens / row_tokens);
   c10::InferenceMode guard;
   std::mt19937_64 rng(99);
   at::Tensor p = at::from_blob(const_cast<float*>(prompt->values().data()), {prompt->rows(), prompt->dim()},
@@ -97,9 +103,11 @@ double EncoderSeconds(const T5Model& model, int64_t batch, const Options& o, con
   double best = 1e30;
   for (int64_t r = 0; r < o.repeats + 1; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    EncoderBatch b = model.EmbedRows(rows);
-    at::Tensor kv = model.ComputeCrossKv(model.Encode(b));
-    kv.sum().item<float>();
+    for (int64_t first = 0; first < batch; first += chunk_rows) {
+      const std::vector<EncoderRow> part(rows.begin() + first, rows.begin() + std::min(batch, first + chunk_rows));
+      at::Tensor kv = model.ComputeCrossKv(model.Encode(model.EmbedRows(part)));
+      kv.sum().item<float>();
+    }
     if (r > 0) best = std::min(best, Seconds(t0, std::chrono::steady_clock::now()));  // r == 0 warms up
   }
   return best;
@@ -140,6 +148,8 @@ int Main(int argc, char** argv) {
   flags.AddString("dtype", &o.dtype, "float32 or bfloat16");
   flags.AddString("cpu-gemm", &o.cpu_gemm, "CPU float32 GEMM: auto, packed, onednn or torch");
   flags.AddString("json", &o.json_out, "also write the figures to this JSON file");
+  flags.AddInt("prefill-chunk-tokens", &o.prefill_chunk_tokens,
+               "encoder positions per prefill pass (T5RunnerOptions; -1: the device's default, 0: all at once)");
   if (int code = flags.ParseOrExitCode(argc, argv); code >= 0) return code;
   auto batches = tools::ParseIdList(o.batches);
   auto device = ParseDevice(o.device);
@@ -200,7 +210,9 @@ int Main(int argc, char** argv) {
   std::printf("memory read bandwidth (same run): %.1f GB/s; KV cache %.1f MiB\n\n", bandwidth / 1e9,
               kv_bytes / 1048576.0);
   StepTimes steps;
-  std::unique_ptr<Engine> engine_owner = NewT5Engine(std::move(model).value(), limits, &steps);
+  T5RunnerOptions runner_options;
+  runner_options.prefill_chunk_tokens = o.prefill_chunk_tokens;
+  std::unique_ptr<Engine> engine_owner = NewT5Engine(std::move(model).value(), limits, &steps, runner_options);
   Engine& engine = *engine_owner;
 
   JsonValue rows = JsonValue::MakeArray();

@@ -65,7 +65,8 @@ StatusOr<std::unique_ptr<T5Runner>> T5Runner::Create(std::shared_ptr<const T5Mod
                              PlanKvCache(model->config(), dtype, budget, limits->max_rows,
                                          decoder_tokens, encoder_tokens));
   try {
-    auto runner = std::make_unique<T5Runner>(std::move(model), shape, options.prompt_cache_bytes);
+    auto runner = std::make_unique<T5Runner>(std::move(model), shape, options.prompt_cache_bytes,
+                                             options.prefill_chunk_tokens);
     limits->max_rows = shape.slots;
     return runner;
   } catch (const c10::Error& e) {
@@ -74,10 +75,13 @@ StatusOr<std::unique_ptr<T5Runner>> T5Runner::Create(std::shared_ptr<const T5Mod
 }
 
 T5Runner::T5Runner(std::shared_ptr<const T5Model> model, const KvCacheShape& kv_shape,
-                   int64_t prompt_cache_bytes)
+                   int64_t prompt_cache_bytes, int64_t prefill_chunk_tokens)
     : model_(std::move(model)),
       cache_(model_->NewCache(kv_shape)),
-      prompt_cache_(prompt_cache_bytes, model_->tensor_options()) {}
+      prompt_cache_(prompt_cache_bytes, model_->tensor_options()),
+      prefill_chunk_tokens_(prefill_chunk_tokens >= 0 ? prefill_chunk_tokens
+                            : model_->options().device.kind == DeviceKind::kCpu ? kCpuPrefillChunkTokens
+                                                                : 0) {}
 
 std::string T5Runner::Describe() const {
   return model_->options().device.ToString() + " " + DTypeName(model_->options().dtype);
@@ -96,20 +100,49 @@ EncoderBatch T5Runner::Embed(
   return model_->EmbedRows(enc);
 }
 
+namespace {
+
+// Encoder positions of an item's row: its prompt's rows and its ids.
+int64_t EncoderPositions(const PrefillItem& item) {
+  return (item.prompt != nullptr ? item.prompt->rows() : 0) + static_cast<int64_t>(item.input_ids->size());
+}
+
+}  // namespace
+
+size_t PrefillChunkEnd(const std::vector<PrefillItem>& items, size_t first, int64_t max_tokens) {
+  size_t end = first + 1;
+  if (max_tokens <= 0) return items.size();
+  int64_t widest = EncoderPositions(items[first]);
+  for (; end < items.size(); ++end) {
+    const int64_t wider = std::max(widest, EncoderPositions(items[end]));
+    if (wider * static_cast<int64_t>(end + 1 - first) > max_tokens) break;
+    widest = wider;
+  }
+  return end;
+}
+
+void T5Runner::EncodeIntoCache(const std::vector<PrefillItem>& items, size_t first, size_t end) {
+  std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>> rows;
+  std::vector<int64_t> sources;
+  for (size_t i = first; i < end; ++i) {
+    rows.push_back({items[i].input_ids, items[i].prompt});
+    for (int c = 0; c < items[i].copies; ++c) sources.push_back(static_cast<int64_t>(i - first));
+  }
+  EncoderBatch batch = Embed(rows);
+  at::Tensor kv = model_->ComputeCrossKv(model_->Encode(batch));
+  cache_.Append(kv, batch.lengths, sources);
+}
+
 Status T5Runner::Prefill(const std::vector<PrefillItem>& items) {
   if (items.empty()) return OkStatus();
   const int64_t before = cache_.size();
   try {
     c10::InferenceMode guard;
-    std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>> rows;
-    std::vector<int64_t> sources;
-    for (size_t i = 0; i < items.size(); ++i) {
-      rows.push_back({items[i].input_ids, items[i].prompt});
-      for (int c = 0; c < items[i].copies; ++c) sources.push_back(static_cast<int64_t>(i));
+    for (size_t first = 0; first < items.size();) {
+      const size_t end = PrefillChunkEnd(items, first, prefill_chunk_tokens_);
+      EncodeIntoCache(items, first, end);
+      first = end;
     }
-    EncoderBatch batch = Embed(rows);
-    at::Tensor kv = model_->ComputeCrossKv(model_->Encode(batch));
-    cache_.Append(kv, batch.lengths, sources);
     // Recomputed rows: one teacher-forced pass per run of consecutive items with histories.
     std::vector<std::vector<int64_t>> run;
     int64_t run_first = before, row = before;

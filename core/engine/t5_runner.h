@@ -1,7 +1,8 @@
 // T5Runner: the ModelRunner over the real libtorch T5Model and its KvCache.
 //
-// Prefill embeds each item's prompt and ids, runs one encoder pass for all items and one GEMM
-// for every layer's cross keys/values, then appends rows to the cache; preempted rows get their
+// Prefill embeds each item's prompt and ids, runs encoder passes over chunks of items
+// (T5RunnerOptions::prefill_chunk_tokens) and one GEMM per chunk for every layer's cross
+// keys/values, then appends rows to the cache; preempted rows get their
 // decoder state back in one teacher-forced pass over their histories. Step runs one decoder
 // step for all rows (any mix of prompts, lengths and positions) and selects tokens per row.
 // Score computes log-probabilities over at most kScoreLogitRows positions at a time (never a
@@ -31,7 +32,20 @@ struct T5RunnerOptions {
   double kv_cache_memory_fraction = 0;
   // Bounds the prompts kept resident on the model's device (prompt_cache.h).
   int64_t prompt_cache_bytes = int64_t{256} << 20;
+  // Prefill encodes consecutive items in chunks of at most this many padded encoder positions
+  // (an item wider than that alone): on a CPU, products of a few hundred rows keep their inputs
+  // in cache and run near the GEMM peak, while one pass over thousands of rows does not (the
+  // t5-base encoder at batch 64 ran 25% faster in chunks of 672 positions, docs/BENCHMARKS.md).
+  // 0: one pass for all items; -1: the device's default (CPU kCpuPrefillChunkTokens, else 0).
+  int64_t prefill_chunk_tokens = -1;
 };
+
+inline constexpr int64_t kCpuPrefillChunkTokens = 672;
+
+// Where Prefill ends the chunk that starts at items[first]: the largest end such that
+// (end - first) x the widest item's encoder positions (prompt rows + ids) is at most
+// `max_tokens`, and at least first + 1. max_tokens <= 0: items.size().
+size_t PrefillChunkEnd(const std::vector<PrefillItem>& items, size_t first, int64_t max_tokens);
 
 class T5Runner : public ModelRunner {
  public:
@@ -47,7 +61,8 @@ class T5Runner : public ModelRunner {
                                                     EngineLimits* limits);
   // A runner with a cache of exactly `kv_shape`. Throws c10::Error if it cannot be allocated.
   T5Runner(std::shared_ptr<const T5Model> model, const KvCacheShape& kv_shape,
-           int64_t prompt_cache_bytes = T5RunnerOptions().prompt_cache_bytes);
+           int64_t prompt_cache_bytes = T5RunnerOptions().prompt_cache_bytes,
+           int64_t prefill_chunk_tokens = T5RunnerOptions().prefill_chunk_tokens);
 
   const T5Config& config() const override { return model_->config(); }
   std::string Describe() const override;
@@ -76,6 +91,8 @@ class T5Runner : public ModelRunner {
   std::vector<double> ReadBack(const at::Tensor& t);
   at::Tensor PromptTensor(const Prompt* prompt) const;
   EncoderBatch Embed(const std::vector<std::pair<const std::vector<int64_t>*, const Prompt*>>& rows) const;
+  // Encodes items [first, end) in one pass and appends their rows to the cache.
+  void EncodeIntoCache(const std::vector<PrefillItem>& items, size_t first, size_t end);
   // Drops rows appended by a Prefill that failed half-way.
   void TruncateTo(int64_t rows);
   // The embedding table with unit-norm rows, for Explain; computed on first use.
@@ -86,6 +103,7 @@ class T5Runner : public ModelRunner {
   at::Tensor normalized_embedding_;
   mutable DevicePromptCache prompt_cache_;  // engine thread only, like the rest of the runner
   int64_t device_to_host_transfers_ = 0;
+  int64_t prefill_chunk_tokens_;
 };
 
 }  // namespace softserve::core

@@ -17,8 +17,10 @@ using packed_kernel::Tile;
 using TileFn = void (*)(const Tile&);
 
 // Rows per tile: enough that a strip read from L2 serves many rows, few enough that a prefill's
-// thousands of rows still split into tiles for every thread.
+// thousands of rows still split into tiles for every thread. Up to kWholeTileRows rows (a decode
+// step's) are one tile per strip: split in two, both threads would read every strip from memory.
 constexpr int64_t kTileRows = 48;
+constexpr int64_t kWholeTileRows = 128;
 // Products below this many multiply-adds run on the calling thread (a fork/join costs more).
 constexpr int64_t kParallelWork = int64_t{1} << 18;
 
@@ -42,12 +44,14 @@ struct Product {
   const float* a;
   const float* packed;
   float* c;
-  int64_t m, k, n, row_tiles;
+  int64_t m, k, n, tile_rows, row_tiles;
+  const float* add;  // [m, n] or null
+  bool relu;
 
   // Tiles in strip-major order: a strip's row tiles are consecutive, so a strip read from memory
   // once serves them from L2 when they run on one thread.
   void RunTile(int64_t i) const {
-    const int64_t s = i / row_tiles, r0 = (i % row_tiles) * kTileRows;
+    const int64_t s = i / row_tiles, r0 = (i % row_tiles) * tile_rows;
     Tile t;
     t.a = a + r0 * k;
     t.lda = k;
@@ -55,8 +59,13 @@ struct Product {
     t.k = k;
     t.c = c + r0 * n + s * kStripWidth;
     t.ldc = n;
-    t.rows = std::min(kTileRows, m - r0);
+    t.rows = std::min(tile_rows, m - r0);
     t.cols = std::min(kStripWidth, n - s * kStripWidth);
+    if (add != nullptr) {
+      t.add = add + r0 * n + s * kStripWidth;
+      t.ld_add = n;
+    }
+    t.relu = relu;
     kernel(t);
   }
 };
@@ -88,7 +97,7 @@ at::Tensor PackedMatrix::Unpack() const {
   return strips_.permute({1, 0, 2}).reshape({rows(), -1}).narrow(1, 0, cols_).contiguous();
 }
 
-at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w) {
+at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w, const PackedEpilogue& epilogue) {
   TORCH_CHECK(w.defined() && x.scalar_type() == at::kFloat && x.device().is_cpu() && x.dim() >= 1 &&
                   x.size(-1) == w.rows(),
               "PackedMatmul: x ", x.sizes(), " ", x.scalar_type(), " does not fit a packed [", w.rows(), ", ",
@@ -98,14 +107,28 @@ at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w) {
   const int64_t k = w.rows(), n = w.cols();
   const at::Tensor rows = x.reshape({-1, k}).contiguous();
   const int64_t m = rows.size(0);
+  at::Tensor add;
+  if (epilogue.add.defined()) {
+    TORCH_CHECK(epilogue.add.scalar_type() == at::kFloat && epilogue.add.device().is_cpu() &&
+                    epilogue.add.sizes() == at::IntArrayRef(shape),
+                "PackedMatmul: the epilogue's add ", epilogue.add.sizes(), " is not the float32 CPU result's shape");
+    add = epilogue.add.reshape({m, n}).contiguous();
+  }
   at::Tensor out = at::empty({m, n}, rows.options());
   if (m == 0 || n == 0) return out.view(shape);
-  if (k == 0) return out.zero_().view(shape);
+  if (k == 0) {  // the epilogue on an all-zero product
+    out.zero_();
+    if (add.defined()) out.add_(add);
+    if (epilogue.relu) out.clamp_min_(0);
+    return out.view(shape);
+  }
   const TileFn kernel = Kernel();
   TORCH_CHECK(kernel != nullptr, "PackedMatmul: this CPU has neither AVX-512F nor AVX2+FMA");
 
-  const int64_t row_tiles = (m + kTileRows - 1) / kTileRows;
-  Product p{kernel, rows.data_ptr<float>(), w.strips().data_ptr<float>(), out.data_ptr<float>(), m, k, n, row_tiles};
+  const int64_t tile_rows = m <= kWholeTileRows ? m : kTileRows;
+  const int64_t row_tiles = (m + tile_rows - 1) / tile_rows;
+  Product p{kernel, rows.data_ptr<float>(), w.strips().data_ptr<float>(), out.data_ptr<float>(),
+            m, k, n, tile_rows, row_tiles, add.defined() ? add.data_ptr<float>() : nullptr, epilogue.relu};
   const int64_t tiles = w.strips().size(0) * row_tiles;
   const std::shared_ptr<SpinPool> pool = m * k * n < kParallelWork ? nullptr : CpuWorkerPool();
   if (pool == nullptr) {

@@ -50,9 +50,19 @@ class PackedMatrix {
   int64_t cols_ = 0;
 };
 
-// x [..., k] @ w -> [..., n], float32 on the CPU. x need not be contiguous; k must equal
-// w.rows() (a TORCH_CHECK, as libtorch's own matmul checks shapes).
-at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w);
+// What PackedMatmul does to each output as it stores it, saving a pass of libtorch's element-wise
+// operators over the result (and their dispatch, which a decode step would pay ~50 times):
+// out + add (a residual, out's shape), then max(0, out) when relu. Same arithmetic as libtorch's
+// `add + out` and `relu`, so the results are bit-identical to the unfused operators.
+struct PackedEpilogue {
+  at::Tensor add;  // undefined: none
+  bool relu = false;
+};
+
+// x [..., k] @ w -> [..., n], float32 on the CPU, then the epilogue. x need not be contiguous;
+// k must equal w.rows() and epilogue.add, when defined, have the result's shape (TORCH_CHECKs,
+// as libtorch's own matmul checks shapes).
+at::Tensor PackedMatmul(const at::Tensor& x, const PackedMatrix& w, const PackedEpilogue& epilogue = {});
 
 // PackedMatmul recorded by autograd (prompt training on the weights a server packed, without a
 // plain copy): the product is PackedMatmul's; the backward gives x the gradient dY w^T, computed

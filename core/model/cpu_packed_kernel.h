@@ -23,6 +23,11 @@ struct Tile {
   int64_t ldc;
   int64_t rows;
   int64_t cols;
+  // Epilogue, applied as each output is stored: c = c + add[r, j] (row stride ld_add; null:
+  // none), then max(0, c) when relu.
+  const float* add = nullptr;
+  int64_t ld_add = 0;
+  bool relu = false;
 };
 
 // Defined only where the compiler can build them (x86-64); callers check CPU support first.

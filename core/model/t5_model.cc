@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 
 #include "core/common/file_util.h"
 #include "core/model/cpu_gemm.h"
@@ -59,6 +60,38 @@ at::Tensor Linear(const at::Tensor& x, const Projection& w) {
   if (w.packed.defined()) return PackedMatmul(x, w.packed);
   if (x.device().is_cpu()) return CpuMatmul(x, w.wt);
   return at::matmul(x, w.wt);
+}
+
+// x + Drop(h @ w, d). On packed weights, when nothing records or drops, the add is the packed
+// product's epilogue (bit-identical, one pass and one operator fewer).
+at::Tensor AddLinear(const at::Tensor& x, const at::Tensor& h, const Projection& w, const Dropout* d = nullptr) {
+  if (w.packed.defined() && !Recording(h) && !Recording(x) && (d == nullptr || d->p <= 0)) {
+    return PackedMatmul(h, w.packed, PackedEpilogue{x, false});
+  }
+  return x + Drop(Linear(h, w), d);
+}
+
+// storage[i, :, positions[i], :] = step[i, :, 0, :] for the step's rows i < n (storage
+// [slots, H, T, dk], step [n, H, 1, dk]). On the CPU a copy per (row, head) where the layouts
+// allow it: libtorch's advanced indexing costs tens of microseconds per call, twice per layer and
+// step. Elsewhere index_put_.
+void WriteStepKv(at::Tensor& storage, const at::Tensor& step, const std::vector<int64_t>& positions,
+                 const at::Tensor& rows, const at::Tensor& device_positions) {
+  if (!storage.device().is_cpu() || !storage.is_contiguous() || step.scalar_type() != storage.scalar_type() ||
+      step.stride(3) != 1) {
+    storage.index_put_({rows, at::indexing::Slice(), device_positions}, step.squeeze(2));
+    return;
+  }
+  const int64_t n = step.size(0), heads = step.size(1), t = storage.size(2), dk = step.size(3);
+  const int64_t element = storage.element_size();
+  auto* dst = static_cast<char*>(storage.data_ptr());
+  const auto* src = static_cast<const char*>(step.data_ptr());
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t h = 0; h < heads; ++h) {
+      std::memcpy(dst + (((i * heads + h) * t + positions[i]) * dk) * element,
+                  src + (i * step.stride(0) + h * step.stride(1)) * element, dk * element);
+    }
+  }
 }
 
 // q [B,H,Tq,dk], k/v [B,H,Tk,dk], bias and mask broadcastable to [B,H,Tq,Tk] (mask may be
@@ -207,16 +240,22 @@ at::Tensor T5Model::RelativePositionBias(const at::Tensor& relative, bool bidire
   return at::embedding(table, buckets);
 }
 
-at::Tensor T5Model::FeedForward(const at::Tensor& x, const FeedForwardWeights& w, const Dropout* dropout) const {
-  at::Tensor h = Linear(x, w.wi);
-  at::Tensor a = config_.gated ? h.narrow(-1, 0, config_.d_ff) : h;
-  switch (config_.activation) {
-    case Activation::kRelu: a = at::relu(a); break;
-    case Activation::kGeluNew: a = at::gelu(a, "tanh"); break;
-    case Activation::kGelu: a = at::gelu(a); break;
+at::Tensor T5Model::AddFeedForward(const at::Tensor& x, const at::Tensor& in, const FeedForwardWeights& w,
+                                   const Dropout* dropout) const {
+  at::Tensor a;
+  if (config_.activation == Activation::kRelu && !config_.gated && w.wi.packed.defined() && !Recording(in)) {
+    a = PackedMatmul(in, w.wi.packed, PackedEpilogue{at::Tensor(), /*relu=*/true});
+  } else {
+    const at::Tensor h = Linear(in, w.wi);
+    a = config_.gated ? h.narrow(-1, 0, config_.d_ff) : h;
+    switch (config_.activation) {
+      case Activation::kRelu: a = at::relu(a); break;
+      case Activation::kGeluNew: a = at::gelu(a, "tanh"); break;
+      case Activation::kGelu: a = at::gelu(a); break;
+    }
+    if (config_.gated) a = a * h.narrow(-1, config_.d_ff, config_.d_ff);
   }
-  if (config_.gated) a = a * h.narrow(-1, config_.d_ff, config_.d_ff);
-  return Linear(Drop(a, dropout), w.wo);
+  return AddLinear(x, Drop(a, dropout), w.wo, dropout);
 }
 
 at::Tensor T5Model::LmHead(const at::Tensor& h) const {
@@ -244,9 +283,9 @@ at::Tensor T5Model::Encode(const EncoderBatch& batch, const Dropout* dropout) co
   for (const EncoderLayerWeights& layer : weights_.encoder) {
     at::Tensor h = RmsNorm(x, layer.attention_norm, config_.layer_norm_epsilon);
     auto [q, k, v] = SplitHeads3(Linear(h, layer.attention.qkv), heads, dk);
-    x = x + Drop(Linear(Attend(q, k, v, bias, key_mask, d), layer.attention.o), d);
+    x = AddLinear(x, Attend(q, k, v, bias, key_mask, d), layer.attention.o, d);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
-    x = x + Drop(FeedForward(h, layer.feed_forward, d), d);
+    x = AddFeedForward(x, h, layer.feed_forward, d);
   }
   return Drop(RmsNorm(x, weights_.encoder_final_norm, config_.layer_norm_epsilon), d);
 }
@@ -314,14 +353,14 @@ at::Tensor T5Model::DecodeTeacherForcedHidden(const at::Tensor& encoder_states,
     const DecoderLayerWeights& layer = weights_.decoder[j];
     at::Tensor h = RmsNorm(x, layer.self_attention_norm, config_.layer_norm_epsilon);
     auto [q, k, v] = SplitHeads3(Linear(h, layer.self_attention.qkv), heads, dk);
-    x = x + Drop(Linear(Attend(q, k, v, self_bias, at::Tensor(), d), layer.self_attention.o), d);
+    x = AddLinear(x, Attend(q, k, v, self_bias, at::Tensor(), d), layer.self_attention.o, d);
     h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
     at::Tensor cq = SplitHeads(Linear(h, layer.cross_attention.q), heads, dk);
     const int64_t li = static_cast<int64_t>(j);
-    x = x + Drop(Linear(Attend(cq, cross_kv[li][0], cross_kv[li][1], cross_bias, at::Tensor(), d),
-                        layer.cross_attention.o), d);
+    x = AddLinear(x, Attend(cq, cross_kv[li][0], cross_kv[li][1], cross_bias, at::Tensor(), d),
+                  layer.cross_attention.o, d);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
-    x = x + Drop(FeedForward(h, layer.feed_forward, d), d);
+    x = AddFeedForward(x, h, layer.feed_forward, d);
   }
   return Drop(RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon), d);
 }
@@ -366,14 +405,14 @@ void T5Model::RecomputeHistory(int64_t first, const std::vector<std::vector<int6
     auto [q, k, v] = SplitHeads3(Linear(h, layer.self_attention.qkv), heads, dk);
     cache->self_k_storage(li).narrow(0, first, r).narrow(2, 0, t).copy_(k);
     cache->self_v_storage(li).narrow(0, first, r).narrow(2, 0, t).copy_(v);
-    x = x + Linear(Attend(q, k, v, self_bias), layer.self_attention.o);
+    x = AddLinear(x, Attend(q, k, v, self_bias), layer.self_attention.o);
     h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
     at::Tensor cq = SplitHeads(Linear(h, layer.cross_attention.q), heads, dk);
-    x = x + Linear(Attend(cq, cache->cross_k(li).narrow(0, first, r).narrow(2, 0, s),
-                          cache->cross_v(li).narrow(0, first, r).narrow(2, 0, s), cross_bias),
-                   layer.cross_attention.o);
+    x = AddLinear(x, Attend(cq, cache->cross_k(li).narrow(0, first, r).narrow(2, 0, s),
+                            cache->cross_v(li).narrow(0, first, r).narrow(2, 0, s), cross_bias),
+                  layer.cross_attention.o);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
-    x = x + FeedForward(h, layer.feed_forward);
+    x = AddFeedForward(x, h, layer.feed_forward);
   }
 }
 
@@ -404,16 +443,14 @@ at::Tensor T5Model::DecodeStep(const std::vector<int64_t>& tokens, KvCache* cach
     at::Tensor h = RmsNorm(x, layer.self_attention_norm, config_.layer_norm_epsilon);
     auto [q, k, v] = SplitHeads3(Linear(h, layer.self_attention.qkv), heads, dk);
     // k, v: [n, H, 1, dk] -> cache[row, :, position_row, :]
-    cache->self_k_storage(li).index_put_({rows, Slice(), positions}, k.squeeze(2));
-    cache->self_v_storage(li).index_put_({rows, Slice(), positions}, v.squeeze(2));
-    x = x + Linear(Attend(q, cache->self_k(li, t), cache->self_v(li, t), self_bias),
-                       layer.self_attention.o);
+    WriteStepKv(cache->self_k_storage(li), k, lengths, rows, positions);
+    WriteStepKv(cache->self_v_storage(li), v, lengths, rows, positions);
+    x = AddLinear(x, Attend(q, cache->self_k(li, t), cache->self_v(li, t), self_bias), layer.self_attention.o);
     h = RmsNorm(x, layer.cross_attention_norm, config_.layer_norm_epsilon);
     at::Tensor cq = SplitHeads(Linear(h, layer.cross_attention.q), heads, dk);
-    x = x + Linear(Attend(cq, cache->cross_k(li), cache->cross_v(li), cross_bias),
-                       layer.cross_attention.o);
+    x = AddLinear(x, Attend(cq, cache->cross_k(li), cache->cross_v(li), cross_bias), layer.cross_attention.o);
     h = RmsNorm(x, layer.feed_forward_norm, config_.layer_norm_epsilon);
-    x = x + FeedForward(h, layer.feed_forward);
+    x = AddFeedForward(x, h, layer.feed_forward);
   }
   cache->AdvanceStepRows();
   return LmHead(RmsNorm(x, weights_.decoder_final_norm, config_.layer_norm_epsilon)).squeeze(1);

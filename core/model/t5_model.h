@@ -120,7 +120,9 @@ class T5Model {
  private:
   at::Tensor RelativePositionBias(const at::Tensor& relative, bool bidirectional,
                                   const at::Tensor& table) const;
-  at::Tensor FeedForward(const at::Tensor& x, const FeedForwardWeights& w, const Dropout* dropout = nullptr) const;
+  // x + the feed-forward sublayer of `in` (dropout on its activation and its output).
+  at::Tensor AddFeedForward(const at::Tensor& x, const at::Tensor& in, const FeedForwardWeights& w,
+                            const Dropout* dropout = nullptr) const;
   at::Tensor LmHead(const at::Tensor& h) const;
 
   T5Config config_;

@@ -164,6 +164,44 @@ TEST_P(EngineReferenceTest, AllCasesSubmittedTogetherMatch) {
   }
 }
 
+// Prefill in chunks (T5RunnerOptions::prefill_chunk_tokens): every item alone, and a few
+// items per encoder pass; all cases submitted together still give Hugging Face's outputs.
+TEST_P(EngineReferenceTest, PrefillInChunksMatchesHuggingFace) {
+  for (int64_t chunk_tokens : {1, 40}) {
+    SCOPED_TRACE("prefill_chunk_tokens=" + std::to_string(chunk_tokens));
+    auto model = T5Model::Load(ReferenceModelDir(GetParam()), testing::TestModelOptions());
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    EngineLimits limits;
+    limits.max_rows = 24;
+    T5RunnerOptions options;
+    options.prefill_chunk_tokens = chunk_tokens;
+    Engine engine(testing::NewT5Runner(std::move(model).value(), limits, options), limits);
+    std::vector<Case> cases = AllCases();
+    std::vector<std::future<StatusOr<GenerationResult>>> futures;
+    for (const Case& c : cases) futures.push_back(testing::GenerateAsync(&engine, Request(c)));
+    for (size_t i = 0; i < cases.size(); ++i) {
+      auto r = futures[i].get();
+      ASSERT_TRUE(r.ok()) << cases[i].key << ": " << r.status().ToString();
+      ExpectMatches(cases[i], *r);
+    }
+  }
+}
+
+TEST(PrefillChunkEndTest, ChunksHoldAtMostTheBudgetOfPaddedPositions) {
+  const std::vector<int64_t> five(5), ten(10);
+  const Prompt prompt(PromptKey{"t", "p", 1}, 3, 2, std::vector<float>(6), PromptFormat::kRaw, 0);
+  // Encoder positions per item: 5, 10, 5 + 3 (prompt), 5, 10.
+  const std::vector<PrefillItem> items = {{&five}, {&ten}, {&five, &prompt}, {&five}, {&ten}};
+  EXPECT_EQ(PrefillChunkEnd(items, 0, 0), 5u);    // no budget: one pass
+  EXPECT_EQ(PrefillChunkEnd(items, 0, 1), 1u);    // an item wider than the budget goes alone
+  EXPECT_EQ(PrefillChunkEnd(items, 0, 19), 1u);   // 2 items padded to 10 = 20 > 19
+  EXPECT_EQ(PrefillChunkEnd(items, 0, 20), 2u);
+  EXPECT_EQ(PrefillChunkEnd(items, 0, 30), 3u);   // 3 x 10
+  EXPECT_EQ(PrefillChunkEnd(items, 2, 24), 4u);   // 2 x 8; a third would be 3 x 10
+  EXPECT_EQ(PrefillChunkEnd(items, 4, 1), 5u);
+  EXPECT_EQ(PrefillChunkEnd(items, 1, 1000), 5u);
+}
+
 // The attention a GPU runs (scaled_dot_product_attention with T5's bias as additive mask on
 // libtorch >= 2.1, batched matmuls before) forced onto this CPU: every case, batched and mixed,
 // still gives Hugging Face's ids and beam scores. Debian 13's libtorch 2.6 build

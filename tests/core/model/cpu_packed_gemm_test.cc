@@ -1,7 +1,9 @@
 // The packed-weight kernel (cpu_packed_gemm.h) against float64 products by libtorch: every
-// row-count class of its register blocking (1-5 rows of a tail block, whole 6-row blocks, 48-row
-// tiles and their tails), strip widths that are and are not multiples of 64, both instruction
-// sets the CPU runs, and its place in the process-wide GEMM selection (device.h).
+// row-count class of its register blocking (1-5 rows of a tail block, whole 6-row blocks, one tile
+// per strip up to 128 rows, 48-row tiles and their tails beyond), depths in one and in several
+// 512-deep slices, strip widths that are and are not multiples of 64, the fused epilogue (add,
+// relu), both instruction sets the CPU runs, and its place in the process-wide GEMM selection
+// (device.h).
 #include "core/model/cpu_packed_gemm.h"
 
 #include <ATen/ATen.h>
@@ -46,7 +48,8 @@ TEST(PackedMatrixTest, PacksIntoZeroPaddedStripsAndUnpacksExactly) {
 TEST(PackedMatmulTest, ProductsMatchFloat64ForEveryBlockingClass) {
   SKIP_WITHOUT_PACKED_KERNEL();
   at::manual_seed(11);
-  const std::vector<std::pair<int64_t, int64_t>> shapes = {{512, 1536}, {64, 100}, {7, 5}, {200, 64}, {1, 192}};
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{512, 1536}, {64, 100}, {7, 5}, {200, 64}, {1, 192},
+                                                           {1100, 96}};
   const int configured = CpuWorkerThreads();
   for (int threads : {1, 3}) {  // on the caller alone, and split over a SpinPool
     SetCpuWorkerThreads(threads);
@@ -93,19 +96,51 @@ TEST(PackedKernelTest, BothInstructionSetsMatchFloat64OnOneTile) {
   for (const auto& [isa, run] : kernels) {
     for (int64_t cols : {64, 40}) {
       for (int64_t rows : {1, 5, 6, 11, 48}) {
-        SCOPED_TRACE(isa + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols));
-        const int64_t k = 300;
-        const at::Tensor w = at::randn({k, cols});
-        const PackedMatrix p = PackedMatrix::Pack(w);
-        const at::Tensor a = at::randn({rows, k});
-        at::Tensor c = at::full({rows, cols + 3}, 7.f);  // ldc wider than the tile: the margin stays
-        packed_kernel::Tile t{a.data_ptr<float>(), k, p.strips().data_ptr<float>(), k, c.data_ptr<float>(),
-                              cols + 3, rows, cols};
-        run(t);
-        EXPECT_LT(MaxRelativeError(c.narrow(1, 0, cols), at::matmul(a.to(at::kDouble), w.to(at::kDouble))), 1e-5);
-        EXPECT_TRUE(at::all(c.narrow(1, cols, 3) == 7.f).item<bool>());
+        for (int64_t k : {300, 1100}) {
+          SCOPED_TRACE(isa + " rows=" + std::to_string(rows) + " cols=" + std::to_string(cols) +
+                       " k=" + std::to_string(k));
+          const at::Tensor w = at::randn({k, cols});
+          const PackedMatrix p = PackedMatrix::Pack(w);
+          const at::Tensor a = at::randn({rows, k});
+          at::Tensor c = at::full({rows, cols + 3}, 7.f);  // ldc wider than the tile: the margin stays
+          packed_kernel::Tile t{a.data_ptr<float>(), k, p.strips().data_ptr<float>(), k, c.data_ptr<float>(),
+                                cols + 3, rows, cols};
+          run(t);
+          EXPECT_LT(MaxRelativeError(c.narrow(1, 0, cols), at::matmul(a.to(at::kDouble), w.to(at::kDouble))), 1e-5);
+          EXPECT_TRUE(at::all(c.narrow(1, cols, 3) == 7.f).item<bool>());
+          // The epilogue: + add (its own row stride), then relu.
+          const at::Tensor add = at::randn({rows, cols + 5});
+          t.add = add.data_ptr<float>();
+          t.ld_add = cols + 5;
+          t.relu = true;
+          run(t);
+          const at::Tensor want = at::relu(at::matmul(a.to(at::kDouble), w.to(at::kDouble)) +
+                                           add.narrow(1, 0, cols).to(at::kDouble));
+          EXPECT_LT(MaxRelativeError(c.narrow(1, 0, cols), want), 1e-5);
+          EXPECT_TRUE(at::all(c.narrow(1, 0, cols) >= 0).item<bool>());
+        }
       }
     }
+  }
+}
+
+// The epilogue is the same arithmetic as libtorch's `add + product` and relu: bit-identical,
+// on full and partial strips, one and several slices of k, a tile per strip and 48-row tiles.
+TEST(PackedMatmulTest, EpilogueIsBitIdenticalToLibtorchsAddAndRelu) {
+  SKIP_WITHOUT_PACKED_KERNEL();
+  at::manual_seed(21);
+  for (auto [k, n] : std::vector<std::pair<int64_t, int64_t>>{{512, 192}, {1100, 100}, {64, 40}}) {
+    const PackedMatrix p = PackedMatrix::Pack(at::randn({k, n}));
+    for (int64_t m : {1, 7, 64, 130}) {
+      SCOPED_TRACE("m=" + std::to_string(m) + " k=" + std::to_string(k) + " n=" + std::to_string(n));
+      const at::Tensor x = at::randn({2, m, k});
+      const at::Tensor residual = at::randn({2, m, n});
+      const at::Tensor product = PackedMatmul(x, p);
+      EXPECT_TRUE(at::equal(PackedMatmul(x, p, PackedEpilogue{residual, false}), residual + product));
+      EXPECT_TRUE(at::equal(PackedMatmul(x, p, PackedEpilogue{at::Tensor(), true}), at::relu(product)));
+      EXPECT_TRUE(at::equal(PackedMatmul(x, p, PackedEpilogue{residual, true}), at::relu(residual + product)));
+    }
+    EXPECT_THROW(PackedMatmul(at::randn({3, k}), p, PackedEpilogue{at::randn({3, n + 1}), false}), c10::Error);
   }
 }
 
