@@ -4,8 +4,10 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/model/host_to_device.h"
+#include "core/model/spin_pool.h"
 #include "core/model/tensor_convert.h"
 
 namespace softserve::core {
@@ -19,6 +21,39 @@ at::Tensor IndexTensor(const std::vector<int64_t>& v, const c10::Device& device)
 int64_t GrowReady(int64_t ready, int64_t needed, int64_t cap) {
   if (needed <= ready) return ready;
   return std::min(cap, std::max(needed, ready + ready / 2 + 16));
+}
+
+// Append's copy of the cross keys/values on the CPU: dst[l][which] row n + i, positions [0, s)
+// <- cross_kv[l][which][source_rows[i]], memcpy per (head, position) on the worker pool. The
+// source may be any view whose last dimension is contiguous (ComputeCrossKv's permuted product),
+// so the encoder's output is copied once instead of made contiguous, gathered and copied again.
+// Returns false where it does not apply (then libtorch copies).
+bool CopyCrossRowsOnCpu(const at::Tensor& cross_kv, const std::vector<int64_t>& source_rows,
+                        std::vector<at::Tensor>* k_cache, std::vector<at::Tensor>* v_cache, int64_t first) {
+  if (!cross_kv.device().is_cpu() || cross_kv.stride(5) != 1 || !(*k_cache)[0].is_contiguous() ||
+      cross_kv.scalar_type() != (*k_cache)[0].scalar_type()) {
+    return false;
+  }
+  const int64_t layers = cross_kv.size(0), rows = static_cast<int64_t>(source_rows.size());
+  const int64_t heads = cross_kv.size(3), s = cross_kv.size(4), dk = cross_kv.size(5);
+  const int64_t element = cross_kv.element_size(), capacity = (*k_cache)[0].size(2);
+  const auto* src = static_cast<const char*>(cross_kv.data_ptr());
+  ParallelFor(layers * 2 * rows, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t l = task / (2 * rows), which = task / rows % 2, i = task % rows;
+      at::Tensor& cache = which == 0 ? (*k_cache)[l] : (*v_cache)[l];
+      char* dst = static_cast<char*>(cache.data_ptr()) + (first + i) * heads * capacity * dk * element;
+      const char* row = src + (l * cross_kv.stride(0) + which * cross_kv.stride(1) +
+                               source_rows[i] * cross_kv.stride(2)) * element;
+      for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t p = 0; p < s; ++p) {
+          std::memcpy(dst + ((h * capacity + p) * dk) * element,
+                      row + (h * cross_kv.stride(3) + p * cross_kv.stride(4)) * element, dk * element);
+        }
+      }
+    }
+  });
+  return true;
 }
 
 }  // namespace
@@ -108,12 +143,15 @@ void KvCache::Append(const at::Tensor& cross_kv, const std::vector<int64_t>& enc
   TORCH_CHECK(n + k <= shape_.slots, "KvCache: ", n + k, " rows exceed the cache's ", shape_.slots,
               " slots");
   PrepareEncoderPositions(s);
-  at::Tensor src = IndexTensor(source_rows, cross_kv.device());
+  const bool copied = CopyCrossRowsOnCpu(cross_kv, source_rows, &cross_k_, &cross_v_, n);
+  const at::Tensor src = copied ? at::Tensor() : IndexTensor(source_rows, cross_kv.device());
   for (size_t l = 0; l < cross_k_.size(); ++l) {
     const int64_t li = static_cast<int64_t>(l);
     at::Tensor ck = cross_k_[l].narrow(0, n, k), cv = cross_v_[l].narrow(0, n, k);
-    ck.narrow(2, 0, s).copy_(cross_kv[li][0].index_select(0, src));
-    cv.narrow(2, 0, s).copy_(cross_kv[li][1].index_select(0, src));
+    if (!copied) {
+      ck.narrow(2, 0, s).copy_(cross_kv[li][0].index_select(0, src));
+      cv.narrow(2, 0, s).copy_(cross_kv[li][1].index_select(0, src));
+    }
     if (encoder_ready_ > s) {
       ck.narrow(2, s, encoder_ready_ - s).zero_();
       cv.narrow(2, s, encoder_ready_ - s).zero_();

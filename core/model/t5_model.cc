@@ -296,9 +296,10 @@ at::Tensor T5Model::ComputeCrossKv(const at::Tensor& encoder_states) const {
   const int64_t layers = config_.num_decoder_layers;
   // One GEMM for the keys and values of every layer.
   at::Tensor kv = Linear(encoder_states, weights_.cross_kv);  // [B, S, L*2*I]
+  // A view: KvCache::Append copies it into the cache once, so making it contiguous first would
+  // cost a pass over the largest tensor of the prefill for nothing.
   return kv.view({b, s, layers, 2, config_.num_heads, config_.d_kv})
-      .permute({2, 3, 0, 4, 1, 5})
-      .contiguous();  // [L, 2, B, H, S, dk]
+      .permute({2, 3, 0, 4, 1, 5});  // [L, 2, B, H, S, dk]
 }
 
 at::Tensor T5Model::DecodeTeacherForced(const at::Tensor& encoder_states,

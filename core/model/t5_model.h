@@ -81,7 +81,8 @@ class T5Model {
   // `dropout` (may be null) applies only while recording.
   at::Tensor Encode(const EncoderBatch& batch, const Dropout* dropout = nullptr) const;
 
-  // Cross-attention keys/values of every decoder layer: [L, 2, B, H, S, d_kv].
+  // Cross-attention keys/values of every decoder layer: [L, 2, B, H, S, d_kv], a view of one
+  // product (not contiguous; its last dimension is).
   at::Tensor ComputeCrossKv(const at::Tensor& encoder_states) const;
 
   // Teacher-forced decoding. decoder_input_ids [B, T] (int64, right-padded),
