@@ -13,7 +13,7 @@
 #include "core/common/file_util.h"
 #include "core/model/cpu_gemm.h"
 #include "core/model/cpu_norm.h"
-#include "core/model/decode_attention.h"
+#include "core/model/cpu_attention.h"
 #include "core/model/host_to_device.h"
 #include "core/model/tensor_convert.h"
 
@@ -121,7 +121,9 @@ at::Tensor Attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   if (!drop && (!q.device().is_cpu() || g_force_device_attention.load(std::memory_order_relaxed))) {
     return AttendOnDevice(q, k, v, bias, mask);
   }
-  if (!Recording(q) && CanUseDecodeAttention(q, k, v)) return DecodeAttention(q, k, v, bias, mask);
+  if (!drop && !Recording(q) && !Recording(k) && !Recording(v) && CanUseCpuAttention(q, k, v)) {
+    return CpuAttention(q, k, v, bias, mask);  // records no autograd
+  }
   const bool single_query = q.size(2) == 1;
   // One query per row (decoding): a batched dot product. Broadcast multiply-and-reduce avoids
   // libtorch's CPU bmm, which loops over B*H tiny matrices on the strided cache views.

@@ -1,9 +1,9 @@
 // The CPU kernels against float64 computations by libtorch: CpuMatmul on both GEMMs (and the
 // process-wide selection and thread setup, cpu_gemm.h, device.h), CpuRmsNorm (cpu_norm.h),
-// DecodeAttention (decode_attention.h).
+// CpuAttention (cpu_attention.h).
 #include "core/model/cpu_gemm.h"
 #include "core/model/cpu_norm.h"
-#include "core/model/decode_attention.h"
+#include "core/model/cpu_attention.h"
 
 #include <limits>
 
@@ -124,33 +124,37 @@ TEST(CpuRmsNormTest, MatchesTheFormulaInFloat64) {
   ASSERT_TRUE(ConfigureCpuRuntime(2, CpuGemm::kAuto).ok());
 }
 
-// Single-query attention in float64: softmax(q . k + bias + mask) @ v, on strided cache views,
-// for d_kv = 64 and 32, one key to 84 keys, padded keys at the float's lowest value (as T5Model
-// masks) and scores spread wide enough that exp underflows for some keys.
-TEST(DecodeAttentionTest, MatchesTheFormulaInFloat64) {
+// Attention in float64: softmax(q . k + bias + mask) @ v, on strided cache views, for d_kv = 64
+// and 32, one query (decoding) and several (the encoder: queries as strided as SplitHeads3
+// leaves them, a bias per query), one key to 84 keys, padded keys at the float's lowest value
+// (as T5Model masks) and scores spread wide enough that exp underflows for some keys.
+TEST(CpuAttentionTest, MatchesTheFormulaInFloat64) {
   at::manual_seed(9);
   SetCpuWorkerThreads(3);
   const int64_t n = 3, heads = 4, slots = 5, capacity = 90;
   for (int64_t dk : {64, 32}) {
     for (int64_t t : {1, 17, 84}) {
-      SCOPED_TRACE("dk=" + std::to_string(dk) + " t=" + std::to_string(t));
-      const at::Tensor q = at::randn({n, heads, 1, dk}) * 3;
-      const at::Tensor k = at::randn({slots, heads, capacity, dk}).narrow(0, 0, n).narrow(2, 0, t);
-      const at::Tensor v = at::randn({slots, heads, capacity, dk}).narrow(0, 0, n).narrow(2, 0, t);
-      const at::Tensor bias = at::randn({1, heads, 1, t}) * 10;
-      at::Tensor mask = at::zeros({n, 1, 1, t});
-      if (t > 1) mask[1].narrow(-1, 1, t - 1).fill_(std::numeric_limits<float>::lowest());  // row 1: one key
-      if (t > 5) mask[2].narrow(-1, t - 5, 5).fill_(std::numeric_limits<float>::lowest());
-      ASSERT_TRUE(CanUseDecodeAttention(q, k, v));
-      const at::Tensor scores =
-          at::matmul(q.to(at::kDouble), k.to(at::kDouble).transpose(-1, -2)) + bias.to(at::kDouble);
-      auto attend = [&](const at::Tensor& s) {
-        return at::matmul(at::softmax(s, -1), v.to(at::kDouble)).transpose(1, 2).reshape({n, 1, heads * dk});
-      };
-      const at::Tensor got = DecodeAttention(q, k, v, bias, mask);
-      ASSERT_EQ(got.sizes(), (std::vector<int64_t>{n, 1, heads * dk}));
-      EXPECT_LT(MaxRelativeError(got, attend(scores + mask.to(at::kDouble))), 1e-5);
-      EXPECT_LT(MaxRelativeError(DecodeAttention(q, k, v, bias, at::Tensor()), attend(scores)), 1e-5);
+      for (int64_t queries : {int64_t{1}, t}) {
+        SCOPED_TRACE("dk=" + std::to_string(dk) + " t=" + std::to_string(t) + " queries=" + std::to_string(queries));
+        // [n, queries, 3, heads, dk] viewed as [n, heads, queries, dk], as the encoder's queries.
+        const at::Tensor q = (at::randn({n, queries, 3, heads, dk}) * 3).select(2, 0).transpose(1, 2);
+        const at::Tensor k = at::randn({slots, heads, capacity, dk}).narrow(0, 0, n).narrow(2, 0, t);
+        const at::Tensor v = at::randn({slots, heads, capacity, dk}).narrow(0, 0, n).narrow(2, 0, t);
+        const at::Tensor bias = at::randn({1, heads, queries, t}) * 10;
+        at::Tensor mask = at::zeros({n, 1, 1, t});
+        if (t > 1) mask[1].narrow(-1, 1, t - 1).fill_(std::numeric_limits<float>::lowest());  // row 1: one key
+        if (t > 5) mask[2].narrow(-1, t - 5, 5).fill_(std::numeric_limits<float>::lowest());
+        ASSERT_TRUE(CanUseCpuAttention(q, k, v));
+        const at::Tensor scores =
+            at::matmul(q.to(at::kDouble), k.to(at::kDouble).transpose(-1, -2)) + bias.to(at::kDouble);
+        auto attend = [&](const at::Tensor& s) {
+          return at::matmul(at::softmax(s, -1), v.to(at::kDouble)).transpose(1, 2).reshape({n, queries, heads * dk});
+        };
+        const at::Tensor got = CpuAttention(q, k, v, bias, mask);
+        ASSERT_EQ(got.sizes(), (std::vector<int64_t>{n, queries, heads * dk}));
+        EXPECT_LT(MaxRelativeError(got, attend(scores + mask.to(at::kDouble))), 1e-5);
+        EXPECT_LT(MaxRelativeError(CpuAttention(q, k, v, bias, at::Tensor()), attend(scores)), 1e-5);
+      }
     }
   }
   ASSERT_TRUE(ConfigureCpuRuntime(2, CpuGemm::kAuto).ok());

@@ -1,4 +1,4 @@
-#include "core/model/decode_attention.h"
+#include "core/model/cpu_attention.h"
 
 #include <ATen/ATen.h>
 
@@ -58,33 +58,32 @@ void AttendOne(const float* q, const float* k, int64_t k_step, const float* v, i
 
 }  // namespace
 
-bool CanUseDecodeAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+bool CanUseCpuAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
   return q.device().is_cpu() && q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat &&
-         v.scalar_type() == at::kFloat && q.dim() == 4 && q.size(2) == 1 && k.stride(3) == 1 &&
+         v.scalar_type() == at::kFloat && q.dim() == 4 && q.stride(3) == 1 && k.stride(3) == 1 &&
          v.stride(3) == 1;
 }
 
-at::Tensor DecodeAttention(const at::Tensor& q_in, const at::Tensor& k, const at::Tensor& v,
+at::Tensor CpuAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const at::Tensor& bias_in, const at::Tensor& mask_in) {
-  const int64_t n = q_in.size(0), heads = q_in.size(1), dk = q_in.size(3), t_len = k.size(2);
-  const at::Tensor q = q_in.contiguous();
-  const at::Tensor bias = bias_in.expand({n, heads, 1, t_len});
-  const at::Tensor mask = mask_in.defined() ? mask_in.expand({n, heads, 1, t_len}) : at::Tensor();
-  at::Tensor out = at::empty({n, 1, heads * dk}, q.options());
-  const float* qp = q.data_ptr<float>();
+  const int64_t n = q.size(0), heads = q.size(1), queries = q.size(2), dk = q.size(3), t_len = k.size(2);
+  const at::Tensor bias = bias_in.expand({n, heads, queries, t_len});
+  const at::Tensor mask = mask_in.defined() ? mask_in.expand({n, heads, queries, t_len}) : at::Tensor();
+  at::Tensor out = at::empty({n, queries, heads * dk}, q.options());
   float* op = out.data_ptr<float>();
-  const Operand ko = Strided(k), vo = Strided(v), bo = Strided(bias);
+  const Operand qo = Strided(q), ko = Strided(k), vo = Strided(v), bo = Strided(bias);
   const Operand mo = mask.defined() ? Strided(mask) : Operand{nullptr, 0, 0, 0};
   const int64_t bias_step = bias.stride(3);
   const int64_t mask_step = mask.defined() ? mask.stride(3) : 0;
-  ParallelFor(n * heads, kHeadsPerTask, [&](int64_t begin, int64_t end) {
+  // Tasks in (row, head, query) order: the queries of one (row, head) share its keys and values.
+  ParallelFor(n * heads * queries, kHeadsPerTask * queries, [&](int64_t begin, int64_t end) {
     std::vector<float> scores(t_len);
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / heads, h = i % heads;
-      AttendOne(qp + i * dk, ko.data + b * ko.s0 + h * ko.s1, ko.s2, vo.data + b * vo.s0 + h * vo.s1,
-                vo.s2, bo.data + b * bo.s0 + h * bo.s1, bias_step,
-                mo.data == nullptr ? nullptr : mo.data + b * mo.s0 + h * mo.s1, mask_step, t_len, dk,
-                scores.data(), op + b * heads * dk + h * dk);
+      const int64_t b = i / (heads * queries), h = i / queries % heads, j = i % queries;
+      AttendOne(qo.data + b * qo.s0 + h * qo.s1 + j * qo.s2, ko.data + b * ko.s0 + h * ko.s1, ko.s2,
+                vo.data + b * vo.s0 + h * vo.s1, vo.s2, bo.data + b * bo.s0 + h * bo.s1 + j * bo.s2, bias_step,
+                mo.data == nullptr ? nullptr : mo.data + b * mo.s0 + h * mo.s1 + j * mo.s2, mask_step, t_len, dk,
+                scores.data(), op + (b * queries + j) * heads * dk + h * dk);
     }
   });
   return out;
