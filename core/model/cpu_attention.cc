@@ -61,51 +61,51 @@ void AttendOne(const float* q, const float* k, int64_t k_step, const float* v, i
 // and exp runs 16 scores at a time (Cephes' expf: range reduction by ln 2 and a degree-6
 // polynomial, within 2 ulp of std::exp). It pays where the keys are in cache (the encoder's 84
 // queries per (row, head)); a decode step's single query is bound by reading the cache.
-// The helpers are always inlined, so no vector crosses a call; GCC still warns (at the end of
-// the file, where it emits the clones) that such a return would change the ABI without AVX-512.
-#pragma GCC diagnostic ignored "-Wpsabi"
-#define SOFTSERVE_INLINE inline __attribute__((always_inline))
+// No 16-float vector crosses a call by value (loads and splats are expressions, the helpers take
+// references): GCC warns and Clang refuses where a clone without AVX-512 would change the ABI.
 typedef float F16 __attribute__((vector_size(64)));
 typedef float F8 __attribute__((vector_size(32)));
 typedef float F4 __attribute__((vector_size(16)));
 typedef int32_t I16 __attribute__((vector_size(64)));
 constexpr int64_t kVectorKv = 64;
 
-SOFTSERVE_INLINE F16 Load16(const float* p) {
-  F16 v;
-  __builtin_memcpy(&v, p, sizeof(v));
-  return v;
+#define LOAD16(p)                                   \
+  ({                                                \
+    F16 loaded_;                                    \
+    __builtin_memcpy(&loaded_, (p), sizeof(loaded_)); \
+    loaded_;                                        \
+  })
+#define SPLAT16(x) (F16{} + (x))
+
+inline __attribute__((always_inline)) void Store16(float* p, const F16& v) {
+  __builtin_memcpy(p, &v, sizeof(v));
 }
 
-SOFTSERVE_INLINE void Store16(float* p, F16 v) { __builtin_memcpy(p, &v, sizeof(v)); }
-
-SOFTSERVE_INLINE F16 Splat16(float x) { return F16{} + x; }
-
-SOFTSERVE_INLINE float Sum16(F16 v) {
+inline __attribute__((always_inline)) float Sum16(const F16& v) {
   const F8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
                __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
   const F4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
   return (b[0] + b[2]) + (b[1] + b[3]);
 }
 
-// exp(x) for x <= 0 (scores minus their maximum); 0 below -87.3, where float underflows.
-SOFTSERVE_INLINE F16 Exp16(F16 x) {
-  const I16 underflow = x < Splat16(-87.3f);
-  x = underflow ? Splat16(-87.3f) : x;
-  const F16 magic = Splat16(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
-  const F16 n = (x * Splat16(1.44269504088896341f) + magic) - magic;
-  const F16 r = (x - n * Splat16(0.693359375f)) - n * Splat16(-2.12194440e-4f);
-  F16 p = Splat16(1.9875691500e-4f);
-  p = p * r + Splat16(1.3981999507e-3f);
-  p = p * r + Splat16(8.3334519073e-3f);
-  p = p * r + Splat16(4.1665795894e-2f);
-  p = p * r + Splat16(1.6666665459e-1f);
-  p = p * r + Splat16(5.0000001201e-1f);
-  const F16 e = p * r * r + r + Splat16(1.f);
+// *x = exp(*x) for x <= 0 (scores minus their maximum); 0 below -87.3, where float underflows.
+inline __attribute__((always_inline)) void Exp16(F16* x) {
+  const I16 underflow = *x < SPLAT16(-87.3f);
+  const F16 c = underflow ? SPLAT16(-87.3f) : *x;
+  const F16 magic = SPLAT16(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
+  const F16 n = (c * SPLAT16(1.44269504088896341f) + magic) - magic;
+  const F16 r = (c - n * SPLAT16(0.693359375f)) - n * SPLAT16(-2.12194440e-4f);
+  F16 p = SPLAT16(1.9875691500e-4f);
+  p = p * r + SPLAT16(1.3981999507e-3f);
+  p = p * r + SPLAT16(8.3334519073e-3f);
+  p = p * r + SPLAT16(4.1665795894e-2f);
+  p = p * r + SPLAT16(1.6666665459e-1f);
+  p = p * r + SPLAT16(5.0000001201e-1f);
+  const F16 e = p * r * r + r + SPLAT16(1.f);
   const I16 scale = (__builtin_convertvector(n, I16) + 127) << 23;
   F16 two_n;
   __builtin_memcpy(&two_n, &scale, sizeof(two_n));
-  return underflow ? Splat16(0.f) : e * two_n;
+  *x = underflow ? SPLAT16(0.f) : e * two_n;
 }
 
 #if defined(__SANITIZE_THREAD__)
@@ -117,11 +117,12 @@ SOFTSERVE_ATTEND64_CLONES
 void AttendOne64(const float* q, const float* k, int64_t k_step, const float* v, int64_t v_step,
                  const float* bias, int64_t bias_step, const float* mask, int64_t mask_step,
                  int64_t t_len, float* scores, float* out) {
-  const F16 q0 = Load16(q), q1 = Load16(q + 16), q2 = Load16(q + 32), q3 = Load16(q + 48);
+  const F16 q0 = LOAD16(q), q1 = LOAD16(q + 16), q2 = LOAD16(q + 32), q3 = LOAD16(q + 48);
   float max_score = -std::numeric_limits<float>::infinity();
   for (int64_t t = 0; t < t_len; ++t) {
     const float* kt = k + t * k_step;
-    float s = Sum16((q0 * Load16(kt) + q1 * Load16(kt + 16)) + (q2 * Load16(kt + 32) + q3 * Load16(kt + 48)));
+    const F16 products = (q0 * LOAD16(kt) + q1 * LOAD16(kt + 16)) + (q2 * LOAD16(kt + 32) + q3 * LOAD16(kt + 48));
+    float s = Sum16(products);
     s += bias[t * bias_step];
     if (mask != nullptr) s += mask[t * mask_step];
     scores[t] = s;
@@ -131,23 +132,28 @@ void AttendOne64(const float* q, const float* k, int64_t k_step, const float* v,
   for (int64_t t = t_len; t < padded; ++t) scores[t] = -std::numeric_limits<float>::infinity();
   F16 sums{};
   for (int64_t t = 0; t < padded; t += 16) {
-    const F16 e = Exp16(Load16(scores + t) - Splat16(max_score));
+    F16 e = LOAD16(scores + t) - SPLAT16(max_score);
+    Exp16(&e);
     Store16(scores + t, e);
     sums += e;
   }
   F16 a0{}, a1{}, a2{}, a3{};
   for (int64_t t = 0; t < t_len; ++t) {
     const float* vt = v + t * v_step;
-    const F16 p = Splat16(scores[t]);
-    a0 += p * Load16(vt), a1 += p * Load16(vt + 16), a2 += p * Load16(vt + 32), a3 += p * Load16(vt + 48);
+    const F16 p = SPLAT16(scores[t]);
+    a0 += p * LOAD16(vt);
+    a1 += p * LOAD16(vt + 16);
+    a2 += p * LOAD16(vt + 32);
+    a3 += p * LOAD16(vt + 48);
   }
-  const F16 inv = Splat16(1.f / Sum16(sums));
+  const F16 inv = SPLAT16(1.f / Sum16(sums));
   Store16(out, a0 * inv);
   Store16(out + 16, a1 * inv);
   Store16(out + 32, a2 * inv);
   Store16(out + 48, a3 * inv);
 }
-#undef SOFTSERVE_INLINE
+#undef LOAD16
+#undef SPLAT16
 
 }  // namespace
 
