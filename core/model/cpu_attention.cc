@@ -108,12 +108,7 @@ inline __attribute__((always_inline)) void Exp16(F16* x) {
   *x = underflow ? SPLAT16(0.f) : e * two_n;
 }
 
-#if defined(__SANITIZE_THREAD__)
-#define SOFTSERVE_ATTEND64_CLONES
-#else
-#define SOFTSERVE_ATTEND64_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-SOFTSERVE_ATTEND64_CLONES
+SOFTSERVE_TARGET_CLONES_AVX512
 void AttendOne64(const float* q, const float* k, int64_t k_step, const float* v, int64_t v_step,
                  const float* bias, int64_t bias_step, const float* mask, int64_t mask_step,
                  int64_t t_len, float* scores, float* out) {
