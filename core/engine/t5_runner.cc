@@ -110,8 +110,8 @@ int64_t EncoderPositions(const PrefillItem& item) {
 }  // namespace
 
 size_t PrefillChunkEnd(const std::vector<PrefillItem>& items, size_t first, int64_t max_tokens) {
-  size_t end = first + 1;
   if (max_tokens <= 0) return items.size();
+  size_t end = first + 1;
   int64_t widest = EncoderPositions(items[first]);
   for (; end < items.size(); ++end) {
     const int64_t wider = std::max(widest, EncoderPositions(items[end]));

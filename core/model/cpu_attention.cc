@@ -159,7 +159,7 @@ bool CanUseCpuAttention(const at::Tensor& q, const at::Tensor& k, const at::Tens
 }
 
 at::Tensor CpuAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const at::Tensor& bias_in, const at::Tensor& mask_in) {
+                        const at::Tensor& bias_in, const at::Tensor& mask_in) {
   const int64_t n = q.size(0), heads = q.size(1), queries = q.size(2), dk = q.size(3), t_len = k.size(2);
   const at::Tensor bias = bias_in.expand({n, heads, queries, t_len});
   const at::Tensor mask = mask_in.defined() ? mask_in.expand({n, heads, queries, t_len}) : at::Tensor();
@@ -174,17 +174,17 @@ at::Tensor CpuAttention(const at::Tensor& q, const at::Tensor& k, const at::Tens
     std::vector<float> scores((t_len + 15) / 16 * 16);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / (heads * queries), h = i / queries % heads, j = i % queries;
+      const float* qi = qo.data + b * qo.s0 + h * qo.s1 + j * qo.s2;
+      const float* ki = ko.data + b * ko.s0 + h * ko.s1;
+      const float* vi = vo.data + b * vo.s0 + h * vo.s1;
+      const float* bi = bo.data + b * bo.s0 + h * bo.s1 + j * bo.s2;
+      const float* mi = mo.data == nullptr ? nullptr : mo.data + b * mo.s0 + h * mo.s1 + j * mo.s2;
+      float* oi = op + (b * queries + j) * heads * dk + h * dk;
       if (dk == kVectorKv) {
-        AttendOne64(qo.data + b * qo.s0 + h * qo.s1 + j * qo.s2, ko.data + b * ko.s0 + h * ko.s1, ko.s2,
-                    vo.data + b * vo.s0 + h * vo.s1, vo.s2, bo.data + b * bo.s0 + h * bo.s1 + j * bo.s2, bias_step,
-                    mo.data == nullptr ? nullptr : mo.data + b * mo.s0 + h * mo.s1 + j * mo.s2, mask_step, t_len,
-                    scores.data(), op + (b * queries + j) * heads * dk + h * dk);
-        continue;
+        AttendOne64(qi, ki, ko.s2, vi, vo.s2, bi, bias_step, mi, mask_step, t_len, scores.data(), oi);
+      } else {
+        AttendOne(qi, ki, ko.s2, vi, vo.s2, bi, bias_step, mi, mask_step, t_len, dk, scores.data(), oi);
       }
-      AttendOne(qo.data + b * qo.s0 + h * qo.s1 + j * qo.s2, ko.data + b * ko.s0 + h * ko.s1, ko.s2,
-                vo.data + b * vo.s0 + h * vo.s1, vo.s2, bo.data + b * bo.s0 + h * bo.s1 + j * bo.s2, bias_step,
-                mo.data == nullptr ? nullptr : mo.data + b * mo.s0 + h * mo.s1 + j * mo.s2, mask_step, t_len, dk,
-                scores.data(), op + (b * queries + j) * heads * dk + h * dk);
     }
   });
   return out;

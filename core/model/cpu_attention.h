@@ -21,7 +21,7 @@ bool CanUseCpuAttention(const at::Tensor& q, const at::Tensor& k, const at::Tens
 // [n, H, Tq, T]; mask broadcastable to [n, H, Tq, T] or undefined. Returns [n, Tq, H * dk].
 // REQUIRES: CanUseCpuAttention(q, k, v); bias and mask float32 on CPU.
 at::Tensor CpuAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                           const at::Tensor& bias, const at::Tensor& mask);
+                        const at::Tensor& bias, const at::Tensor& mask);
 
 }  // namespace softserve::core
 

@@ -43,6 +43,14 @@ class UnavailablePromptService final : public v1::PromptService::Service {
   std::atomic<int> uploads{0}, deletes{0}, lists{0};
 };
 
+ClientOptions LoopbackOptions(int port, int max_attempts, std::chrono::milliseconds backoff) {
+  ClientOptions options;
+  options.target = "127.0.0.1:" + std::to_string(port);
+  options.max_attempts = max_attempts;
+  options.initial_backoff = backoff;
+  return options;
+}
+
 TEST(ClientRetryTest, ReadsAreRetriedOnUnavailableUploadsAndDeletesNever) {
   FlakyModelService model;
   UnavailablePromptService prompts;
@@ -53,11 +61,7 @@ TEST(ClientRetryTest, ReadsAreRetriedOnUnavailableUploadsAndDeletesNever) {
   builder.RegisterService(&prompts);
   auto server = builder.BuildAndStart();
   ASSERT_NE(port, 0);
-  ClientOptions options;
-  options.target = "127.0.0.1:" + std::to_string(port);
-  options.max_attempts = 3;
-  options.initial_backoff = std::chrono::milliseconds(10);
-  auto client = Client::Connect(options).value;
+  auto client = Client::Connect(LoopbackOptions(port, 3, std::chrono::milliseconds(10))).value;
 
   auto info = client->GetModelInfo();
   EXPECT_TRUE(info.ok()) << info.status.error_message();
@@ -92,10 +96,7 @@ TEST(ClientRetryTest, ACallCaughtByAServerShutdownIsRetriedElsewhere) {
   auto leaving = builder.BuildAndStart();
   ASSERT_NE(port, 0);
 
-  ClientOptions options;
-  options.target = "127.0.0.1:" + std::to_string(port);
-  options.max_attempts = 5;
-  options.initial_backoff = std::chrono::milliseconds(100);
+  ClientOptions options = LoopbackOptions(port, 5, std::chrono::milliseconds(100));
   options.timeout = std::chrono::seconds(20);
   auto client = Client::Connect(options).value;
   Result<v1::ModelInfo> result;
